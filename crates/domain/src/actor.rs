@@ -1,0 +1,162 @@
+//! Who acts: roles, permissions and the acting identity of a command.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::DomainError;
+
+/// The role an actor holds. Every actor has exactly one.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A patient of the clinic; acts only for itself.
+    Patient,
+    /// Front-desk staff; the reception team.
+    Receptionist,
+    /// A doctor.
+    Doctor,
+    /// A clinic administrator.
+    Admin,
+    /// Read-only access to everything.
+    Auditor,
+    /// The hub itself (dispatchers, provider webhooks); never a person.
+    System,
+}
+
+impl Role {
+    /// All roles, in declaration order.
+    pub const ALL: [Role; 6] = [
+        Role::Patient,
+        Role::Receptionist,
+        Role::Doctor,
+        Role::Admin,
+        Role::Auditor,
+        Role::System,
+    ];
+
+    /// The wire name of the role.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Patient => "patient",
+            Role::Receptionist => "receptionist",
+            Role::Doctor => "doctor",
+            Role::Admin => "admin",
+            Role::Auditor => "auditor",
+            Role::System => "system",
+        }
+    }
+
+    /// Staff who work in the inbox and need `send_messages` to use the hub.
+    pub fn is_clinic_staff(self) -> bool {
+        matches!(self, Role::Receptionist | Role::Doctor | Role::Admin)
+    }
+
+    /// Roles that an admin may register through the staff endpoint.
+    pub fn is_registrable_staff(self) -> bool {
+        matches!(
+            self,
+            Role::Receptionist | Role::Doctor | Role::Admin | Role::Auditor
+        )
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == s)
+            .ok_or_else(|| DomainError::invalid(format!("unknown role `{s}`")))
+    }
+}
+
+/// A permission that an admin grants to or revokes from staff.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// Needed by receptionists, doctors and admins to use the hub at all.
+    SendMessages,
+}
+
+/// The identity behind a command or an event: id and role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub struct Actor {
+    /// The actor's id (a patient id, a staff id, or the system id).
+    pub id: Uuid,
+    /// The actor's role.
+    pub role: Role,
+}
+
+impl Actor {
+    /// The fixed id of the hub's own system actor.
+    pub const SYSTEM_ID: Uuid = Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0001);
+    /// The fixed id of the bootstrap admin (authenticated by `HUB_BOOTSTRAP_ADMIN_TOKEN`).
+    pub const BOOTSTRAP_ADMIN_ID: Uuid = Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0002);
+
+    /// The hub itself, used for provider callbacks and dispatch outcomes.
+    pub fn system() -> Self {
+        Actor {
+            id: Self::SYSTEM_ID,
+            role: Role::System,
+        }
+    }
+}
+
+/// An authenticated actor together with what it may do; the input of every authorization rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Who acts.
+    pub actor: Actor,
+    /// The permissions it holds (empty for patients, auditors and the system).
+    pub permissions: BTreeSet<Permission>,
+}
+
+impl Principal {
+    /// A principal holding the given permissions.
+    pub fn new(actor: Actor, permissions: impl IntoIterator<Item = Permission>) -> Self {
+        Principal {
+            actor,
+            permissions: permissions.into_iter().collect(),
+        }
+    }
+
+    /// The bootstrap admin, which holds every permission.
+    pub fn bootstrap_admin() -> Self {
+        Principal::new(
+            Actor {
+                id: Actor::BOOTSTRAP_ADMIN_ID,
+                role: Role::Admin,
+            },
+            [Permission::SendMessages],
+        )
+    }
+
+    /// The role of the acting identity.
+    pub fn role(&self) -> Role {
+        self.actor.role
+    }
+
+    /// Fails with `missing_permission` when clinic staff lacks `send_messages`:
+    /// without it, staff may use no part of the hub.
+    pub fn ensure_may_use_hub(&self) -> Result<(), DomainError> {
+        if self.role().is_clinic_staff() && !self.permissions.contains(&Permission::SendMessages) {
+            return Err(DomainError::MissingPermission(Permission::SendMessages));
+        }
+        Ok(())
+    }
+}

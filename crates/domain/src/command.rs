@@ -1,0 +1,262 @@
+//! Commands: what actors ask the hub to do. Ids of new things are chosen by the caller.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::actor::{Actor, Permission, Role};
+use crate::attachment::AttachmentRef;
+use crate::channel::{Channel, Direction};
+use crate::contact::PatientContact;
+use crate::error::DomainError;
+use crate::ids::{ConversationId, MessageId, PatientId, StaffId};
+
+/// Register a staff member (admin only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RegisterStaff {
+    /// Id for the new staff member.
+    pub staff_id: StaffId,
+    /// Display name.
+    pub name: String,
+    /// Role: receptionist, doctor, admin or auditor.
+    pub role: Role,
+    /// Permissions to grant.
+    pub permissions: Vec<Permission>,
+    /// Hex SHA-256 of the access token issued with the registration.
+    pub token_sha256: String,
+}
+
+/// Grant and revoke a staff member's permissions (admin only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ChangePermissions {
+    /// The staff member.
+    pub staff_id: StaffId,
+    /// Permissions to grant.
+    pub grant: Vec<Permission>,
+    /// Permissions to revoke.
+    pub revoke: Vec<Permission>,
+}
+
+/// Revoke every token of a staff member or patient and issue a new one (admin only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RotateToken {
+    /// Whose token.
+    pub holder: Actor,
+    /// Hex SHA-256 of the new token.
+    pub token_sha256: String,
+}
+
+/// Revoke every token of a staff member or patient (admin only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RevokeTokens {
+    /// Whose tokens.
+    pub holder: Actor,
+}
+
+/// Register a patient (admin or receptionist).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RegisterPatient {
+    /// Id for the new patient.
+    pub patient_id: PatientId,
+    /// Contact record.
+    pub contact: PatientContact,
+    /// Hex SHA-256 of the access token issued with the registration.
+    pub token_sha256: String,
+}
+
+/// Replace a patient's contact record (admin or receptionist).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ChangePatientContact {
+    /// The patient.
+    pub patient_id: PatientId,
+    /// The whole record after the change.
+    pub contact: PatientContact,
+}
+
+/// The content of a message being written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Draft {
+    /// The channel to send on.
+    pub channel: Channel,
+    /// Subject line (required on e-mail).
+    pub subject: Option<String>,
+    /// The text.
+    pub body: String,
+    /// Files to attach, already stored and resolved.
+    pub attachments: Vec<AttachmentRef>,
+}
+
+/// Whom a patient writes its first message to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Recipient {
+    /// The reception team.
+    Reception,
+    /// A named staff member, with the role the hub knows for it.
+    Staff {
+        /// The staff member.
+        id: StaffId,
+        /// Its role.
+        role: Role,
+    },
+}
+
+/// Write the first message of a new conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct StartConversation {
+    /// Id for the new conversation.
+    pub conversation_id: ConversationId,
+    /// Id for the first message.
+    pub message_id: MessageId,
+    /// The patient the conversation is with (the patient itself when a patient writes).
+    pub patient_id: PatientId,
+    /// For a patient: whom it writes to. Staff always write to the patient.
+    pub to: Option<Recipient>,
+    /// The message.
+    pub draft: Draft,
+}
+
+/// Write a message in an existing conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SendMessage {
+    /// The conversation.
+    pub conversation_id: ConversationId,
+    /// Id for the message.
+    pub message_id: MessageId,
+    /// The message.
+    pub draft: Draft,
+}
+
+/// Log a phone call in a conversation (staff).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LogCall {
+    /// The conversation.
+    pub conversation_id: ConversationId,
+    /// Id for the call log entry.
+    pub message_id: MessageId,
+    /// When the call took place.
+    pub occurred_at: DateTime<Utc>,
+    /// How long it lasted, in seconds (0 to 86,400).
+    pub duration_seconds: i64,
+    /// Who called whom.
+    pub direction: Direction,
+    /// What was said.
+    pub summary: String,
+}
+
+/// The recipient opened a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct MarkRead {
+    /// The conversation.
+    pub conversation_id: ConversationId,
+    /// The message.
+    pub message_id: MessageId,
+}
+
+/// Star or unstar a message for the calling staff member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SetStar {
+    /// The conversation.
+    pub conversation_id: ConversationId,
+    /// The message.
+    pub message_id: MessageId,
+    /// `true` to star, `false` to unstar.
+    pub starred: bool,
+}
+
+/// Archive or reopen a conversation (staff).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SetArchived {
+    /// The conversation.
+    pub conversation_id: ConversationId,
+    /// `true` to archive, `false` to reopen.
+    pub archived: bool,
+}
+
+/// Every command that a conversation decides (with its patient's record beside it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", content = "data")]
+pub enum ConversationCommand {
+    /// See [`StartConversation`].
+    StartConversation(StartConversation),
+    /// See [`SendMessage`].
+    SendMessage(SendMessage),
+    /// See [`LogCall`].
+    LogCall(LogCall),
+    /// See [`MarkRead`].
+    MarkRead(MarkRead),
+    /// See [`SetStar`].
+    SetStar(SetStar),
+    /// See [`SetArchived`].
+    SetArchived(SetArchived),
+}
+
+impl ConversationCommand {
+    /// The conversation the command targets.
+    pub fn conversation_id(&self) -> ConversationId {
+        match self {
+            ConversationCommand::StartConversation(c) => c.conversation_id,
+            ConversationCommand::SendMessage(c) => c.conversation_id,
+            ConversationCommand::LogCall(c) => c.conversation_id,
+            ConversationCommand::MarkRead(c) => c.conversation_id,
+            ConversationCommand::SetStar(c) => c.conversation_id,
+            ConversationCommand::SetArchived(c) => c.conversation_id,
+        }
+    }
+}
+
+/// Every command that a patient's record decides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", content = "data")]
+pub enum PatientCommand {
+    /// See [`RegisterPatient`].
+    RegisterPatient(RegisterPatient),
+    /// See [`ChangePatientContact`].
+    ChangePatientContact(ChangePatientContact),
+    /// See [`RotateToken`].
+    RotateToken(RotateToken),
+    /// See [`RevokeTokens`].
+    RevokeTokens(RevokeTokens),
+}
+
+/// Every command that a staff member's record decides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", content = "data")]
+pub enum StaffCommand {
+    /// See [`RegisterStaff`].
+    RegisterStaff(RegisterStaff),
+    /// See [`ChangePermissions`].
+    ChangePermissions(ChangePermissions),
+    /// See [`RotateToken`].
+    RotateToken(RotateToken),
+    /// See [`RevokeTokens`].
+    RevokeTokens(RevokeTokens),
+}
+
+/// Validates a caller's idempotency key: 1 to 200 printable characters.
+pub fn validate_idempotency_key(key: &str) -> Result<(), DomainError> {
+    if key.is_empty() || key.chars().count() > 200 || key.chars().any(char::is_control) {
+        return Err(DomainError::invalid(
+            "idempotency_key must be 1 to 200 printable characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Validates a hex SHA-256 token digest.
+pub(crate) fn validate_token_digest(digest: &str) -> Result<(), DomainError> {
+    if digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(DomainError::invalid("token digest must be hex SHA-256"))
+    }
+}
+
+/// Who is acting, and when, for a decision. `now` comes from the caller: the domain reads no clock.
+#[derive(Debug, Clone)]
+pub struct Context<'a> {
+    /// The authenticated actor.
+    pub principal: &'a crate::actor::Principal,
+    /// The current time.
+    pub now: DateTime<Utc>,
+}

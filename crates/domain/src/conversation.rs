@@ -1,0 +1,518 @@
+//! The conversation aggregate: its messages, statuses, stars and archive state, decided
+//! together with the patient's record (channels, consent, the doctor's rule).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use crate::access::{can_see, initiation, is_clinic_recipient, may_write};
+use crate::actor::{Actor, Principal, Role};
+use crate::attachment::validate_attachments;
+use crate::channel::{validate_body, Channel, Direction};
+use crate::command::{
+    Context, ConversationCommand, Draft, LogCall, SendMessage, StartConversation,
+};
+use crate::error::DomainError;
+use crate::event::{
+    CallLogged, ConversationArchived, ConversationReopened, ConversationStarted, Counterpart,
+    Event, MessageSent, MessageStarred, MessageUnstarred, PatientConversationArchived,
+    PatientConversationOpened, PatientConversationReopened, StatusChanged,
+};
+use crate::ids::{ConversationId, MessageId, PatientId, StaffId};
+use crate::patient::{Patient, PatientRecord};
+use crate::status::{DeliveryStatus, MessageStatus};
+use crate::Aggregate;
+
+/// How far in the future a call's time may lie (clock skew between devices).
+pub const CALL_CLOCK_SKEW: Duration = Duration::minutes(5);
+/// The longest call that can be logged: one day.
+pub const MAX_CALL_SECONDS: i64 = 86_400;
+/// The longest e-mail subject line.
+pub const MAX_SUBJECT_CHARS: usize = 998;
+
+/// What the conversation knows about one of its messages or call logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageState {
+    /// The channel (`call` for call logs).
+    pub channel: Channel,
+    /// From the patient (`inbound`) or from the clinic (`outbound`).
+    pub direction: Direction,
+    /// Who wrote or logged it.
+    pub author: Actor,
+    /// Status from the recipient's side.
+    pub status: MessageStatus,
+    /// Delivery status on external channels and portal messages to the patient.
+    pub delivery_status: Option<DeliveryStatus>,
+    /// Staff members who starred it.
+    pub starred_by: BTreeSet<StaffId>,
+}
+
+/// A started conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationRecord {
+    /// The conversation's id.
+    pub id: ConversationId,
+    /// The patient it is with.
+    pub patient_id: PatientId,
+    /// Reception or a named staff member.
+    pub counterpart: Counterpart,
+    /// Who wrote the first message.
+    pub initiator: Actor,
+    /// The patient, the initiator and everyone who has written in it, in order of joining.
+    pub participants: Vec<Actor>,
+    /// Whether it is archived.
+    pub archived: bool,
+    /// Every message and call log.
+    pub messages: BTreeMap<MessageId, MessageState>,
+    /// The most recently recorded entry.
+    pub latest_message: Option<MessageId>,
+    /// Messages of each direction that have not been replied to yet.
+    unanswered: BTreeMap<Direction, BTreeSet<MessageId>>,
+}
+
+impl ConversationRecord {
+    /// Whether `actor` takes part in the conversation.
+    pub fn has_participant(&self, actor: &Actor) -> bool {
+        self.participants.iter().any(|p| p.id == actor.id)
+    }
+
+    /// The conversation status: `archived`, or the status of its latest entry.
+    pub fn status(&self) -> crate::status::ConversationStatus {
+        let latest = self
+            .latest_message
+            .and_then(|id| self.messages.get(&id))
+            .map(|m| m.status);
+        crate::status::ConversationStatus::of(self.archived, latest)
+    }
+
+    /// The doctor whose one-open-conversation rule this conversation counts for.
+    fn doctor(&self) -> Option<StaffId> {
+        (self.counterpart == Counterpart::Staff && self.initiator.role == Role::Doctor)
+            .then_some(StaffId(self.initiator.id))
+    }
+
+    fn message(&self, id: MessageId) -> Result<&MessageState, DomainError> {
+        self.messages
+            .get(&id)
+            .ok_or(DomainError::NotFound("message"))
+    }
+}
+
+/// One conversation's state, folded from its stream; `None` before its first message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Conversation(pub Option<ConversationRecord>);
+
+impl Aggregate for Conversation {
+    fn apply(&mut self, event: &Event) {
+        let Some(record) = &mut self.0 else {
+            if let Event::ConversationStarted(e) = event {
+                let patient = Actor {
+                    id: e.patient_id.0,
+                    role: Role::Patient,
+                };
+                let mut participants = vec![patient];
+                if e.initiator.role != Role::Patient {
+                    participants.push(e.initiator);
+                }
+                self.0 = Some(ConversationRecord {
+                    id: e.conversation_id,
+                    patient_id: e.patient_id,
+                    counterpart: e.counterpart,
+                    initiator: e.initiator,
+                    participants,
+                    archived: false,
+                    messages: BTreeMap::new(),
+                    latest_message: None,
+                    unanswered: BTreeMap::new(),
+                });
+            }
+            return;
+        };
+        match event {
+            Event::MessageSent(e) => {
+                if !record.has_participant(&e.author) {
+                    record.participants.push(e.author);
+                }
+                record.messages.insert(
+                    e.message_id,
+                    MessageState {
+                        channel: e.channel,
+                        direction: e.direction,
+                        author: e.author,
+                        status: MessageStatus::Unread,
+                        delivery_status: e.delivery_status,
+                        starred_by: BTreeSet::new(),
+                    },
+                );
+                record
+                    .unanswered
+                    .entry(e.direction)
+                    .or_default()
+                    .insert(e.message_id);
+                record.latest_message = Some(e.message_id);
+            }
+            Event::CallLogged(e) => {
+                record.messages.insert(
+                    e.message_id,
+                    MessageState {
+                        channel: Channel::Call,
+                        direction: e.direction,
+                        author: e.author,
+                        status: MessageStatus::Read,
+                        delivery_status: None,
+                        starred_by: BTreeSet::new(),
+                    },
+                );
+                record.latest_message = Some(e.message_id);
+            }
+            Event::StatusChanged(e) => {
+                if let Some(message) = record.messages.get_mut(&e.message_id) {
+                    message.status = message.status.max(e.status);
+                    if message.status == MessageStatus::Replied {
+                        if let Some(set) = record.unanswered.get_mut(&message.direction) {
+                            set.remove(&e.message_id);
+                        }
+                    }
+                }
+            }
+            Event::MessageStarred(e) => {
+                if let Some(message) = record.messages.get_mut(&e.message_id) {
+                    message.starred_by.insert(e.staff_id);
+                }
+            }
+            Event::MessageUnstarred(e) => {
+                if let Some(message) = record.messages.get_mut(&e.message_id) {
+                    message.starred_by.remove(&e.staff_id);
+                }
+            }
+            Event::ConversationArchived(_) => record.archived = true,
+            Event::ConversationReopened(_) => record.archived = false,
+            _ => {}
+        }
+    }
+}
+
+/// The direction of what `author` writes: the patient writes inbound, the clinic outbound.
+fn direction_of(author: &Actor) -> Direction {
+    if author.role == Role::Patient {
+        Direction::Inbound
+    } else {
+        Direction::Outbound
+    }
+}
+
+/// Checks a draft against the channel and the patient's record.
+fn validate_draft(
+    principal: &Principal,
+    patient: &PatientRecord,
+    draft: &Draft,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    if draft.channel == Channel::Call {
+        return Err(DomainError::channel_unavailable(
+            Channel::Call,
+            "call logs are written with `log call`, never sent",
+        ));
+    }
+    if principal.role() == Role::Patient && draft.channel != Channel::Portal {
+        return Err(DomainError::channel_unavailable(
+            draft.channel,
+            "patients write through the portal",
+        ));
+    }
+    validate_body(draft.channel, &draft.body)?;
+    match &draft.subject {
+        Some(subject) if subject.chars().count() > MAX_SUBJECT_CHARS => {
+            return Err(DomainError::invalid(format!(
+                "subject is longer than {MAX_SUBJECT_CHARS} characters"
+            )));
+        }
+        Some(subject) if subject.chars().any(|c| c == '\r' || c == '\n') => {
+            return Err(DomainError::invalid("subject must be a single line"));
+        }
+        Some(subject) if draft.channel == Channel::Email && subject.trim().is_empty() => {
+            return Err(DomainError::invalid("subject is required on e-mail"));
+        }
+        None if draft.channel == Channel::Email => {
+            return Err(DomainError::invalid("subject is required on e-mail"));
+        }
+        _ => {}
+    }
+    validate_attachments(draft.channel, &draft.attachments)?;
+    if principal.role() != Role::Patient {
+        patient.ensure_channel(draft.channel, now)?;
+    } else if !patient.contact.portal_enabled {
+        return Err(DomainError::channel_unavailable(
+            Channel::Portal,
+            "the patient has no portal account",
+        ));
+    }
+    Ok(())
+}
+
+/// The first event of a message written through the hub.
+fn message_sent(
+    conversation_id: ConversationId,
+    message_id: MessageId,
+    author: Actor,
+    draft: &Draft,
+) -> Event {
+    let direction = direction_of(&author);
+    let delivery_status = match (direction, draft.channel) {
+        (Direction::Outbound, Channel::Portal) => Some(DeliveryStatus::Delivered),
+        (Direction::Outbound, channel) if channel.is_external() => Some(DeliveryStatus::Queued),
+        _ => None,
+    };
+    Event::MessageSent(MessageSent {
+        conversation_id,
+        message_id,
+        channel: draft.channel,
+        direction,
+        author,
+        subject: draft.subject.clone(),
+        body: draft.body.clone(),
+        attachments: draft.attachments.clone(),
+        delivery_status,
+    })
+}
+
+/// What the conversation and its patient's record decide on together.
+#[derive(Debug, Clone, Copy)]
+pub struct ConversationScope<'a> {
+    /// The patient's record (for a new conversation: the patient named in the command).
+    pub patient: &'a Patient,
+    /// The conversation itself (empty for a new one).
+    pub conversation: &'a Conversation,
+}
+
+impl ConversationScope<'_> {
+    /// Decides a conversation command. Rejected commands emit nothing.
+    pub fn decide(
+        &self,
+        command: &ConversationCommand,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<Event>, DomainError> {
+        ctx.principal.ensure_may_use_hub()?;
+        match command {
+            ConversationCommand::StartConversation(cmd) => self.start(cmd, ctx),
+            ConversationCommand::SendMessage(cmd) => self.send(cmd, ctx),
+            ConversationCommand::LogCall(cmd) => self.log_call(cmd, ctx),
+            ConversationCommand::MarkRead(cmd) => {
+                let (record, actor) = self.visible(ctx)?;
+                let message = record.message(cmd.message_id)?;
+                let is_recipient = match message.direction {
+                    Direction::Inbound => is_clinic_recipient(&actor, record),
+                    Direction::Outbound => actor.role == Role::Patient,
+                };
+                if !is_recipient {
+                    return Err(DomainError::forbidden(
+                        "only the recipient may mark a message read",
+                    ));
+                }
+                if !message.status.advances_to(MessageStatus::Read) {
+                    return Ok(Vec::new());
+                }
+                Ok(vec![Event::StatusChanged(StatusChanged {
+                    conversation_id: record.id,
+                    message_id: cmd.message_id,
+                    status: MessageStatus::Read,
+                })])
+            }
+            ConversationCommand::SetStar(cmd) => {
+                let (record, actor) = self.visible(ctx)?;
+                let message = record.message(cmd.message_id)?;
+                if !actor.role.is_clinic_staff() {
+                    return Err(DomainError::forbidden("only staff star messages"));
+                }
+                let staff_id = StaffId(actor.id);
+                if message.starred_by.contains(&staff_id) == cmd.starred {
+                    return Ok(Vec::new());
+                }
+                let (conversation_id, message_id) = (record.id, cmd.message_id);
+                Ok(vec![if cmd.starred {
+                    Event::MessageStarred(MessageStarred {
+                        conversation_id,
+                        message_id,
+                        staff_id,
+                    })
+                } else {
+                    Event::MessageUnstarred(MessageUnstarred {
+                        conversation_id,
+                        message_id,
+                        staff_id,
+                    })
+                }])
+            }
+            ConversationCommand::SetArchived(cmd) => {
+                let (record, actor) = self.visible(ctx)?;
+                if !actor.role.is_clinic_staff() {
+                    return Err(DomainError::forbidden("only staff archive conversations"));
+                }
+                may_write(&actor, record)?;
+                if record.archived == cmd.archived {
+                    return Ok(Vec::new());
+                }
+                if cmd.archived {
+                    Ok(vec![
+                        Event::ConversationArchived(ConversationArchived {
+                            conversation_id: record.id,
+                        }),
+                        Event::PatientConversationArchived(PatientConversationArchived {
+                            patient_id: record.patient_id,
+                            conversation_id: record.id,
+                        }),
+                    ])
+                } else {
+                    self.reopen(record, None)
+                }
+            }
+        }
+    }
+
+    /// The conversation, if the principal may see it (else `not_found`), and the acting identity.
+    fn visible(&self, ctx: &Context<'_>) -> Result<(&ConversationRecord, Actor), DomainError> {
+        let actor = ctx.principal.actor;
+        match &self.conversation.0 {
+            Some(record) if can_see(&actor, record) => Ok((record, actor)),
+            _ => Err(DomainError::NotFound("conversation")),
+        }
+    }
+
+    /// Reopens an archived conversation, unless its doctor already has another open one.
+    fn reopen(
+        &self,
+        record: &ConversationRecord,
+        by_message: Option<MessageId>,
+    ) -> Result<Vec<Event>, DomainError> {
+        if let Some(doctor) = record.doctor() {
+            let open = self.patient.record()?.open_conversation_of(doctor);
+            if let Some(conversation_id) = open.filter(|id| *id != record.id) {
+                return Err(DomainError::ConversationExists { conversation_id });
+            }
+        }
+        Ok(vec![
+            Event::ConversationReopened(ConversationReopened {
+                conversation_id: record.id,
+                by_message,
+            }),
+            Event::PatientConversationReopened(PatientConversationReopened {
+                patient_id: record.patient_id,
+                conversation_id: record.id,
+            }),
+        ])
+    }
+
+    fn start(&self, cmd: &StartConversation, ctx: &Context<'_>) -> Result<Vec<Event>, DomainError> {
+        if self.conversation.0.is_some() {
+            return Err(DomainError::invalid("conversation id already in use"));
+        }
+        let principal = ctx.principal;
+        let patient = self.patient.record()?;
+        if principal.role() == Role::Patient && principal.actor.id != patient.id.0 {
+            return Err(DomainError::NotFound("patient"));
+        }
+        let counterpart = initiation(principal, cmd.to)?;
+        let staff_id = (counterpart == Counterpart::Staff).then_some(StaffId(principal.actor.id));
+        if principal.role() == Role::Doctor {
+            if let Some(conversation_id) = patient.open_conversation_of(StaffId(principal.actor.id))
+            {
+                return Err(DomainError::ConversationExists { conversation_id });
+            }
+        }
+        validate_draft(principal, patient, &cmd.draft, ctx.now)?;
+        Ok(vec![
+            Event::PatientConversationOpened(PatientConversationOpened {
+                patient_id: patient.id,
+                conversation_id: cmd.conversation_id,
+                counterpart,
+                staff_id,
+            }),
+            Event::ConversationStarted(ConversationStarted {
+                conversation_id: cmd.conversation_id,
+                patient_id: patient.id,
+                counterpart,
+                initiator: principal.actor,
+            }),
+            message_sent(
+                cmd.conversation_id,
+                cmd.message_id,
+                principal.actor,
+                &cmd.draft,
+            ),
+        ])
+    }
+
+    /// The events every new entry brings: reopening an archived conversation first.
+    fn before_new_entry(
+        &self,
+        record: &ConversationRecord,
+        message_id: MessageId,
+    ) -> Result<Vec<Event>, DomainError> {
+        if record.messages.contains_key(&message_id) {
+            return Err(DomainError::invalid("message id already in use"));
+        }
+        if record.archived {
+            self.reopen(record, Some(message_id))
+        } else {
+            Ok(Vec::new())
+        }
+    }
+
+    fn send(&self, cmd: &SendMessage, ctx: &Context<'_>) -> Result<Vec<Event>, DomainError> {
+        let (record, actor) = self.visible(ctx)?;
+        may_write(&actor, record)?;
+        validate_draft(ctx.principal, self.patient.record()?, &cmd.draft, ctx.now)?;
+        let mut events = self.before_new_entry(record, cmd.message_id)?;
+        events.push(message_sent(record.id, cmd.message_id, actor, &cmd.draft));
+        // The writer is the recipient of every unanswered message from the other side.
+        let answered = match direction_of(&actor) {
+            Direction::Inbound => Direction::Outbound,
+            Direction::Outbound => Direction::Inbound,
+        };
+        let replied = record.unanswered.get(&answered).into_iter().flatten();
+        events.extend(replied.map(|message_id| {
+            Event::StatusChanged(StatusChanged {
+                conversation_id: record.id,
+                message_id: *message_id,
+                status: MessageStatus::Replied,
+            })
+        }));
+        Ok(events)
+    }
+
+    fn log_call(&self, cmd: &LogCall, ctx: &Context<'_>) -> Result<Vec<Event>, DomainError> {
+        let (record, actor) = self.visible(ctx)?;
+        if !actor.role.is_clinic_staff() {
+            return Err(DomainError::forbidden("only staff log calls"));
+        }
+        may_write(&actor, record)?;
+        if !(0..=MAX_CALL_SECONDS).contains(&cmd.duration_seconds) {
+            return Err(DomainError::invalid(format!(
+                "duration_seconds must be between 0 and {MAX_CALL_SECONDS}"
+            )));
+        }
+        if cmd.occurred_at > ctx.now + CALL_CLOCK_SKEW {
+            return Err(DomainError::invalid("occurred_at lies in the future"));
+        }
+        let earliest = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).single();
+        if earliest.is_some_and(|earliest| cmd.occurred_at < earliest) {
+            return Err(DomainError::invalid(
+                "occurred_at lies before the year 2000",
+            ));
+        }
+        validate_body(Channel::Call, &cmd.summary)
+            .map_err(|_| DomainError::invalid("summary must be 1 to 10,000 characters"))?;
+        let mut events = self.before_new_entry(record, cmd.message_id)?;
+        events.push(Event::CallLogged(CallLogged {
+            conversation_id: record.id,
+            message_id: cmd.message_id,
+            author: actor,
+            occurred_at: cmd.occurred_at,
+            // Bounded to 0..=86,400 above.
+            duration_seconds: cmd.duration_seconds as u32,
+            direction: cmd.direction,
+            summary: cmd.summary.clone(),
+        }));
+        Ok(events)
+    }
+}
