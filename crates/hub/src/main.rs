@@ -1,1 +1,38 @@
-fn main() {}
+//! `hub`: the clinic communication hub.
+
+mod aggregates;
+mod blobs;
+mod cli;
+mod commands;
+mod error;
+mod http;
+mod run;
+mod token;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use cli::{Cli, Command, LogFormat};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Serve(args) => run::serve(args).await,
+        Command::Project(args) => run::project(args).await,
+        Command::Replay(args) => run::replay(args).await,
+        Command::Events(args) => run::events(args).await,
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("HUB_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

@@ -1,0 +1,132 @@
+//! Uploading and downloading attachments.
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use domain::attachment::{AttachmentRef, MediaType};
+use domain::{AttachmentId, Role};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::extract::{path_uuid, Caller, Params};
+use super::AppState;
+use crate::blobs::BlobError;
+use crate::commands::RequestMeta;
+use crate::error::ApiError;
+
+/// The longest file name kept.
+const MAX_FILENAME_CHARS: usize = 255;
+
+fn filename(params: &Params) -> Result<Option<String>, ApiError> {
+    let Some(raw) = params.text("filename") else {
+        return Ok(None);
+    };
+    let name = raw.rsplit(['/', '\\']).next().unwrap_or(raw).trim();
+    if name.is_empty()
+        || name.chars().count() > MAX_FILENAME_CHARS
+        || name.chars().any(char::is_control)
+    {
+        return Err(ApiError::invalid("`filename` is not a valid file name"));
+    }
+    Ok(Some(name.to_owned()))
+}
+
+impl From<BlobError> for ApiError {
+    fn from(error: BlobError) -> Self {
+        match error {
+            BlobError::Mismatch(_) => ApiError::unsupported_media_type(error.to_string()),
+            BlobError::TooLarge => {
+                domain::DomainError::AttachmentTooLarge(error.to_string()).into()
+            }
+            BlobError::Empty | BlobError::Body(_) => ApiError::invalid(error.to_string()),
+            BlobError::Store(error) => ApiError::unavailable(error),
+        }
+    }
+}
+
+/// `POST /v1/attachments`: the raw file as the body, its type as `Content-Type`.
+pub async fn upload(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    params: Params,
+    request: Request,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if !matches!(
+        principal.role(),
+        Role::Patient | Role::Receptionist | Role::Doctor | Role::Admin
+    ) {
+        return Err(ApiError::forbidden("only those who may send upload attachments"));
+    }
+    let filename = filename(&params)?;
+    let declared = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .ok_or_else(|| ApiError::unsupported_media_type("a `Content-Type` is required"))?;
+    let media_type = MediaType::from_content_type(declared)?;
+    let body = request.into_body().into_data_stream();
+    let blob = state.blobs.put(media_type, body).await?;
+    let attachment = AttachmentRef {
+        id: AttachmentId(Uuid::new_v4()),
+        media_type,
+        size: blob.size,
+        sha256: blob.sha256,
+        filename,
+    };
+    let committed = state
+        .commands
+        .store_attachment(&principal, &RequestMeta::new(), attachment.clone())
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "id": attachment.id,
+            "media_type": attachment.media_type,
+            "size": attachment.size,
+            "sha256": attachment.sha256,
+            "filename": attachment.filename,
+            "position": committed.position,
+        })),
+    ))
+}
+
+/// `GET /v1/attachments/{id}`: the file, for its uploader and whoever can see a message carrying it.
+pub async fn download(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = AttachmentId(path_uuid(&id)?);
+    let stored = state
+        .commands
+        .attachment(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("attachment"))?;
+    let visible = stored.uploaded_by.id == principal.actor.id
+        || state
+            .read_model
+            .attachment_visible(&principal.actor, id)
+            .await?;
+    if !visible {
+        return Err(ApiError::not_found("attachment"));
+    }
+    let attachment = stored.attachment;
+    let content = state.blobs.get(&attachment.sha256).await?;
+    let name = attachment
+        .filename
+        .as_deref()
+        .unwrap_or("attachment")
+        .replace(|c: char| !c.is_ascii_graphic() && c != ' ' || c == '"' || c == '\\', "_");
+    Ok((
+        [
+            (CONTENT_TYPE, attachment.media_type.as_str().to_owned()),
+            (CONTENT_LENGTH, attachment.size.to_string()),
+            (CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        Body::from_stream(content),
+    )
+        .into_response())
+}

@@ -1,0 +1,164 @@
+//! Conversation queries and commands: list, show, timeline, reply, log call, archive.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use domain::command::{ConversationCommand, LogCall, SendMessage, SetArchived};
+use domain::{ConversationId, Direction};
+use projections::ConversationFilter;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::extract::{path_uuid, Caller, JsonBody, Params};
+use super::messages::{message_answer, message_filter, page_request, MessageBody};
+use super::AppState;
+use crate::commands::{CommandService, RequestMeta};
+use crate::error::ApiError;
+
+/// `POST /v1/conversations/{id}/calls` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallBody {
+    occurred_at: DateTime<Utc>,
+    duration_seconds: i64,
+    direction: String,
+    summary: String,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+}
+
+/// The inbox: conversations the caller can see, newest activity first.
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    params: Params,
+) -> Result<Json<Value>, ApiError> {
+    let message_level = message_filter(&params)?;
+    let filter = ConversationFilter {
+        patient_id: message_level.patient_id,
+        status: message_level.status,
+        channel: message_level.channel,
+        direction: message_level.direction,
+        starred: message_level.starred,
+        q: message_level.q,
+    };
+    let page = page_request(&params)?;
+    params.await_min_position(&state).await?;
+    let result = state
+        .read_model
+        .list_conversations(&principal.actor, &filter, &page)
+        .await?;
+    Ok(Json(json!(result)))
+}
+
+/// One conversation with participants and status.
+pub async fn show(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+    params: Params,
+) -> Result<Json<Value>, ApiError> {
+    let id = ConversationId(path_uuid(&id)?);
+    params.await_min_position(&state).await?;
+    let conversation = state
+        .read_model
+        .conversation(&principal.actor, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("conversation"))?;
+    Ok(Json(json!(conversation)))
+}
+
+/// The timeline of messages and call logs, oldest first.
+pub async fn timeline(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+    params: Params,
+) -> Result<Json<Value>, ApiError> {
+    let id = ConversationId(path_uuid(&id)?);
+    let page = page_request(&params)?;
+    params.await_min_position(&state).await?;
+    let result = state
+        .read_model
+        .timeline(&principal.actor, id, &page)
+        .await?
+        .ok_or_else(|| ApiError::not_found("conversation"))?;
+    Ok(Json(json!(result)))
+}
+
+/// A reply in an existing conversation.
+pub async fn reply(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<MessageBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let conversation_id = ConversationId(path_uuid(&id)?);
+    let meta = RequestMeta::with_idempotency_key(body.idempotency_key.clone())?;
+    let input = body.input()?;
+    let draft = state.commands.reply_draft(&principal, &input).await?;
+    let command = ConversationCommand::SendMessage(SendMessage {
+        conversation_id,
+        message_id: CommandService::new_message_id(),
+        draft,
+    });
+    let committed = state
+        .commands
+        .conversation_command(&principal, &meta, None, &command)
+        .await?;
+    Ok((StatusCode::CREATED, Json(message_answer(&committed))))
+}
+
+/// Logs a phone call.
+pub async fn log_call(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<CallBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let conversation_id = ConversationId(path_uuid(&id)?);
+    let meta = RequestMeta::with_idempotency_key(body.idempotency_key.clone())?;
+    let direction: Direction = body.direction.parse()?;
+    let command = ConversationCommand::LogCall(LogCall {
+        conversation_id,
+        message_id: CommandService::new_message_id(),
+        occurred_at: body.occurred_at,
+        duration_seconds: body.duration_seconds,
+        direction,
+        summary: body.summary,
+    });
+    let committed = state
+        .commands
+        .conversation_command(&principal, &meta, None, &command)
+        .await?;
+    Ok((StatusCode::CREATED, Json(message_answer(&committed))))
+}
+
+async fn set_archived(state: AppState, caller: Caller, id: String, archived: bool) -> Result<Json<Value>, ApiError> {
+    let Caller(principal) = caller;
+    let conversation_id = ConversationId(path_uuid(&id)?);
+    let command = ConversationCommand::SetArchived(SetArchived {
+        conversation_id,
+        archived,
+    });
+    let committed = state
+        .commands
+        .conversation_command(&principal, &RequestMeta::new(), None, &command)
+        .await?;
+    Ok(Json(json!({
+        "conversation_id": conversation_id,
+        "archived": archived,
+        "position": committed.position,
+    })))
+}
+
+/// Archives a conversation.
+pub async fn archive(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    set_archived(state, caller, id, true).await
+}
+
+/// Reopens an archived conversation.
+pub async fn unarchive(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    set_archived(state, caller, id, false).await
+}

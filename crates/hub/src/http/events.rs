@@ -1,0 +1,51 @@
+//! The event log in global order, for admins and auditors.
+
+use axum::extract::State;
+use axum::Json;
+use domain::Role;
+use serde_json::{json, Value};
+use store::RecordedEvent;
+
+use super::extract::{Caller, Params};
+use super::AppState;
+use crate::error::ApiError;
+
+/// An event in the contract's envelope shape.
+pub fn event_json(record: &RecordedEvent) -> Value {
+    json!({
+        "event_id": record.event_id,
+        "stream": record.stream,
+        "version": record.version,
+        "position": record.position,
+        "type": record.event_type,
+        "schema_version": record.schema_version,
+        "occurred_at": record.occurred_at,
+        "actor": { "id": record.actor_id, "role": record.actor_role },
+        "data": record.data,
+        "metadata": record.metadata,
+    })
+}
+
+/// `GET /v1/events?after=&limit=&stream=`: positions greater than `after`, oldest first.
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    params: Params,
+) -> Result<Json<Value>, ApiError> {
+    if !matches!(principal.role(), Role::Admin | Role::Auditor) {
+        return Err(ApiError::forbidden("only admins and auditors read the event log"));
+    }
+    let after = params.parse::<u64>("after")?.unwrap_or(0);
+    let limit = params.limit()?;
+    let stream = params.text("stream");
+    let records = state
+        .commands
+        .store()
+        .read_all(after, limit as usize, stream)
+        .await?;
+    let next_cursor = (records.len() == limit as usize)
+        .then(|| records.last().map(|r| r.position.to_string()))
+        .flatten();
+    let items: Vec<Value> = records.iter().map(event_json).collect();
+    Ok(Json(json!({ "items": items, "next_cursor": next_cursor })))
+}

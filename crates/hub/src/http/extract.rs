@@ -1,0 +1,180 @@
+//! Request extractors that answer with contract errors: the caller's identity, JSON bodies,
+//! query parameters.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use domain::Principal;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use super::AppState;
+use crate::error::ApiError;
+
+/// How long a query waits for `min_position` before answering `not_caught_up`.
+pub const MIN_POSITION_WAIT: Duration = Duration::from_secs(5);
+
+/// The authenticated caller, allowed to use the hub (staff hold `send_messages`).
+pub struct Caller(pub Principal);
+
+impl<S> FromRequestParts<S> for Caller
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        let token = bearer_token(&parts.headers)?;
+        let principal = state.commands.authenticate(token).await?;
+        principal.ensure_may_use_hub()?;
+        Ok(Caller(principal))
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers
+        .get(AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthenticated("an `Authorization: Bearer <token>` header is required"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthenticated("the token is not valid"))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or_else(|| ApiError::unauthenticated("the authorization scheme must be Bearer"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::unauthenticated("the authorization scheme must be Bearer"));
+    }
+    Ok(token.trim())
+}
+
+/// A JSON body: `application/json` required (415), malformed or unknown fields answer 400,
+/// a body over the limit answers 413 `payload_too_large`.
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .map(|essence| {
+                let essence = essence.trim().to_ascii_lowercase();
+                essence == "application/json" || essence.ends_with("+json")
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::unsupported_media_type(
+                "the body must be `application/json`",
+            ));
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(body_rejection)?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|error| ApiError::invalid(format!("invalid JSON body: {error}")))
+    }
+}
+
+/// Maps a failed body read to 413 when it was too large, else 400.
+pub fn body_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::payload_too_large("the request body is too large")
+    } else {
+        ApiError::invalid(rejection.body_text())
+    }
+}
+
+/// Query parameters, parsed one by one into contract errors.
+pub struct Params(HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+            .map_err(|_| ApiError::invalid("the query string is malformed"))?;
+        let mut map = HashMap::new();
+        for (key, value) in pairs {
+            if map.insert(key.clone(), value).is_some() {
+                return Err(ApiError::invalid(format!("`{key}` is given more than once")));
+            }
+        }
+        Ok(Params(map))
+    }
+}
+
+impl Params {
+    /// A parameter parsed with `FromStr`; absent or empty is `None`.
+    pub fn parse<T: FromStr>(&self, name: &str) -> Result<Option<T>, ApiError> {
+        match self.0.get(name).map(String::as_str) {
+            None | Some("") => Ok(None),
+            Some(raw) => raw
+                .parse()
+                .map(Some)
+                .map_err(|_| ApiError::invalid(format!("`{name}` has an invalid value"))),
+        }
+    }
+
+    /// A UUID parameter.
+    pub fn uuid(&self, name: &str) -> Result<Option<Uuid>, ApiError> {
+        self.parse::<Uuid>(name)
+    }
+
+    /// A text parameter as given.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str).filter(|s| !s.is_empty())
+    }
+
+    /// `true` / `false` parameter.
+    pub fn flag(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        self.parse::<bool>(name)
+    }
+
+    /// The page size: 1 to 200, default 50.
+    pub fn limit(&self) -> Result<u32, ApiError> {
+        let limit = self.parse::<u32>("limit")?.unwrap_or(50);
+        if (1..=200).contains(&limit) {
+            Ok(limit)
+        } else {
+            Err(ApiError::invalid("`limit` must be between 1 and 200"))
+        }
+    }
+
+    /// Waits until the read models include `min_position`, if the caller asked for it.
+    pub async fn await_min_position(&self, state: &AppState) -> Result<(), ApiError> {
+        if let Some(position) = self.parse::<u64>("min_position")? {
+            if !state
+                .read_model
+                .wait_for(position, MIN_POSITION_WAIT)
+                .await?
+            {
+                return Err(ApiError::not_caught_up(position));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A path segment that must be a UUID (400 otherwise).
+pub fn path_uuid(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::try_parse(raw).map_err(|_| ApiError::invalid("the id in the path is not a UUID"))
+}

@@ -1,0 +1,47 @@
+//! Liveness, projection lag and channel configuration.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::AppState;
+
+/// Whether each external channel's provider is configured (unconfigured ones keep messages queued).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ChannelReport(pub BTreeMap<&'static str, &'static str>);
+
+/// `GET /v1/health`: no token needed.
+pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let head = state.commands.store().head_position().await;
+    let checkpoint = state.read_model.checkpoint().await;
+    match (head, checkpoint) {
+        (Ok(head), Ok(checkpoint)) => (
+            StatusCode::OK,
+            Json(json!({
+                "status": "ok",
+                "head_position": head,
+                "projection": {
+                    "checkpoint": checkpoint,
+                    "lag": head.saturating_sub(checkpoint),
+                },
+                "channels": state.channels.0,
+            })),
+        ),
+        (head, checkpoint) => {
+            let store_ok = head.is_ok();
+            let read_model_ok = checkpoint.is_ok();
+            tracing::error!(store_ok, read_model_ok, "health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({
+                    "status": "unavailable",
+                    "error": { "code": "unavailable", "message": "a dependency is not reachable" },
+                })),
+            )
+        }
+    }
+}

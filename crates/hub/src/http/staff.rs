@@ -1,0 +1,107 @@
+//! Staff registration, permissions and tokens (admin only).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use domain::{Permission, Role, StaffId};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::extract::{path_uuid, Caller, JsonBody};
+use super::AppState;
+use crate::commands::RequestMeta;
+use crate::error::ApiError;
+use crate::token::Holder;
+
+/// `POST /v1/staff` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterBody {
+    name: String,
+    role: String,
+    #[serde(default)]
+    permissions: Vec<String>,
+}
+
+/// `POST /v1/staff/{id}/permissions` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionsBody {
+    #[serde(default)]
+    grant: Vec<String>,
+    #[serde(default)]
+    revoke: Vec<String>,
+}
+
+fn parse_permissions(names: &[String]) -> Result<Vec<Permission>, ApiError> {
+    names
+        .iter()
+        .map(|name| {
+            serde_json::from_value(Value::String(name.clone()))
+                .map_err(|_| ApiError::invalid(format!("unknown permission `{name}`")))
+        })
+        .collect()
+}
+
+/// Registers a staff member; answers `{id, token}`.
+pub async fn register(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    JsonBody(body): JsonBody<RegisterBody>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let role: Role = body.role.parse()?;
+    let permissions = parse_permissions(&body.permissions)?;
+    let registered = state
+        .commands
+        .register_staff(&principal, &RequestMeta::new(), body.name, role, permissions)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": registered.id, "token": registered.token, "position": registered.position })),
+    ))
+}
+
+/// Grants and revokes permissions; answers `{id, position}`.
+pub async fn change_permissions(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<PermissionsBody>,
+) -> Result<Json<Value>, ApiError> {
+    let staff_id = StaffId(path_uuid(&id)?);
+    let grant = parse_permissions(&body.grant)?;
+    let revoke = parse_permissions(&body.revoke)?;
+    let committed = state
+        .commands
+        .change_permissions(&principal, &RequestMeta::new(), staff_id, grant, revoke)
+        .await?;
+    Ok(Json(json!({ "id": staff_id, "position": committed.position })))
+}
+
+/// Revokes the staff member's tokens and issues a new one; answers `{id, token}`.
+pub async fn rotate_token(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = path_uuid(&id)?;
+    let (token, committed) = state
+        .commands
+        .replace_token(&principal, &RequestMeta::new(), Holder::Staff(id), true)
+        .await?;
+    Ok(Json(json!({ "id": id, "token": token, "position": committed.position })))
+}
+
+/// Revokes every token of the staff member.
+pub async fn revoke_tokens(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = path_uuid(&id)?;
+    let (_, committed) = state
+        .commands
+        .replace_token(&principal, &RequestMeta::new(), Holder::Staff(id), false)
+        .await?;
+    Ok(Json(json!({ "id": id, "position": committed.position })))
+}
