@@ -8,9 +8,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use domain::attachment::{AttachmentRef, MediaType};
 use domain::{AttachmentId, Role};
-use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::answers::AttachmentAnswer;
 use super::extract::{path_uuid, Caller, Params};
 use super::AppState;
 use crate::blobs::BlobError;
@@ -53,7 +53,7 @@ pub async fn upload(
     Caller(principal): Caller,
     params: Params,
     request: Request,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<AttachmentAnswer>), ApiError> {
     if !matches!(
         principal.role(),
         Role::Patient | Role::Receptionist | Role::Doctor | Role::Admin
@@ -82,14 +82,14 @@ pub async fn upload(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "id": attachment.id,
-            "media_type": attachment.media_type,
-            "size": attachment.size,
-            "sha256": attachment.sha256,
-            "filename": attachment.filename,
-            "position": committed.position,
-        })),
+        Json(AttachmentAnswer {
+            id: attachment.id.0,
+            media_type: attachment.media_type,
+            size: attachment.size,
+            sha256: attachment.sha256,
+            filename: attachment.filename,
+            position: committed.position,
+        }),
     ))
 }
 

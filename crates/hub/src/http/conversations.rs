@@ -6,24 +6,31 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::command::{ConversationCommand, LogCall, SendMessage, SetArchived};
 use domain::{ConversationId, Direction};
-use projections::ConversationFilter;
+use projections::{ConversationFilter, ConversationView, MessageView, Page};
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
+
+use super::answers::{ArchiveAnswer, MessageAnswer};
 
 use super::extract::{path_uuid, Caller, JsonBody, Params};
-use super::messages::{message_answer, message_filter, page_request, MessageBody};
+use super::messages::{message_filter, page_request, MessageBody};
 use super::AppState;
 use crate::commands::{CommandService, RequestMeta};
 use crate::error::ApiError;
 
 /// `POST /v1/conversations/{id}/calls` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CallBody {
+    /// When the call took place (RFC 3339).
     occurred_at: DateTime<Utc>,
+    /// Length of the call in seconds, 0 to 86,400.
     duration_seconds: i64,
+    /// `inbound` (the patient called) or `outbound`.
     direction: String,
+    /// What was said.
     summary: String,
+    /// The same key from the same caller answers the first answer and appends nothing new.
     #[serde(default)]
     idempotency_key: Option<String>,
 }
@@ -33,7 +40,7 @@ pub async fn list(
     State(state): State<AppState>,
     Caller(principal): Caller,
     params: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Page<ConversationView>>, ApiError> {
     let message_level = message_filter(&params)?;
     let filter = ConversationFilter {
         patient_id: message_level.patient_id,
@@ -49,7 +56,7 @@ pub async fn list(
         .read_model
         .list_conversations(&principal.actor, &filter, &page)
         .await?;
-    Ok(Json(json!(result)))
+    Ok(Json(result))
 }
 
 /// One conversation with participants and status.
@@ -58,7 +65,7 @@ pub async fn show(
     Caller(principal): Caller,
     Path(id): Path<String>,
     params: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConversationView>, ApiError> {
     let id = ConversationId(path_uuid(&id)?);
     params.await_min_position(&state).await?;
     let conversation = state
@@ -66,7 +73,7 @@ pub async fn show(
         .conversation(&principal.actor, id)
         .await?
         .ok_or_else(|| ApiError::not_found("conversation"))?;
-    Ok(Json(json!(conversation)))
+    Ok(Json(conversation))
 }
 
 /// The timeline of messages and call logs, oldest first.
@@ -75,7 +82,7 @@ pub async fn timeline(
     Caller(principal): Caller,
     Path(id): Path<String>,
     params: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Page<MessageView>>, ApiError> {
     let id = ConversationId(path_uuid(&id)?);
     let page = page_request(&params)?;
     params.await_min_position(&state).await?;
@@ -84,7 +91,7 @@ pub async fn timeline(
         .timeline(&principal.actor, id, &page)
         .await?
         .ok_or_else(|| ApiError::not_found("conversation"))?;
-    Ok(Json(json!(result)))
+    Ok(Json(result))
 }
 
 /// A reply in an existing conversation.
@@ -93,7 +100,7 @@ pub async fn reply(
     Caller(principal): Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<MessageBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<MessageAnswer>), ApiError> {
     let conversation_id = ConversationId(path_uuid(&id)?);
     let meta = RequestMeta::with_idempotency_key(body.idempotency_key.clone())?;
     let input = body.input()?;
@@ -107,7 +114,7 @@ pub async fn reply(
         .commands
         .conversation_command(&principal, &meta, None, &command)
         .await?;
-    Ok((StatusCode::CREATED, Json(message_answer(&committed))))
+    Ok((StatusCode::CREATED, Json(MessageAnswer::from_committed(&committed))))
 }
 
 /// Logs a phone call.
@@ -116,7 +123,7 @@ pub async fn log_call(
     Caller(principal): Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<CallBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<MessageAnswer>), ApiError> {
     let conversation_id = ConversationId(path_uuid(&id)?);
     let meta = RequestMeta::with_idempotency_key(body.idempotency_key.clone())?;
     let direction: Direction = body.direction.parse()?;
@@ -132,10 +139,10 @@ pub async fn log_call(
         .commands
         .conversation_command(&principal, &meta, None, &command)
         .await?;
-    Ok((StatusCode::CREATED, Json(message_answer(&committed))))
+    Ok((StatusCode::CREATED, Json(MessageAnswer::from_committed(&committed))))
 }
 
-async fn set_archived(state: AppState, caller: Caller, id: String, archived: bool) -> Result<Json<Value>, ApiError> {
+async fn set_archived(state: AppState, caller: Caller, id: String, archived: bool) -> Result<Json<ArchiveAnswer>, ApiError> {
     let Caller(principal) = caller;
     let conversation_id = ConversationId(path_uuid(&id)?);
     let command = ConversationCommand::SetArchived(SetArchived {
@@ -146,19 +153,19 @@ async fn set_archived(state: AppState, caller: Caller, id: String, archived: boo
         .commands
         .conversation_command(&principal, &RequestMeta::new(), None, &command)
         .await?;
-    Ok(Json(json!({
-        "conversation_id": conversation_id,
-        "archived": archived,
-        "position": committed.position,
-    })))
+    Ok(Json(ArchiveAnswer {
+        conversation_id,
+        archived,
+        position: committed.position,
+    }))
 }
 
 /// Archives a conversation.
-pub async fn archive(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn archive(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<ArchiveAnswer>, ApiError> {
     set_archived(state, caller, id, true).await
 }
 
 /// Reopens an archived conversation.
-pub async fn unarchive(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn unarchive(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<ArchiveAnswer>, ApiError> {
     set_archived(state, caller, id, false).await
 }

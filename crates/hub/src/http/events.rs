@@ -6,6 +6,7 @@ use domain::Role;
 use serde_json::{json, Value};
 use store::RecordedEvent;
 
+use super::answers::EventPage;
 use super::extract::{Caller, Params};
 use super::AppState;
 use crate::error::ApiError;
@@ -31,7 +32,7 @@ pub async fn list(
     State(state): State<AppState>,
     Caller(principal): Caller,
     params: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EventPage>, ApiError> {
     if !matches!(principal.role(), Role::Admin | Role::Auditor) {
         return Err(ApiError::forbidden("only admins and auditors read the event log"));
     }
@@ -47,5 +48,5 @@ pub async fn list(
         .then(|| records.last().map(|r| r.position.to_string()))
         .flatten();
     let items: Vec<Value> = records.iter().map(event_json).collect();
-    Ok(Json(json!({ "items": items, "next_cursor": next_cursor })))
+    Ok(Json(EventPage { items, next_cursor }))
 }

@@ -6,29 +6,39 @@ use axum::Json;
 use domain::command::{ConversationCommand, MarkRead, SetStar};
 use domain::{AttachmentId, Channel, ConversationId, MessageId, PatientId, StaffId};
 use projections::{MessageFilter, PageRequest};
+use projections::{MessageView, Page};
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
+
+use super::answers::{MessageAnswer, StarAnswer};
 use uuid::Uuid;
 
 use super::extract::{path_uuid, Caller, JsonBody, Params, MIN_POSITION_WAIT};
 use super::AppState;
-use crate::commands::{Addressee, Committed, MessageInput, RequestMeta};
+use crate::commands::{Addressee, MessageInput, RequestMeta};
 use crate::error::ApiError;
 
 /// The body of `POST /v1/messages` and `POST /v1/conversations/{id}/messages`.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MessageBody {
+    /// Staff: the patient to write to (first message only).
     #[serde(default)]
     pub(super) patient_id: Option<Uuid>,
+    /// A patient: `"reception"` or a staff id (first message only).
     #[serde(default)]
     pub(super) to: Option<String>,
+    /// `sms`, `email`, `portal` or `whatsapp`.
     pub(super) channel: String,
+    /// Subject line (required on e-mail).
     #[serde(default)]
     pub(super) subject: Option<String>,
+    /// The text.
     pub(super) body: String,
+    /// Attachments uploaded by the caller.
     #[serde(default)]
     pub(super) attachment_ids: Vec<Uuid>,
+    /// The same key from the same caller answers the first answer and appends nothing new.
     #[serde(default)]
     pub(super) idempotency_key: Option<String>,
 }
@@ -45,24 +55,12 @@ impl MessageBody {
     }
 }
 
-/// The answer to a message-writing command.
-pub(super) fn message_answer(committed: &Committed) -> Value {
-    match committed.message() {
-        Some((conversation_id, message_id)) => json!({
-            "conversation_id": conversation_id,
-            "message_id": message_id,
-            "position": committed.position,
-        }),
-        None => json!({ "position": committed.position }),
-    }
-}
-
 /// Writes the first message of a new conversation.
 pub async fn start(
     State(state): State<AppState>,
     Caller(principal): Caller,
     JsonBody(body): JsonBody<MessageBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<MessageAnswer>), ApiError> {
     let meta = RequestMeta::with_idempotency_key(body.idempotency_key.clone())?;
     let input = body.input()?;
     let addressee = match (principal.role(), &body.patient_id, body.to.as_deref()) {
@@ -81,7 +79,7 @@ pub async fn start(
         .commands
         .start_conversation(&principal, &meta, addressee, &input)
         .await?;
-    Ok((StatusCode::CREATED, Json(message_answer(&committed))))
+    Ok((StatusCode::CREATED, Json(MessageAnswer::from_committed(&committed))))
 }
 
 /// The conversation a message belongs to, waiting for the read models when the message is
@@ -104,7 +102,7 @@ pub async fn mark_read(
     State(state): State<AppState>,
     Caller(principal): Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MessageAnswer>, ApiError> {
     let message_id = MessageId(path_uuid(&id)?);
     let conversation_id = conversation_of(&state, message_id).await?;
     let command = ConversationCommand::MarkRead(MarkRead {
@@ -115,14 +113,14 @@ pub async fn mark_read(
         .commands
         .conversation_command(&principal, &RequestMeta::new(), None, &command)
         .await?;
-    Ok(Json(json!({
-        "conversation_id": conversation_id,
-        "message_id": message_id,
-        "position": committed.position,
-    })))
+    Ok(Json(MessageAnswer {
+        conversation_id: Some(conversation_id),
+        message_id: Some(message_id),
+        position: committed.position,
+    }))
 }
 
-async fn set_star(state: AppState, caller: Caller, id: String, starred: bool) -> Result<Json<Value>, ApiError> {
+async fn set_star(state: AppState, caller: Caller, id: String, starred: bool) -> Result<Json<StarAnswer>, ApiError> {
     let Caller(principal) = caller;
     let message_id = MessageId(path_uuid(&id)?);
     let conversation_id = conversation_of(&state, message_id).await?;
@@ -135,21 +133,21 @@ async fn set_star(state: AppState, caller: Caller, id: String, starred: bool) ->
         .commands
         .conversation_command(&principal, &RequestMeta::new(), None, &command)
         .await?;
-    Ok(Json(json!({
-        "conversation_id": conversation_id,
-        "message_id": message_id,
-        "starred": starred,
-        "position": committed.position,
-    })))
+    Ok(Json(StarAnswer {
+        conversation_id,
+        message_id,
+        starred,
+        position: committed.position,
+    }))
 }
 
 /// Stars a message for the caller.
-pub async fn star(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn star(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<StarAnswer>, ApiError> {
     set_star(state, caller, id, true).await
 }
 
 /// Removes the caller's star.
-pub async fn unstar(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn unstar(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<StarAnswer>, ApiError> {
     set_star(state, caller, id, false).await
 }
 
@@ -159,7 +157,7 @@ pub async fn show(
     Caller(principal): Caller,
     Path(id): Path<String>,
     params: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MessageView>, ApiError> {
     let message_id = MessageId(path_uuid(&id)?);
     params.await_min_position(&state).await?;
     let message = state
@@ -167,7 +165,7 @@ pub async fn show(
         .message(&principal.actor, message_id)
         .await?
         .ok_or_else(|| ApiError::not_found("message"))?;
-    Ok(Json(json!(message)))
+    Ok(Json(message))
 }
 
 /// The message-level filters shared by both list endpoints.
@@ -195,7 +193,7 @@ pub async fn search(
     State(state): State<AppState>,
     Caller(principal): Caller,
     params: Params,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Page<MessageView>>, ApiError> {
     let filter = message_filter(&params)?;
     let page = page_request(&params)?;
     params.await_min_position(&state).await?;
@@ -203,5 +201,5 @@ pub async fn search(
         .read_model
         .search_messages(&principal.actor, &filter, &page)
         .await?;
-    Ok(Json(json!(result)))
+    Ok(Json(result))
 }

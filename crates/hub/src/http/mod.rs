@@ -1,11 +1,13 @@
 //! The HTTP API of contract section 4: routes, shared state, limits and request logging.
 
+mod answers;
 mod attachments;
 mod conversations;
 mod events;
 pub mod extract;
 mod health;
 mod messages;
+pub mod openapi;
 mod patients;
 mod staff;
 
@@ -16,7 +18,6 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use axum::Router;
 use projections::ReadModel;
 use tower_http::timeout::TimeoutLayer;
@@ -24,6 +25,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::blobs::BlobStore;
 use crate::commands::CommandService;
 use crate::error::ApiError;
+use openapi::ApiBuilder;
 
 /// The largest JSON body any endpoint accepts.
 pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
@@ -39,6 +41,8 @@ pub struct AppState {
     pub blobs: Arc<BlobStore>,
     /// Channel provider configuration, as health reports it.
     pub channels: Arc<health::ChannelReport>,
+    /// The OpenAPI document served at `/v1/openapi.json`.
+    pub openapi: Arc<serde_json::Value>,
 }
 
 impl AppState {
@@ -54,6 +58,7 @@ impl AppState {
             read_model,
             blobs,
             channels: Arc::new(channels),
+            openapi: Arc::new(api().1),
         }
     }
 }
@@ -61,45 +66,124 @@ impl AppState {
 pub use events::event_json;
 pub use health::ChannelReport;
 
-/// The whole API under `/v1`.
+/// The API routes under `/v1` and their OpenAPI document, built from one table.
+pub fn api() -> (Router<AppState>, serde_json::Value) {
+    use openapi::{Operation as Op, Verb::*};
+    let mut api = ApiBuilder::default();
+    let g = &mut api.generator;
+    let list_params: &[&str] = &[
+        "patient_id", "status", "channel", "direction", "starred", "q", "limit", "cursor", "min_position",
+    ];
+    let operations = vec![
+        Op::new(Post, "/staff", "Register a staff member (admin)", 201)
+            .json_body::<staff::RegisterBody>(g)
+            .answers::<answers::Registered>(g),
+        Op::new(Post, "/staff/{id}/permissions", "Grant and revoke permissions (admin)", 200)
+            .json_body::<staff::PermissionsBody>(g)
+            .answers::<answers::Ack>(g),
+        Op::new(Post, "/staff/{id}/token", "Revoke the staff member's tokens and issue a new one (admin)", 200)
+            .answers::<answers::Registered>(g),
+        Op::new(Delete, "/staff/{id}/token", "Revoke every token of the staff member (admin)", 200)
+            .answers::<answers::Ack>(g),
+        Op::new(Post, "/patients", "Register a patient (admin, receptionist)", 201)
+            .json_body::<patients::RegisterBody>(g)
+            .answers::<answers::Registered>(g),
+        Op::new(Get, "/patients/{id}", "A patient's contact record (staff, the patient)", 200)
+            .answers::<answers::PatientRecord>(g),
+        Op::new(Patch, "/patients/{id}", "Change contact details (admin, receptionist)", 200)
+            .json_body::<patients::PatchBody>(g)
+            .answers::<answers::PatientRecord>(g),
+        Op::new(Post, "/patients/{id}/token", "Revoke the patient's tokens and issue a new one (admin)", 200)
+            .answers::<answers::Registered>(g),
+        Op::new(Delete, "/patients/{id}/token", "Revoke every token of the patient (admin)", 200)
+            .answers::<answers::Ack>(g),
+        Op::new(Post, "/messages", "Write the first message of a new conversation", 201)
+            .json_body::<messages::MessageBody>(g)
+            .answers::<answers::MessageAnswer>(g),
+        Op::new(Get, "/messages", "Message search across conversations, newest first", 200)
+            .query(list_params)
+            .answers::<projections::Page<projections::MessageView>>(g),
+        Op::new(Get, "/messages/{id}", "One message", 200)
+            .query(&["min_position"])
+            .answers::<projections::MessageView>(g),
+        Op::new(Post, "/messages/{id}/read", "Mark a message read (its recipient)", 200)
+            .answers::<answers::MessageAnswer>(g),
+        Op::new(Put, "/messages/{id}/star", "Star a message for the caller (staff)", 200)
+            .answers::<answers::StarAnswer>(g),
+        Op::new(Delete, "/messages/{id}/star", "Remove the caller's star (staff)", 200)
+            .answers::<answers::StarAnswer>(g),
+        Op::new(Get, "/conversations", "The inbox, newest activity first", 200)
+            .query(list_params)
+            .answers::<projections::Page<projections::ConversationView>>(g),
+        Op::new(Get, "/conversations/{id}", "One conversation with participants and status", 200)
+            .query(&["min_position"])
+            .answers::<projections::ConversationView>(g),
+        Op::new(Get, "/conversations/{id}/messages", "The timeline, oldest first", 200)
+            .query(&["limit", "cursor", "min_position"])
+            .answers::<projections::Page<projections::MessageView>>(g),
+        Op::new(Post, "/conversations/{id}/messages", "Reply in a conversation (participants)", 201)
+            .json_body::<messages::MessageBody>(g)
+            .answers::<answers::MessageAnswer>(g),
+        Op::new(Post, "/conversations/{id}/calls", "Log a phone call (staff)", 201)
+            .json_body::<conversations::CallBody>(g)
+            .answers::<answers::MessageAnswer>(g),
+        Op::new(Post, "/conversations/{id}/archive", "Archive a conversation (staff)", 200)
+            .answers::<answers::ArchiveAnswer>(g),
+        Op::new(Post, "/conversations/{id}/unarchive", "Reopen a conversation (staff)", 200)
+            .answers::<answers::ArchiveAnswer>(g),
+        Op::new(Post, "/attachments", "Store a file (raw body, its type as Content-Type)", 201)
+            .raw_body()
+            .query(&["filename"])
+            .answers::<answers::AttachmentAnswer>(g),
+        Op::new(Get, "/attachments/{id}", "Download a file", 200),
+        Op::new(Get, "/events", "The event log in global order (admin, auditor)", 200)
+            .query(&["after", "limit", "stream"])
+            .answers::<answers::EventPage>(g),
+        Op::new(Get, "/health", "Liveness and projection lag", 200).public(),
+        Op::new(Get, "/openapi.json", "This document", 200).public(),
+    ];
+    let mut handlers = operations.into_iter();
+    let mut next = || handlers.next().expect("one operation per handler");
+    api = api
+        .route(next(), staff::register)
+        .route(next(), staff::change_permissions)
+        .route(next(), staff::rotate_token)
+        .route(next(), staff::revoke_tokens)
+        .route(next(), patients::register)
+        .route(next(), patients::show)
+        .route(next(), patients::change)
+        .route(next(), patients::rotate_token)
+        .route(next(), patients::revoke_tokens)
+        .route(next(), messages::start)
+        .route(next(), messages::search)
+        .route(next(), messages::show)
+        .route(next(), messages::mark_read)
+        .route(next(), messages::star)
+        .route(next(), messages::unstar)
+        .route(next(), conversations::list)
+        .route(next(), conversations::show)
+        .route(next(), conversations::timeline)
+        .route(next(), conversations::reply)
+        .route(next(), conversations::log_call)
+        .route(next(), conversations::archive)
+        .route(next(), conversations::unarchive)
+        .route(next(), attachments::upload)
+        .route(next(), attachments::download)
+        .route(next(), events::list)
+        .route(next(), health::health)
+        .route(next(), serve_openapi);
+    api.finish("/v1")
+}
+
+/// `GET /v1/openapi.json`.
+async fn serve_openapi(axum::extract::State(state): axum::extract::State<AppState>) -> axum::Json<serde_json::Value> {
+    axum::Json(state.openapi.as_ref().clone())
+}
+
+/// The whole service: the API under `/v1`, limits, timeouts and request logging.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/staff", post(staff::register))
-        .route("/staff/{id}/permissions", post(staff::change_permissions))
-        .route(
-            "/staff/{id}/token",
-            post(staff::rotate_token).delete(staff::revoke_tokens),
-        )
-        .route("/patients", post(patients::register))
-        .route("/patients/{id}", get(patients::show).patch(patients::change))
-        .route(
-            "/patients/{id}/token",
-            post(patients::rotate_token).delete(patients::revoke_tokens),
-        )
-        .route("/messages", post(messages::start).get(messages::search))
-        .route("/messages/{id}", get(messages::show))
-        .route("/messages/{id}/read", post(messages::mark_read))
-        .route(
-            "/messages/{id}/star",
-            put(messages::star).delete(messages::unstar),
-        )
-        .route("/conversations", get(conversations::list))
-        .route("/conversations/{id}", get(conversations::show))
-        .route(
-            "/conversations/{id}/messages",
-            get(conversations::timeline).post(conversations::reply),
-        )
-        .route("/conversations/{id}/calls", post(conversations::log_call))
-        .route("/conversations/{id}/archive", post(conversations::archive))
-        .route("/conversations/{id}/unarchive", post(conversations::unarchive))
-        .route("/events", get(events::list))
-        .route("/health", get(health::health))
-        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
-        .route(
-            "/attachments",
-            post(attachments::upload).layer(DefaultBodyLimit::disable()),
-        )
-        .route("/attachments/{id}", get(attachments::download));
+    let (api, _) = api();
+    let api = api.layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
     Router::new()
         .nest("/v1", api)
         .fallback(not_found)
@@ -145,4 +229,25 @@ fn redact_ids(path: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    /// The checked-in `schemas/openapi.json` is the document the code generates;
+    /// regenerate with `UPDATE_SCHEMAS=1 cargo test -p hub openapi`.
+    #[test]
+    fn checked_in_openapi_matches_the_code() {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../schemas/openapi.json");
+        let generated = serde_json::to_string_pretty(&super::api().1).expect("serializable") + "\n";
+        if std::env::var_os("UPDATE_SCHEMAS").is_some() {
+            std::fs::write(&path, &generated).expect("write schemas/openapi.json");
+        }
+        let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            checked_in == generated,
+            "schemas/openapi.json differs from the API the code serves; run `UPDATE_SCHEMAS=1 cargo test -p hub openapi`"
+        );
+    }
 }

@@ -5,8 +5,10 @@ use axum::http::StatusCode;
 use axum::Json;
 use domain::contact::{EmailAddress, PatientContact, PhoneNumber};
 use domain::{DomainError, PatientId, Role};
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
-use serde_json::{json, Value};
+
+use super::answers::{Ack, PatientRecord, Registered};
 
 use super::extract::{path_uuid, Caller, JsonBody};
 use super::AppState;
@@ -15,32 +17,42 @@ use crate::error::ApiError;
 use crate::token::Holder;
 
 /// `POST /v1/patients` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
+    /// Name.
     name: String,
+    /// E.164 phone number.
     #[serde(default)]
     phone: Option<String>,
+    /// E-mail address.
     #[serde(default)]
     email: Option<String>,
+    /// Whether the patient has a portal account.
     #[serde(default)]
     portal_enabled: bool,
+    /// Whether the patient agreed to WhatsApp.
     #[serde(default)]
     whatsapp_opt_in: bool,
 }
 
 /// `PATCH /v1/patients/{id}` body: absent fields stay, `null` clears phone or e-mail.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchBody {
+    /// New name.
     #[serde(default)]
     name: Option<String>,
+    /// New phone number; `null` clears it.
     #[serde(default, deserialize_with = "present")]
     phone: Option<Option<String>>,
+    /// New e-mail address; `null` clears it.
     #[serde(default, deserialize_with = "present")]
     email: Option<Option<String>>,
+    /// New portal flag.
     #[serde(default)]
     portal_enabled: Option<bool>,
+    /// New WhatsApp opt-in.
     #[serde(default)]
     whatsapp_opt_in: Option<bool>,
 }
@@ -67,7 +79,7 @@ pub async fn register(
     State(state): State<AppState>,
     Caller(principal): Caller,
     JsonBody(body): JsonBody<RegisterBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Registered>), ApiError> {
     let contact = PatientContact {
         name: body.name,
         phone: phone(body.phone.as_deref())?,
@@ -81,7 +93,11 @@ pub async fn register(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "id": registered.id, "token": registered.token, "position": registered.position })),
+        Json(Registered {
+            id: registered.id,
+            token: Some(registered.token),
+            position: registered.position,
+        }),
     ))
 }
 
@@ -91,7 +107,7 @@ pub async fn change(
     Caller(principal): Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<PatchBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PatientRecord>, ApiError> {
     let patient_id = PatientId(path_uuid(&id)?);
     let patch = ContactPatch {
         name: body.name,
@@ -104,8 +120,8 @@ pub async fn change(
         .commands
         .change_patient(&principal, &RequestMeta::new(), patient_id, &patch)
         .await?;
-    let mut record = patient_json(&state, patient_id).await?;
-    record["position"] = json!(committed.position);
+    let mut record = patient_record(&state, patient_id).await?;
+    record.position = Some(committed.position);
     Ok(Json(record))
 }
 
@@ -114,7 +130,7 @@ pub async fn show(
     State(state): State<AppState>,
     Caller(principal): Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PatientRecord>, ApiError> {
     let patient_id = PatientId(path_uuid(&id)?);
     let allowed = match principal.role() {
         Role::Patient => principal.actor.id == patient_id.0,
@@ -123,22 +139,23 @@ pub async fn show(
     if !allowed {
         return Err(ApiError::not_found("patient"));
     }
-    Ok(Json(patient_json(&state, patient_id).await?))
+    Ok(Json(patient_record(&state, patient_id).await?))
 }
 
-async fn patient_json(state: &AppState, patient_id: PatientId) -> Result<Value, ApiError> {
+async fn patient_record(state: &AppState, patient_id: PatientId) -> Result<PatientRecord, ApiError> {
     let patient = state.commands.patient(patient_id).await?;
     let record = patient.record()?;
     let contact = &record.contact;
-    Ok(json!({
-        "id": record.id,
-        "name": contact.name,
-        "phone": contact.phone,
-        "email": contact.email,
-        "portal_enabled": contact.portal_enabled,
-        "whatsapp_opt_in": contact.whatsapp_opt_in,
-        "sms_opted_out": !record.sms_consent,
-    }))
+    Ok(PatientRecord {
+        id: record.id.0,
+        name: contact.name.clone(),
+        phone: contact.phone.as_ref().map(|p| p.as_str().to_owned()),
+        email: contact.email.as_ref().map(|e| e.as_str().to_owned()),
+        portal_enabled: contact.portal_enabled,
+        whatsapp_opt_in: contact.whatsapp_opt_in,
+        sms_opted_out: !record.sms_consent,
+        position: None,
+    })
 }
 
 /// Revokes the patient's tokens and issues a new one (admin).
@@ -146,13 +163,17 @@ pub async fn rotate_token(
     State(state): State<AppState>,
     Caller(principal): Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Registered>, ApiError> {
     let id = path_uuid(&id)?;
     let (token, committed) = state
         .commands
         .replace_token(&principal, &RequestMeta::new(), Holder::Patient(id), true)
         .await?;
-    Ok(Json(json!({ "id": id, "token": token, "position": committed.position })))
+    Ok(Json(Registered {
+        id,
+        token,
+        position: committed.position,
+    }))
 }
 
 /// Revokes every token of the patient (admin).
@@ -160,11 +181,14 @@ pub async fn revoke_tokens(
     State(state): State<AppState>,
     Caller(principal): Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Ack>, ApiError> {
     let id = path_uuid(&id)?;
     let (_, committed) = state
         .commands
         .replace_token(&principal, &RequestMeta::new(), Holder::Patient(id), false)
         .await?;
-    Ok(Json(json!({ "id": id, "position": committed.position })))
+    Ok(Json(Ack {
+        id,
+        position: committed.position,
+    }))
 }

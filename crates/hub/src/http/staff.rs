@@ -4,8 +4,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use domain::{Permission, Role, StaffId};
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Value};
+
+use super::answers::{Ack, Registered};
 
 use super::extract::{path_uuid, Caller, JsonBody};
 use super::AppState;
@@ -14,21 +16,26 @@ use crate::error::ApiError;
 use crate::token::Holder;
 
 /// `POST /v1/staff` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
+    /// Display name.
     name: String,
+    /// `receptionist`, `doctor`, `admin` or `auditor`.
     role: String,
+    /// Permissions to grant, e.g. `send_messages`.
     #[serde(default)]
     permissions: Vec<String>,
 }
 
 /// `POST /v1/staff/{id}/permissions` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PermissionsBody {
+    /// Permissions to grant.
     #[serde(default)]
     grant: Vec<String>,
+    /// Permissions to revoke.
     #[serde(default)]
     revoke: Vec<String>,
 }
@@ -37,7 +44,7 @@ fn parse_permissions(names: &[String]) -> Result<Vec<Permission>, ApiError> {
     names
         .iter()
         .map(|name| {
-            serde_json::from_value(Value::String(name.clone()))
+            serde_json::from_value(serde_json::Value::String(name.clone()))
                 .map_err(|_| ApiError::invalid(format!("unknown permission `{name}`")))
         })
         .collect()
@@ -48,7 +55,7 @@ pub async fn register(
     State(state): State<AppState>,
     Caller(principal): Caller,
     JsonBody(body): JsonBody<RegisterBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Registered>), ApiError> {
     let role: Role = body.role.parse()?;
     let permissions = parse_permissions(&body.permissions)?;
     let registered = state
@@ -57,7 +64,11 @@ pub async fn register(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "id": registered.id, "token": registered.token, "position": registered.position })),
+        Json(Registered {
+            id: registered.id,
+            token: Some(registered.token),
+            position: registered.position,
+        }),
     ))
 }
 
@@ -67,7 +78,7 @@ pub async fn change_permissions(
     Caller(principal): Caller,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<PermissionsBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Ack>, ApiError> {
     let staff_id = StaffId(path_uuid(&id)?);
     let grant = parse_permissions(&body.grant)?;
     let revoke = parse_permissions(&body.revoke)?;
@@ -75,7 +86,10 @@ pub async fn change_permissions(
         .commands
         .change_permissions(&principal, &RequestMeta::new(), staff_id, grant, revoke)
         .await?;
-    Ok(Json(json!({ "id": staff_id, "position": committed.position })))
+    Ok(Json(Ack {
+        id: staff_id.0,
+        position: committed.position,
+    }))
 }
 
 /// Revokes the staff member's tokens and issues a new one; answers `{id, token}`.
@@ -83,13 +97,17 @@ pub async fn rotate_token(
     State(state): State<AppState>,
     Caller(principal): Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Registered>, ApiError> {
     let id = path_uuid(&id)?;
     let (token, committed) = state
         .commands
         .replace_token(&principal, &RequestMeta::new(), Holder::Staff(id), true)
         .await?;
-    Ok(Json(json!({ "id": id, "token": token, "position": committed.position })))
+    Ok(Json(Registered {
+        id,
+        token,
+        position: committed.position,
+    }))
 }
 
 /// Revokes every token of the staff member.
@@ -97,11 +115,14 @@ pub async fn revoke_tokens(
     State(state): State<AppState>,
     Caller(principal): Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Ack>, ApiError> {
     let id = path_uuid(&id)?;
     let (_, committed) = state
         .commands
         .replace_token(&principal, &RequestMeta::new(), Holder::Staff(id), false)
         .await?;
-    Ok(Json(json!({ "id": id, "position": committed.position })))
+    Ok(Json(Ack {
+        id,
+        position: committed.position,
+    }))
 }
