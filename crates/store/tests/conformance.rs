@@ -1,0 +1,448 @@
+//! One conformance suite, run against both backends: ordering, optimistic concurrency,
+//! atomic appends, idempotency, subscriptions, and many concurrent writers.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::StreamExt;
+use rand::Rng;
+use serde_json::json;
+use store::testing::TestDatabase;
+use store::{
+    append_to_stream, AppendRequest, EventStore, ExpectedVersion, IdempotencyKey, NewEvent,
+    PgEventStore, SqliteEventStore, StoreError, StreamWrite,
+};
+use uuid::Uuid;
+
+/// A store under test and what keeps it alive.
+struct Fixture {
+    store: Arc<dyn EventStore>,
+    _dir: Option<tempfile::TempDir>,
+    database: Option<TestDatabase>,
+}
+
+impl Fixture {
+    async fn sqlite() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteEventStore::open(&dir.path().join("events.db"))
+            .await
+            .unwrap();
+        Fixture {
+            store: Arc::new(store),
+            _dir: Some(dir),
+            database: None,
+        }
+    }
+
+    async fn postgres() -> Fixture {
+        let database = TestDatabase::create().await.unwrap();
+        let store = PgEventStore::connect(&database.url).await.unwrap();
+        Fixture {
+            store: Arc::new(store),
+            _dir: None,
+            database: Some(database),
+        }
+    }
+
+    async fn finish(self) {
+        drop(self.store);
+        if let Some(database) = self.database {
+            database.drop_database().await.unwrap();
+        }
+    }
+}
+
+fn event(n: u64) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::new_v4(),
+        event_type: "Tested".into(),
+        schema_version: 1,
+        occurred_at: Utc::now(),
+        actor_id: Uuid::new_v4(),
+        actor_role: "admin".into(),
+        data: json!({ "n": n, "text": "Grüße \"quoted\" 'single'" }),
+        metadata: json!({ "correlation_id": null }),
+    }
+}
+
+fn write(stream: &str, expected: ExpectedVersion, count: u64) -> StreamWrite {
+    StreamWrite {
+        stream: stream.into(),
+        expected,
+        events: (0..count).map(event).collect(),
+    }
+}
+
+async fn ordering_and_reads(store: Arc<dyn EventStore>) {
+    assert_eq!(store.head_position().await.unwrap(), 0);
+    let first = append_to_stream(
+        &*store,
+        "a",
+        ExpectedVersion::NoStream,
+        vec![event(0), event(1)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        first
+            .events
+            .iter()
+            .map(|e| (e.position, e.version))
+            .collect::<Vec<_>>(),
+        vec![(1, 0), (2, 1)]
+    );
+    append_to_stream(&*store, "b", ExpectedVersion::Any, vec![event(2)])
+        .await
+        .unwrap();
+    append_to_stream(&*store, "a", ExpectedVersion::Exact(1), vec![event(3)])
+        .await
+        .unwrap();
+    assert_eq!(store.head_position().await.unwrap(), 4);
+    assert_eq!(store.stream_version("a").await.unwrap(), Some(2));
+    assert_eq!(store.stream_version("nothing").await.unwrap(), None);
+    let a = store.read_stream("a", 1, 10).await.unwrap();
+    assert_eq!(a.iter().map(|e| e.version).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(a[0].data["n"], 1);
+    assert_eq!(a[0].data["text"], "Grüße \"quoted\" 'single'");
+    let all = store.read_all(1, 2, None).await.unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.position).collect::<Vec<_>>(),
+        vec![2, 3]
+    );
+    let only_b = store.read_all(0, 10, Some("b")).await.unwrap();
+    assert_eq!(only_b.len(), 1);
+    assert_eq!(only_b[0].stream, "b");
+    assert_eq!(
+        only_b[0].event_id,
+        store.read_all(2, 1, None).await.unwrap()[0].event_id
+    );
+}
+
+async fn expected_versions(store: Arc<dyn EventStore>) {
+    let conflict =
+        |r: Result<_, StoreError>| matches!(r, Err(StoreError::ConcurrencyConflict { .. }));
+    assert!(conflict(
+        append_to_stream(&*store, "s", ExpectedVersion::StreamExists, vec![event(0)]).await
+    ));
+    assert!(conflict(
+        append_to_stream(&*store, "s", ExpectedVersion::Exact(0), vec![event(0)]).await
+    ));
+    append_to_stream(&*store, "s", ExpectedVersion::NoStream, vec![event(0)])
+        .await
+        .unwrap();
+    assert!(conflict(
+        append_to_stream(&*store, "s", ExpectedVersion::NoStream, vec![event(1)]).await
+    ));
+    assert!(conflict(
+        append_to_stream(&*store, "s", ExpectedVersion::Exact(5), vec![event(1)]).await
+    ));
+    append_to_stream(&*store, "s", ExpectedVersion::StreamExists, vec![event(1)])
+        .await
+        .unwrap();
+    append_to_stream(&*store, "s", ExpectedVersion::Exact(1), vec![event(2)])
+        .await
+        .unwrap();
+    append_to_stream(&*store, "s", ExpectedVersion::Any, vec![event(3)])
+        .await
+        .unwrap();
+    // Conflicts wrote nothing and left no holes.
+    let all = store.read_all(0, 100, None).await.unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.position).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    assert_eq!(
+        all.iter().map(|e| e.version).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3]
+    );
+}
+
+async fn atomic_multi_stream(store: Arc<dyn EventStore>) {
+    append_to_stream(
+        &*store,
+        "patient",
+        ExpectedVersion::NoStream,
+        vec![event(0)],
+    )
+    .await
+    .unwrap();
+    let failed = store
+        .append(AppendRequest {
+            writes: vec![
+                write("conversation", ExpectedVersion::NoStream, 3),
+                write("patient", ExpectedVersion::NoStream, 1),
+            ],
+            idempotency: None,
+        })
+        .await;
+    assert!(
+        matches!(failed, Err(StoreError::ConcurrencyConflict { ref stream, .. }) if stream == "patient")
+    );
+    assert_eq!(store.stream_version("conversation").await.unwrap(), None);
+    assert_eq!(store.head_position().await.unwrap(), 1);
+    let done = store
+        .append(AppendRequest {
+            writes: vec![
+                write("conversation", ExpectedVersion::NoStream, 3),
+                write("patient", ExpectedVersion::Exact(0), 1),
+            ],
+            idempotency: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        done.events.iter().map(|e| e.position).collect::<Vec<_>>(),
+        vec![2, 3, 4, 5]
+    );
+    assert_eq!(store.stream_version("patient").await.unwrap(), Some(1));
+    let empty = store.append(AppendRequest::default()).await;
+    assert!(matches!(empty, Err(StoreError::InvalidRequest(_))));
+}
+
+async fn idempotency(store: Arc<dyn EventStore>) {
+    let actor = Uuid::new_v4();
+    let key = IdempotencyKey {
+        actor_id: actor,
+        key: "send-1".into(),
+    };
+    let request = |key: IdempotencyKey| AppendRequest {
+        writes: vec![write("s", ExpectedVersion::Any, 2)],
+        idempotency: Some(key),
+    };
+    let first = store.append(request(key.clone())).await.unwrap();
+    assert!(!first.duplicate);
+    let again = store.append(request(key.clone())).await.unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.events, first.events);
+    assert_eq!(store.head_position().await.unwrap(), 2);
+    assert_eq!(
+        store.find_idempotent(&key).await.unwrap(),
+        Some(first.events.clone())
+    );
+    let other_actor = IdempotencyKey {
+        actor_id: Uuid::new_v4(),
+        key: "send-1".into(),
+    };
+    assert!(store.find_idempotent(&other_actor).await.unwrap().is_none());
+    let other = store.append(request(other_actor)).await.unwrap();
+    assert!(!other.duplicate);
+    assert_eq!(other.events[0].position, 3);
+    // Concurrent repeats of one key append once.
+    let key = IdempotencyKey {
+        actor_id: actor,
+        key: "send-2".into(),
+    };
+    let racers = (0..8).map(|_| {
+        let store = store.clone();
+        let key = key.clone();
+        tokio::spawn(async move { store.append(request(key)).await.unwrap() })
+    });
+    let outcomes: Vec<_> = futures::future::join_all(racers)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(outcomes.iter().filter(|o| !o.duplicate).count(), 1);
+    assert!(outcomes.iter().all(|o| o.events == outcomes[0].events));
+    assert_eq!(store.head_position().await.unwrap(), 6);
+}
+
+async fn subscriptions(store: Arc<dyn EventStore>) {
+    append_to_stream(
+        &*store,
+        "s",
+        ExpectedVersion::Any,
+        (0..3).map(event).collect(),
+    )
+    .await
+    .unwrap();
+    let mut subscription = store.subscribe(1);
+    let caught_up: Vec<u64> = (&mut subscription)
+        .take(2)
+        .map(|e| e.unwrap().position)
+        .collect()
+        .await;
+    assert_eq!(caught_up, vec![2, 3]);
+    let writer = store.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        append_to_stream(&*writer, "t", ExpectedVersion::Any, vec![event(9)])
+            .await
+            .unwrap();
+    });
+    let live = tokio::time::timeout(Duration::from_secs(5), subscription.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!((live.position, live.stream.as_str()), (4, "t"));
+    let mut watch = store.head_watch();
+    assert_eq!(*watch.borrow_and_update(), 4);
+}
+
+/// 16 writers × 500 appends over random streams while 2 subscribers read.
+async fn concurrent_writers(store: Arc<dyn EventStore>) {
+    const WRITERS: usize = 16;
+    const APPENDS: usize = 500;
+    const TOTAL: u64 = (WRITERS * APPENDS) as u64;
+    let subscribers: Vec<_> = (0..2)
+        .map(|_| {
+            let mut subscription = store.subscribe(0);
+            tokio::spawn(async move {
+                let mut seen = Vec::with_capacity(TOTAL as usize);
+                while (seen.len() as u64) < TOTAL {
+                    let event = tokio::time::timeout(Duration::from_secs(60), subscription.next())
+                        .await
+                        .expect("subscriber stalled")
+                        .expect("subscription ended")
+                        .expect("subscription failed");
+                    seen.push((event.position, event.stream, event.version));
+                }
+                seen
+            })
+        })
+        .collect();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for _ in 0..APPENDS {
+                    let stream = format!("stream-{}", rand::thread_rng().gen_range(0..20));
+                    loop {
+                        let expected = match store.stream_version(&stream).await.unwrap() {
+                            Some(v) => ExpectedVersion::Exact(v),
+                            None => ExpectedVersion::NoStream,
+                        };
+                        match append_to_stream(&*store, &stream, expected, vec![event(0)]).await {
+                            Ok(_) => break,
+                            Err(StoreError::ConcurrencyConflict { .. }) => continue,
+                            Err(error) => panic!("{error}"),
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    for subscriber in subscribers {
+        let seen = subscriber.await.unwrap();
+        let positions: Vec<u64> = seen.iter().map(|(p, _, _)| *p).collect();
+        assert_eq!(
+            positions,
+            (1..=TOTAL).collect::<Vec<_>>(),
+            "every event once, in order, no gaps"
+        );
+        let mut versions: HashMap<&str, Vec<u64>> = HashMap::new();
+        for (_, stream, version) in &seen {
+            versions.entry(stream).or_default().push(*version);
+        }
+        for (stream, versions) in versions {
+            assert_eq!(
+                versions,
+                (0..versions.len() as u64).collect::<Vec<_>>(),
+                "{stream} versions contiguous"
+            );
+        }
+    }
+    assert_eq!(store.head_position().await.unwrap(), TOTAL);
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let fixture = super::Fixture::sqlite().await;
+                    super::$name(fixture.store.clone()).await;
+                    fixture.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let fixture = super::Fixture::postgres().await;
+                    super::$name(fixture.store.clone()).await;
+                    fixture.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    ordering_and_reads,
+    expected_versions,
+    atomic_multi_stream,
+    idempotency,
+    subscriptions,
+    concurrent_writers
+);
+
+/// A writer that holds its transaction open: a subscriber must not skip it, and positions
+/// stay gap-free in commit order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_slow_committer_is_never_skipped() {
+    let fixture = Fixture::postgres().await;
+    let store = fixture.store.clone();
+    let url = fixture.database.as_ref().unwrap().url.clone();
+    append_to_stream(&*store, "warm", ExpectedVersion::Any, vec![event(0)])
+        .await
+        .unwrap();
+    let mut subscription = store.subscribe(0);
+    // A slow transaction in another session holds the append lock for a while.
+    let slow = tokio::spawn(async move {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        let mut tx = pool.begin().await.unwrap();
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(0x6875_625f_6576_7473_i64)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query("SELECT pg_sleep(0.5)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let fast: Vec<_> = (0..5)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                append_to_stream(
+                    &*store,
+                    &format!("fast-{i}"),
+                    ExpectedVersion::Any,
+                    vec![event(i)],
+                )
+                .await
+                .unwrap()
+            })
+        })
+        .collect();
+    slow.await.unwrap();
+    for task in fast {
+        task.await.unwrap();
+    }
+    let mut positions = BTreeMap::new();
+    for _ in 0..6 {
+        let event = tokio::time::timeout(Duration::from_secs(10), subscription.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        positions.insert(event.position, event.stream);
+    }
+    assert_eq!(
+        positions.keys().copied().collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5, 6]
+    );
+    fixture.finish().await;
+}
