@@ -73,9 +73,18 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<f64>().prop_map(|f| json!(f)),
         ".{0,30}".prop_map(Value::from),
         prop_oneof![
-            Just("sms"), Just("email"), Just("portal"), Just("whatsapp"), Just("call"),
-            Just("reception"), Just("doctor"), Just("admin"), Just("send_messages"),
-            Just("+4915112345678"), Just("2026-01-01T00:00:00Z"), Just("'; DROP TABLE events; --"),
+            Just("sms"),
+            Just("email"),
+            Just("portal"),
+            Just("whatsapp"),
+            Just("call"),
+            Just("reception"),
+            Just("doctor"),
+            Just("admin"),
+            Just("send_messages"),
+            Just("+4915112345678"),
+            Just("2026-01-01T00:00:00Z"),
+            Just("'; DROP TABLE events; --"),
         ]
         .prop_map(Value::from),
     ];
@@ -84,12 +93,24 @@ fn json_value() -> impl Strategy<Value = Value> {
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
             prop::collection::btree_map(
                 prop_oneof![
-                    Just("name".to_owned()), Just("role".to_owned()), Just("permissions".to_owned()),
-                    Just("channel".to_owned()), Just("body".to_owned()), Just("subject".to_owned()),
-                    Just("patient_id".to_owned()), Just("to".to_owned()), Just("attachment_ids".to_owned()),
-                    Just("duration_seconds".to_owned()), Just("occurred_at".to_owned()), Just("direction".to_owned()),
-                    Just("summary".to_owned()), Just("phone".to_owned()), Just("email".to_owned()),
-                    Just("grant".to_owned()), Just("revoke".to_owned()), "[a-z_]{1,12}",
+                    Just("name".to_owned()),
+                    Just("role".to_owned()),
+                    Just("permissions".to_owned()),
+                    Just("channel".to_owned()),
+                    Just("body".to_owned()),
+                    Just("subject".to_owned()),
+                    Just("patient_id".to_owned()),
+                    Just("to".to_owned()),
+                    Just("attachment_ids".to_owned()),
+                    Just("duration_seconds".to_owned()),
+                    Just("occurred_at".to_owned()),
+                    Just("direction".to_owned()),
+                    Just("summary".to_owned()),
+                    Just("phone".to_owned()),
+                    Just("email".to_owned()),
+                    Just("grant".to_owned()),
+                    Just("revoke".to_owned()),
+                    "[a-z_]{1,12}",
                 ],
                 inner,
                 0..6,
@@ -112,7 +133,13 @@ fn body() -> impl Strategy<Value = Body> {
         Just(Body::None),
         json_value().prop_map(Body::Json),
         (
-            prop_oneof![Just("application/json"), Just("text/plain"), Just("application/pdf"), Just("image/png"), Just("application/x-evil")],
+            prop_oneof![
+                Just("application/json"),
+                Just("text/plain"),
+                Just("application/pdf"),
+                Just("image/png"),
+                Just("application/x-evil")
+            ],
             prop::collection::vec(any::<u8>(), 0..200),
         )
             .prop_map(|(t, b)| Body::Raw(t.to_owned(), b)),
@@ -124,17 +151,36 @@ fn query() -> impl Strategy<Value = String> {
     prop::collection::vec(
         (
             prop_oneof![
-                Just("limit"), Just("cursor"), Just("status"), Just("channel"), Just("direction"),
-                Just("starred"), Just("q"), Just("patient_id"), Just("after"), Just("min_position"),
-                Just("stream"), Just("filename"),
+                Just("limit"),
+                Just("cursor"),
+                Just("status"),
+                Just("channel"),
+                Just("direction"),
+                Just("starred"),
+                Just("q"),
+                Just("patient_id"),
+                Just("after"),
+                Just("min_position"),
+                Just("stream"),
+                Just("filename"),
             ],
-            prop_oneof![Just("-1".to_owned()), Just("0".to_owned()), Just("201".to_owned()), Just("50".to_owned()), "[a-zA-Z0-9*\"' ]{0,12}"],
+            prop_oneof![
+                Just("-1".to_owned()),
+                Just("0".to_owned()),
+                Just("201".to_owned()),
+                Just("50".to_owned()),
+                "[a-zA-Z0-9*\"' ]{0,12}"
+            ],
         ),
         0..3,
     )
     .prop_map(|pairs| {
         let encoded = serde_urlencoded::to_string(&pairs).unwrap_or_default();
-        if encoded.is_empty() { String::new() } else { format!("?{encoded}") }
+        if encoded.is_empty() {
+            String::new()
+        } else {
+            format!("?{encoded}")
+        }
     })
 }
 
@@ -147,7 +193,13 @@ async fn head(hub: &Hub) -> u64 {
         if items.len() < 200 {
             break;
         }
-        items = hub.get(ADMIN, &format!("/v1/events?limit=200&after={after}")).await.ok()["items"].as_array().unwrap().clone();
+        items = hub
+            .get(ADMIN, &format!("/v1/events?limit=200&after={after}"))
+            .await
+            .ok()["items"]
+            .as_array()
+            .unwrap()
+            .clone();
     }
     after
 }
@@ -157,7 +209,11 @@ async fn random_requests(backend: Backend, cases: u32) {
     let (staff_id, receptionist) = hub.staff("Rae", "receptionist").await;
     let (patient_id, patient) = hub.patient("Pia").await;
     let started = hub
-        .post(&patient, "/v1/messages", json!({ "to": "reception", "channel": "portal", "body": "hello" }))
+        .post(
+            &patient,
+            "/v1/messages",
+            json!({ "to": "reception", "channel": "portal", "body": "hello" }),
+        )
         .await;
     let conversation = started.ok()["conversation_id"].as_str().unwrap().to_owned();
     let message = started.body["message_id"].as_str().unwrap().to_owned();
@@ -178,7 +234,11 @@ async fn random_requests(backend: Backend, cases: u32) {
         body(),
         proptest::sample::select(tokens),
     );
-    let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
     let runtime = tokio::runtime::Handle::current();
     let http = reqwest::Client::new();
     let mut before = head(&hub).await;
@@ -193,8 +253,12 @@ async fn random_requests(backend: Backend, cases: u32) {
                 request = match &body {
                     Body::None => request,
                     Body::Json(value) => request.json(value),
-                    Body::Raw(media, bytes) => request.header("content-type", media.as_str()).body(bytes.clone()),
-                    Body::Huge => request.header("content-type", "application/json").body(vec![b' '; 2 * 1024 * 1024]),
+                    Body::Raw(media, bytes) => request
+                        .header("content-type", media.as_str())
+                        .body(bytes.clone()),
+                    Body::Huge => request
+                        .header("content-type", "application/json")
+                        .body(vec![b' '; 2 * 1024 * 1024]),
                 };
                 let response = match request.send().await {
                     Ok(response) => response,
@@ -216,7 +280,13 @@ async fn random_requests(backend: Backend, cases: u32) {
                         "{method} {path} answered {status} {body}"
                     );
                     let after = head(&hub).await;
-                    prop_assert_eq!(after, before, "a failed {} {} appended events", method, path);
+                    prop_assert_eq!(
+                        after,
+                        before,
+                        "a failed {} {} appended events",
+                        method,
+                        path
+                    );
                 } else {
                     prop_assert!(status < 300, "{method} {path} answered {status}");
                     before = head(&hub).await;

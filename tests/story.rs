@@ -15,7 +15,11 @@ async fn patient_story(backend: Backend) {
 
     // The patient writes to reception through the portal.
     let first = hub
-        .post(&patient, "/v1/messages", json!({ "to": "reception", "channel": "portal", "body": "Can I move my appointment?" }))
+        .post(
+            &patient,
+            "/v1/messages",
+            json!({ "to": "reception", "channel": "portal", "body": "Can I move my appointment?" }),
+        )
         .await;
     let first = first.ok().clone();
     let conversation = first["conversation_id"].as_str().unwrap().to_owned();
@@ -24,7 +28,10 @@ async fn patient_story(backend: Backend) {
 
     // Reception sees it unread and answers by SMS.
     let inbox = hub
-        .get(&reception, &format!("/v1/conversations?min_position={position}"))
+        .get(
+            &reception,
+            &format!("/v1/conversations?min_position={position}"),
+        )
         .await;
     let items = inbox.ok()["items"].as_array().unwrap().clone();
     assert_eq!(items.len(), 1);
@@ -33,13 +40,19 @@ async fn patient_story(backend: Backend) {
     assert_eq!(items[0]["counterpart"], "reception");
     assert_eq!(items[0]["unread_count"], 1);
     let reply = hub
-        .post(&reception, &format!("/v1/conversations/{conversation}/messages"), json!({ "channel": "sms", "body": "Yes, Tuesday 10:00 works." }))
+        .post(
+            &reception,
+            &format!("/v1/conversations/{conversation}/messages"),
+            json!({ "channel": "sms", "body": "Yes, Tuesday 10:00 works." }),
+        )
         .await;
     let reply = reply.ok().clone();
     let sms_id = reply["message_id"].as_str().unwrap().to_owned();
 
     // A document goes out by portal.
-    let upload = hub.upload(&reception, "application/pdf", "referral.pdf", PDF.to_vec()).await;
+    let upload = hub
+        .upload(&reception, "application/pdf", "referral.pdf", PDF.to_vec())
+        .await;
     let attachment = upload.ok()["id"].as_str().unwrap().to_owned();
     assert_eq!(upload.body["size"], PDF.len());
     let document = hub
@@ -53,7 +66,10 @@ async fn patient_story(backend: Backend) {
 
     // The patient reads its timeline, oldest first, and downloads the document.
     let timeline = hub
-        .get(&patient, &format!("/v1/conversations/{conversation}/messages?min_position={position}"))
+        .get(
+            &patient,
+            &format!("/v1/conversations/{conversation}/messages?min_position={position}"),
+        )
         .await;
     let entries = timeline.ok()["items"].as_array().unwrap().clone();
     assert_eq!(entries.len(), 3);
@@ -67,7 +83,9 @@ async fn patient_story(backend: Backend) {
     let (status, bytes) = hub.download(&patient, &attachment).await;
     assert_eq!(status.as_u16(), 200);
     assert_eq!(bytes, PDF);
-    let read = hub.post(&patient, &format!("/v1/messages/{sms_id}/read"), json!({})).await;
+    let read = hub
+        .post(&patient, &format!("/v1/messages/{sms_id}/read"), json!({}))
+        .await;
     read.ok();
 
     // The doctor opens a thread and cannot open a second.
@@ -76,16 +94,26 @@ async fn patient_story(backend: Backend) {
         .await;
     let thread = thread.ok()["conversation_id"].as_str().unwrap().to_owned();
     let second = hub
-        .post(&doctor, "/v1/messages", json!({ "patient_id": patient_id, "channel": "portal", "body": "One more thing." }))
+        .post(
+            &doctor,
+            "/v1/messages",
+            json!({ "patient_id": patient_id, "channel": "portal", "body": "One more thing." }),
+        )
         .await;
     second.err(409, "conversation_exists");
     assert_eq!(second.body["error"]["conversation_id"], thread.as_str());
 
     // The patient answers the doctor's thread; reception cannot see it.
-    hub.post(&patient, &format!("/v1/conversations/{thread}/messages"), json!({ "channel": "portal", "body": "Thank you, doctor." }))
+    hub.post(
+        &patient,
+        &format!("/v1/conversations/{thread}/messages"),
+        json!({ "channel": "portal", "body": "Thank you, doctor." }),
+    )
+    .await
+    .ok();
+    hub.get(&reception, &format!("/v1/conversations/{thread}"))
         .await
-        .ok();
-    hub.get(&reception, &format!("/v1/conversations/{thread}")).await.err(404, "not_found");
+        .err(404, "not_found");
 
     // A call is logged, then the conversation is archived.
     let call = hub
@@ -96,48 +124,93 @@ async fn patient_story(backend: Backend) {
         )
         .await;
     call.ok();
-    let archived = hub.post(&reception, &format!("/v1/conversations/{conversation}/archive"), json!({})).await;
+    let archived = hub
+        .post(
+            &reception,
+            &format!("/v1/conversations/{conversation}/archive"),
+            json!({}),
+        )
+        .await;
     let position = archived.ok()["position"].as_u64().unwrap();
 
     // Archived, it is found again by search, with its status.
     let found = hub
-        .get(&reception, &format!("/v1/conversations?q=physiotherapy&min_position={position}"))
+        .get(
+            &reception,
+            &format!("/v1/conversations?q=physiotherapy&min_position={position}"),
+        )
         .await;
     let found = found.ok()["items"].as_array().unwrap().clone();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0]["id"], conversation.as_str());
     assert_eq!(found[0]["status"], "archived");
     assert_eq!(found[0]["latest_message"]["call"]["duration_seconds"], 240);
-    let archived_list = hub.get(&reception, &format!("/v1/conversations?status=archived&min_position={position}")).await;
+    let archived_list = hub
+        .get(
+            &reception,
+            &format!("/v1/conversations?status=archived&min_position={position}"),
+        )
+        .await;
     assert_eq!(archived_list.ok()["items"].as_array().unwrap().len(), 1);
 
     // A new message reopens it.
     let reopened = hub
-        .post(&patient, &format!("/v1/conversations/{conversation}/messages"), json!({ "channel": "portal", "body": "See you Tuesday." }))
+        .post(
+            &patient,
+            &format!("/v1/conversations/{conversation}/messages"),
+            json!({ "channel": "portal", "body": "See you Tuesday." }),
+        )
         .await;
     let position = reopened.ok()["position"].as_u64().unwrap();
     let view = hub
-        .get(&reception, &format!("/v1/conversations/{conversation}?min_position={position}"))
+        .get(
+            &reception,
+            &format!("/v1/conversations/{conversation}?min_position={position}"),
+        )
         .await;
     let view = view.ok().clone();
     assert_eq!(view["archived"], false);
     assert_eq!(view["status"], "unread");
 
     // The doctor sees only its own thread; the event log tells the whole story to an auditor.
-    let doctors = hub.get(&doctor, &format!("/v1/conversations?min_position={position}")).await;
+    let doctors = hub
+        .get(
+            &doctor,
+            &format!("/v1/conversations?min_position={position}"),
+        )
+        .await;
     let doctors = doctors.ok()["items"].as_array().unwrap().clone();
     assert_eq!(doctors.len(), 1);
     assert_eq!(doctors[0]["id"], thread.as_str());
-    assert!(doctors[0]["participants"].as_array().unwrap().iter().any(|p| p["id"] == doctor_id.as_str()));
-    let events = hub.get(ADMIN, &format!("/v1/events?stream=conversation-{conversation}&limit=200")).await;
+    assert!(doctors[0]["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["id"] == doctor_id.as_str()));
+    let events = hub
+        .get(
+            ADMIN,
+            &format!("/v1/events?stream=conversation-{conversation}&limit=200"),
+        )
+        .await;
     let types: Vec<String> = events.ok()["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| e["type"].as_str().unwrap().to_owned())
         .collect();
-    for expected in ["ConversationStarted", "MessageSent", "StatusChanged", "CallLogged", "ConversationArchived", "ConversationReopened"] {
-        assert!(types.iter().any(|t| t == expected), "{expected} missing from {types:?}");
+    for expected in [
+        "ConversationStarted",
+        "MessageSent",
+        "StatusChanged",
+        "CallLogged",
+        "ConversationArchived",
+        "ConversationReopened",
+    ] {
+        assert!(
+            types.iter().any(|t| t == expected),
+            "{expected} missing from {types:?}"
+        );
     }
 }
 

@@ -105,7 +105,10 @@ impl Hub {
     /// Runs another `hub` subcommand against this hub's storage and returns its stdout.
     pub async fn cli(&self, args: &[&str]) -> String {
         let mut command = Command::new(env!("CARGO_BIN_EXE_hub"));
-        command.args(args).arg("--data-dir").arg(self.data_dir.path());
+        command
+            .args(args)
+            .arg("--data-dir")
+            .arg(self.data_dir.path());
         if let Some(url) = self.database_url() {
             command.arg("--database-url").arg(url);
         }
@@ -161,7 +164,13 @@ impl Hub {
     }
 
     /// Sends a request with an optional bearer token and JSON body.
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
         let mut request = self.http.request(method, format!("{}{}", self.base, path));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -187,7 +196,13 @@ impl Hub {
     }
 
     /// Uploads raw bytes as an attachment.
-    pub async fn upload(&self, token: &str, media_type: &str, filename: &str, bytes: Vec<u8>) -> Answer {
+    pub async fn upload(
+        &self,
+        token: &str,
+        media_type: &str,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> Answer {
         let response = self
             .http
             .post(format!("{}/v1/attachments?filename={filename}", self.base))
@@ -218,7 +233,11 @@ impl Hub {
     /// Registers staff as the bootstrap admin; returns `(id, token)`.
     pub async fn staff(&self, name: &str, role: &str) -> (String, String) {
         let answer = self
-            .post(ADMIN, "/v1/staff", json!({ "name": name, "role": role, "permissions": ["send_messages"] }))
+            .post(
+                ADMIN,
+                "/v1/staff",
+                json!({ "name": name, "role": role, "permissions": ["send_messages"] }),
+            )
             .await;
         let body = answer.ok();
         (

@@ -84,6 +84,8 @@ impl<A: Aggregate + Clone + Send + 'static> StreamCache<A> {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Loaded<A>>> {
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

@@ -90,7 +90,11 @@ impl BlobStore {
         }
     }
 
-    async fn copy<S, E>(media_type: MediaType, mut body: S, writer: &mut WriteMultipart) -> Result<StoredBlob, BlobError>
+    async fn copy<S, E>(
+        media_type: MediaType,
+        mut body: S,
+        writer: &mut WriteMultipart,
+    ) -> Result<StoredBlob, BlobError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -132,7 +136,10 @@ impl BlobStore {
     }
 
     /// The content of a stored file as a stream.
-    pub async fn get(&self, sha256: &str) -> Result<BoxStream<'static, Result<Bytes, object_store::Error>>, BlobError> {
+    pub async fn get(
+        &self,
+        sha256: &str,
+    ) -> Result<BoxStream<'static, Result<Bytes, object_store::Error>>, BlobError> {
         let result = self.store.get(&Self::content_path(sha256)).await?;
         Ok(result.into_stream())
     }

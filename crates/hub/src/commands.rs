@@ -2,6 +2,8 @@
 //! events with optimistic concurrency, and retry a version clash by re-reading and re-deciding.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +11,7 @@ use chrono::Utc;
 use domain::attachment::AttachmentRef;
 use domain::command::{
     ChangePatientContact, ChangePermissions, Context, ConversationCommand, Draft, PatientCommand,
-    RegisterPatient, RegisterStaff, RotateToken, RevokeTokens, StaffCommand, StartConversation,
+    RegisterPatient, RegisterStaff, RevokeTokens, RotateToken, StaffCommand, StartConversation,
 };
 use domain::contact::PatientContact;
 use domain::conversation::{Conversation, ConversationScope};
@@ -17,12 +19,15 @@ use domain::event::AttachmentStored;
 use domain::patient::Patient;
 use domain::staff::Staff;
 use domain::{
-    Actor, Aggregate, AttachmentId, ConversationId, DomainError, Event, EventMetadata, MessageId,
-    PatientId, Permission, Principal, Role, StaffId, StreamName,
+    Actor, Aggregate, AttachmentId, ConversationId, Event, EventMetadata, MessageId, PatientId,
+    Permission, Principal, Role, StaffId, StreamName,
 };
 use projections::codec;
 use rand::Rng;
-use store::{AppendRequest, EventStore, ExpectedVersion, IdempotencyKey, RecordedEvent, StoreError, StreamWrite};
+use store::{
+    AppendRequest, EventStore, ExpectedVersion, IdempotencyKey, RecordedEvent, StoreError,
+    StreamWrite,
+};
 use uuid::Uuid;
 
 use crate::aggregates::{Loaded, StreamCache};
@@ -45,6 +50,9 @@ impl Aggregate for StoredAttachment {
         }
     }
 }
+
+/// A decision in progress: loads what it needs and answers the plan.
+type Decision<'a> = Pin<Box<dyn Future<Output = Result<Plan, ApiError>> + Send + 'a>>;
 
 /// Events to append and the stream versions they were decided on.
 #[derive(Debug, Default)]
@@ -237,11 +245,11 @@ impl CommandService {
 
     /// Runs `decide` until its plan appends without a version clash (bounded), then answers.
     /// A repeated idempotency key answers with the first time's events without deciding again.
-    async fn execute(
-        &self,
+    async fn execute<'a>(
+        &'a self,
         principal: &Principal,
         meta: &RequestMeta,
-        mut decide: impl AsyncFnMut() -> Result<Plan, ApiError>,
+        mut decide: impl FnMut() -> Decision<'a>,
     ) -> Result<Committed, ApiError> {
         let idempotency = meta.idempotency_key.as_ref().map(|key| IdempotencyKey {
             actor_id: principal.actor.id,
@@ -296,7 +304,9 @@ impl CommandService {
             permissions,
             token_sha256: issued.sha256.clone(),
         });
-        let committed = self.staff_command(principal, meta, staff_id, &command).await?;
+        let committed = self
+            .staff_command(principal, meta, staff_id, &command)
+            .await?;
         Ok(registered(staff_id.0, issued, committed))
     }
 
@@ -314,7 +324,8 @@ impl CommandService {
             grant,
             revoke,
         });
-        self.staff_command(principal, meta, staff_id, &command).await
+        self.staff_command(principal, meta, staff_id, &command)
+            .await
     }
 
     /// Revokes a holder's tokens and, when `reissue`, issues a new one (returned).
@@ -340,7 +351,8 @@ impl CommandService {
                     }),
                     None => StaffCommand::RevokeTokens(RevokeTokens { holder: actor }),
                 };
-                self.staff_command(principal, meta, StaffId(id), &command).await?
+                self.staff_command(principal, meta, StaffId(id), &command)
+                    .await?
             }
             Holder::Patient(id) => {
                 let command = match &issued {
@@ -366,10 +378,13 @@ impl CommandService {
         command: &StaffCommand,
     ) -> Result<Committed, ApiError> {
         let stream = staff_id.stream();
-        self.execute(principal, meta, async || {
-            let staff = self.staff.load(&stream).await?;
-            let events = staff.state.decide(command, &context(principal))?;
-            Ok(Plan::new(events, &[(stream.clone(), staff.expected())]))
+        let stream = stream.as_str();
+        self.execute(principal, meta, || {
+            Box::pin(async move {
+                let staff = self.staff.load(stream).await?;
+                let events = staff.state.decide(command, &context(principal))?;
+                Ok(Plan::new(events, &[(stream.to_owned(), staff.expected())]))
+            })
         })
         .await
     }
@@ -379,14 +394,21 @@ impl CommandService {
         principal: &Principal,
         meta: &RequestMeta,
         patient_id: PatientId,
-        command: impl Fn(&Patient) -> Result<PatientCommand, ApiError>,
+        command: impl Fn(&Patient) -> Result<PatientCommand, ApiError> + Sync,
     ) -> Result<Committed, ApiError> {
         let stream = patient_id.stream();
-        self.execute(principal, meta, async || {
-            let patient = self.patients.load(&stream).await?;
-            let command = command(&patient.state)?;
-            let events = patient.state.decide(&command, &context(principal))?;
-            Ok(Plan::new(events, &[(stream.clone(), patient.expected())]))
+        let stream = stream.as_str();
+        let command = &command;
+        self.execute(principal, meta, || {
+            Box::pin(async move {
+                let patient = self.patients.load(stream).await?;
+                let command = command(&patient.state)?;
+                let events = patient.state.decide(&command, &context(principal))?;
+                Ok(Plan::new(
+                    events,
+                    &[(stream.to_owned(), patient.expected())],
+                ))
+            })
         })
         .await
     }
@@ -446,11 +468,14 @@ impl CommandService {
             uploaded_by: principal.actor,
         });
         let stream = event.stream();
-        self.execute(principal, meta, async || {
-            Ok(Plan::new(
-                vec![event.clone()],
-                &[(stream.clone(), ExpectedVersion::NoStream)],
-            ))
+        let (event, stream) = (&event, stream.as_str());
+        self.execute(principal, meta, || {
+            Box::pin(async move {
+                Ok(Plan::new(
+                    vec![event.clone()],
+                    &[(stream.to_owned(), ExpectedVersion::NoStream)],
+                ))
+            })
         })
         .await
     }
@@ -487,7 +512,9 @@ impl CommandService {
             channel: input.channel,
             subject: input.subject.clone(),
             body: input.body.clone(),
-            attachments: self.resolve_attachments(principal, &input.attachment_ids).await?,
+            attachments: self
+                .resolve_attachments(principal, &input.attachment_ids)
+                .await?,
         })
     }
 
@@ -523,7 +550,9 @@ impl CommandService {
             }
             (_, Addressee::Patient(patient_id)) => (patient_id, None),
             (_, Addressee::Reception | Addressee::Staff(_)) => {
-                return Err(ApiError::invalid("staff name the patient with `patient_id`"))
+                return Err(ApiError::invalid(
+                    "staff name the patient with `patient_id`",
+                ))
             }
         };
         let draft = self.draft(principal, input).await?;
@@ -549,37 +578,40 @@ impl CommandService {
         command: &ConversationCommand,
     ) -> Result<Committed, ApiError> {
         let conversation_stream = command.conversation_id().stream();
-        self.execute(principal, meta, async || {
-            let conversation: Loaded<Conversation> =
-                self.conversations.load(&conversation_stream).await?;
-            let patient_id = conversation
-                .state
-                .0
-                .as_ref()
-                .map(|record| record.patient_id)
-                .or(new_conversation_patient);
-            let (patient, patient_stream) = match patient_id {
-                Some(id) => (self.patients.load(&id.stream()).await?, id.stream()),
-                None => (
-                    Loaded {
-                        state: Patient::default(),
-                        version: None,
-                    },
-                    String::new(),
-                ),
-            };
-            let scope = ConversationScope {
-                patient: &patient.state,
-                conversation: &conversation.state,
-            };
-            let events = scope.decide(command, &context(principal))?;
-            Ok(Plan::new(
-                events,
-                &[
-                    (conversation_stream.clone(), conversation.expected()),
-                    (patient_stream, patient.expected()),
-                ],
-            ))
+        let conversation_stream = conversation_stream.as_str();
+        self.execute(principal, meta, || {
+            Box::pin(async move {
+                let conversation: Loaded<Conversation> =
+                    self.conversations.load(conversation_stream).await?;
+                let patient_id = conversation
+                    .state
+                    .0
+                    .as_ref()
+                    .map(|record| record.patient_id)
+                    .or(new_conversation_patient);
+                let (patient, patient_stream) = match patient_id {
+                    Some(id) => (self.patients.load(&id.stream()).await?, id.stream()),
+                    None => (
+                        Loaded {
+                            state: Patient::default(),
+                            version: None,
+                        },
+                        String::new(),
+                    ),
+                };
+                let scope = ConversationScope {
+                    patient: &patient.state,
+                    conversation: &conversation.state,
+                };
+                let events = scope.decide(command, &context(principal))?;
+                Ok(Plan::new(
+                    events,
+                    &[
+                        (conversation_stream.to_owned(), conversation.expected()),
+                        (patient_stream, patient.expected()),
+                    ],
+                ))
+            })
         })
         .await
     }
@@ -590,7 +622,11 @@ impl CommandService {
     }
 
     /// Resolves attachments and builds the draft of a reply.
-    pub async fn reply_draft(&self, principal: &Principal, input: &MessageInput) -> Result<Draft, ApiError> {
+    pub async fn reply_draft(
+        &self,
+        principal: &Principal,
+        input: &MessageInput,
+    ) -> Result<Draft, ApiError> {
         principal.ensure_may_use_hub()?;
         self.draft(principal, input).await
     }
@@ -636,7 +672,10 @@ fn writes(plan: &Plan, actor: Actor, metadata: &EventMetadata) -> Vec<StreamWrit
 
 /// The answer to a command: its events and the position to wait for (the store's head when
 /// nothing was written, so that a read after it sees at least what the caller saw).
-async fn committed(events: Vec<RecordedEvent>, store: &Arc<dyn EventStore>) -> Result<Committed, StoreError> {
+async fn committed(
+    events: Vec<RecordedEvent>,
+    store: &Arc<dyn EventStore>,
+) -> Result<Committed, StoreError> {
     let position = match events.iter().map(|e| e.position).max() {
         Some(position) => position,
         None => store.head_position().await?,

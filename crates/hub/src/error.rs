@@ -44,7 +44,11 @@ impl ApiError {
 
     /// 404 `not_found`.
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     /// 409 `concurrency_conflict`.
@@ -84,17 +88,11 @@ impl ApiError {
             "the service is temporarily unavailable",
         )
     }
-
-    /// The contract error code.
-    pub fn code(&self) -> &'static str {
-        self.code
-    }
 }
 
 impl From<DomainError> for ApiError {
     fn from(error: DomainError) -> Self {
-        let status =
-            StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
         let conversation_id = match &error {
             DomainError::ConversationExists { conversation_id } => Some(*conversation_id),
             _ => None,

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use projections::{ReadModel, ReplayLimit};
+use projections::{ReplayLimit, SqlReadModel};
 use store::EventStore;
 use tokio::net::TcpListener;
 
@@ -18,7 +18,7 @@ const EVENTS_DB: &str = "events.db";
 const READ_MODEL_DB: &str = "readmodel.db";
 
 /// The event store and read models the storage arguments name.
-async fn open(storage: &StorageArgs) -> anyhow::Result<(Arc<dyn EventStore>, Arc<dyn ReadModel>)> {
+async fn open(storage: &StorageArgs) -> anyhow::Result<(Arc<dyn EventStore>, Arc<SqlReadModel>)> {
     std::fs::create_dir_all(&storage.data_dir)
         .with_context(|| format!("creating data folder {}", storage.data_dir.display()))?;
     let url = storage.database_url.as_deref();
@@ -63,7 +63,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     ));
     let projector = projections::Projector::new(store.clone(), read_model.clone());
     let projector = tokio::spawn(projector.run(shutdown_signal()));
-    let state = AppState::new(commands, read_model, Arc::new(blobs), ChannelReport::default());
+    let state = AppState::new(
+        commands,
+        read_model,
+        Arc::new(blobs),
+        ChannelReport::default(),
+    );
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -95,31 +100,37 @@ pub async fn project(storage: StorageArgs) -> anyhow::Result<()> {
 /// `hub replay`: rebuild with a progress bar.
 pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     let (store, read_model) = open(&args.storage).await?;
-    let until = args
-        .until
-        .as_deref()
-        .map(parse_limit)
-        .transpose()?;
+    let until = args.until.as_deref().map(parse_limit).transpose()?;
     let bar = indicatif::ProgressBar::new(store.head_position().await?);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} events  {msg}",
-        )?,
-    );
-    let outcome = projections::replay(store, read_model, until, args.into.clone(), |progress| {
-        bar.set_length(progress.head);
-        bar.set_position(progress.position);
-        bar.set_message(format!(
-            "{:.0} events/s, ETA {}s",
-            progress.events_per_sec,
-            progress.eta.as_secs()
-        ));
-    })
+    bar.set_style(indicatif::ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} events  {msg}",
+    )?);
+    let outcome = projections::replay(
+        store.as_ref(),
+        &read_model,
+        until,
+        args.into.clone(),
+        |progress| {
+            bar.set_length(progress.head);
+            bar.set_position(progress.position);
+            bar.set_message(format!(
+                "{:.0} events/s, ETA {}s",
+                progress.events_per_sec,
+                progress.eta.as_secs()
+            ));
+        },
+    )
     .await?;
     bar.finish();
     match &args.into {
-        Some(name) => println!("built point-in-time read models `{name}` up to position {}", outcome.position),
-        None => println!("rebuilt the live read models up to position {}", outcome.position),
+        Some(_) => println!(
+            "built point-in-time read models `{}` up to position {}",
+            outcome.name, outcome.position
+        ),
+        None => println!(
+            "rebuilt the live read models up to position {}",
+            outcome.position
+        ),
     }
     Ok(())
 }

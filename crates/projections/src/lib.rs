@@ -1,1 +1,115 @@
+//! The inbox read models: tables built from the event log for the queries of the contract,
+//! the projector that keeps them current, and replay that rebuilds them.
+//!
+//! One body of SQL logic serves PostgreSQL and SQLite through sqlx's `Any` driver; only the
+//! DDL (`projections/*.sql`) and the full-text clause differ. The read models live in a
+//! *generation*: a PostgreSQL schema (`inbox_<n>`) or a SQLite table prefix (`inbox_<n>_`).
+//! `readmodel_meta` names the live generation; replay builds the next one from position 0
+//! and swaps it in with one update, so queries keep being served throughout.
 
+mod apply;
+pub mod codec;
+mod model;
+mod projector;
+mod query;
+mod replay;
+mod sql;
+mod views;
+
+use std::time::Duration;
+
+use domain::{Actor, AttachmentId, ConversationId, MessageId};
+use thiserror::Error;
+
+pub use model::{open_read_model, SqlReadModel};
+pub use projector::Projector;
+pub use replay::{replay, ReplayLimit, ReplayOutcome, ReplayProgress};
+pub use views::{
+    AttachmentView, CallView, ConversationFilter, ConversationView, MessageFilter, MessageView,
+    Page, PageRequest,
+};
+
+/// Why a read-model operation failed.
+#[derive(Debug, Error)]
+pub enum QueryError {
+    /// The cursor was not issued by this list.
+    #[error("the cursor is not valid")]
+    InvalidCursor,
+    /// A name that cannot name a read-model generation.
+    #[error("`{0}` is not a valid name: use lower-case letters, digits and `_`")]
+    InvalidName(String),
+    /// The target of a point-in-time copy already exists.
+    #[error("read models named `{0}` already exist")]
+    Exists(String),
+    /// A stored row does not decode.
+    #[error("stored read-model data does not decode: {0}")]
+    Corrupt(String),
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The event store failed.
+    #[error("event store: {0}")]
+    Store(#[from] store::StoreError),
+}
+
+/// What the API reads: the inbox queries of contract section 4, each restricted to what the
+/// viewer may see, and the projection's progress.
+#[async_trait::async_trait]
+pub trait ReadModel: Send + Sync + 'static {
+    /// Conversations the viewer can see, newest activity first.
+    async fn list_conversations(
+        &self,
+        viewer: &Actor,
+        filter: &ConversationFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ConversationView>, QueryError>;
+
+    /// One conversation, `None` if absent or not visible.
+    async fn conversation(
+        &self,
+        viewer: &Actor,
+        id: ConversationId,
+    ) -> Result<Option<ConversationView>, QueryError>;
+
+    /// A conversation's timeline, oldest first; `None` if the conversation is not visible.
+    async fn timeline(
+        &self,
+        viewer: &Actor,
+        id: ConversationId,
+        page: &PageRequest,
+    ) -> Result<Option<Page<MessageView>>, QueryError>;
+
+    /// Messages across the viewer's conversations, newest first.
+    async fn search_messages(
+        &self,
+        viewer: &Actor,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> Result<Page<MessageView>, QueryError>;
+
+    /// One message, `None` if absent or not visible.
+    async fn message(
+        &self,
+        viewer: &Actor,
+        id: MessageId,
+    ) -> Result<Option<MessageView>, QueryError>;
+
+    /// The conversation a message belongs to, without a visibility check (for routing commands).
+    async fn message_conversation(
+        &self,
+        id: MessageId,
+    ) -> Result<Option<ConversationId>, QueryError>;
+
+    /// Whether the viewer can see a message carrying the attachment.
+    async fn attachment_visible(
+        &self,
+        viewer: &Actor,
+        id: AttachmentId,
+    ) -> Result<bool, QueryError>;
+
+    /// The last global position applied to the live read models.
+    async fn checkpoint(&self) -> Result<u64, QueryError>;
+
+    /// Waits until the read models include `position`; `false` after `timeout`.
+    async fn wait_for(&self, position: u64, timeout: Duration) -> Result<bool, QueryError>;
+}

@@ -58,7 +58,9 @@ pub async fn upload(
         principal.role(),
         Role::Patient | Role::Receptionist | Role::Doctor | Role::Admin
     ) {
-        return Err(ApiError::forbidden("only those who may send upload attachments"));
+        return Err(ApiError::forbidden(
+            "only those who may send upload attachments",
+        ));
     }
     let filename = filename(&params)?;
     let declared = request
@@ -119,12 +121,18 @@ pub async fn download(
         .filename
         .as_deref()
         .unwrap_or("attachment")
-        .replace(|c: char| !c.is_ascii_graphic() && c != ' ' || c == '"' || c == '\\', "_");
+        .replace(
+            |c: char| !c.is_ascii_graphic() && c != ' ' || c == '"' || c == '\\',
+            "_",
+        );
     Ok((
         [
             (CONTENT_TYPE, attachment.media_type.as_str().to_owned()),
             (CONTENT_LENGTH, attachment.size.to_string()),
-            (CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+            (
+                CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
         ],
         Body::from_stream(content),
     )

@@ -114,7 +114,10 @@ pub async fn reply(
         .commands
         .conversation_command(&principal, &meta, None, &command)
         .await?;
-    Ok((StatusCode::CREATED, Json(MessageAnswer::from_committed(&committed))))
+    Ok((
+        StatusCode::CREATED,
+        Json(MessageAnswer::from_committed(&committed)),
+    ))
 }
 
 /// Logs a phone call.
@@ -139,10 +142,18 @@ pub async fn log_call(
         .commands
         .conversation_command(&principal, &meta, None, &command)
         .await?;
-    Ok((StatusCode::CREATED, Json(MessageAnswer::from_committed(&committed))))
+    Ok((
+        StatusCode::CREATED,
+        Json(MessageAnswer::from_committed(&committed)),
+    ))
 }
 
-async fn set_archived(state: AppState, caller: Caller, id: String, archived: bool) -> Result<Json<ArchiveAnswer>, ApiError> {
+async fn set_archived(
+    state: AppState,
+    caller: Caller,
+    id: String,
+    archived: bool,
+) -> Result<Json<ArchiveAnswer>, ApiError> {
     let Caller(principal) = caller;
     let conversation_id = ConversationId(path_uuid(&id)?);
     let command = ConversationCommand::SetArchived(SetArchived {
@@ -161,11 +172,19 @@ async fn set_archived(state: AppState, caller: Caller, id: String, archived: boo
 }
 
 /// Archives a conversation.
-pub async fn archive(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<ArchiveAnswer>, ApiError> {
+pub async fn archive(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ArchiveAnswer>, ApiError> {
     set_archived(state, caller, id, true).await
 }
 
 /// Reopens an archived conversation.
-pub async fn unarchive(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<ArchiveAnswer>, ApiError> {
+pub async fn unarchive(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ArchiveAnswer>, ApiError> {
     set_archived(state, caller, id, false).await
 }

@@ -34,7 +34,9 @@ pub async fn list(
     params: Params,
 ) -> Result<Json<EventPage>, ApiError> {
     if !matches!(principal.role(), Role::Admin | Role::Auditor) {
-        return Err(ApiError::forbidden("only admins and auditors read the event log"));
+        return Err(ApiError::forbidden(
+            "only admins and auditors read the event log",
+        ));
     }
     let after = params.parse::<u64>("after")?.unwrap_or(0);
     let limit = params.limit()?;

@@ -42,9 +42,9 @@ where
 
 /// The token of an `Authorization: Bearer <token>` header.
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
-    let value = headers
-        .get(AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthenticated("an `Authorization: Bearer <token>` header is required"))?;
+    let value = headers.get(AUTHORIZATION).ok_or_else(|| {
+        ApiError::unauthenticated("an `Authorization: Bearer <token>` header is required")
+    })?;
     let value = value
         .to_str()
         .map_err(|_| ApiError::unauthenticated("the token is not valid"))?;
@@ -52,7 +52,9 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
         .split_once(' ')
         .ok_or_else(|| ApiError::unauthenticated("the authorization scheme must be Bearer"))?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(ApiError::unauthenticated("the authorization scheme must be Bearer"));
+        return Err(ApiError::unauthenticated(
+            "the authorization scheme must be Bearer",
+        ));
     }
     Ok(token.trim())
 }
@@ -115,7 +117,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
         let mut map = HashMap::new();
         for (key, value) in pairs {
             if map.insert(key.clone(), value).is_some() {
-                return Err(ApiError::invalid(format!("`{key}` is given more than once")));
+                return Err(ApiError::invalid(format!(
+                    "`{key}` is given more than once"
+                )));
             }
         }
         Ok(Params(map))
@@ -141,7 +145,10 @@ impl Params {
 
     /// A text parameter as given.
     pub fn text(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str).filter(|s| !s.is_empty())
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
     }
 
     /// `true` / `false` parameter.

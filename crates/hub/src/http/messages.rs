@@ -50,7 +50,12 @@ impl MessageBody {
             channel: self.channel.parse::<Channel>()?,
             subject: self.subject.clone(),
             body: self.body.clone(),
-            attachment_ids: self.attachment_ids.iter().copied().map(AttachmentId).collect(),
+            attachment_ids: self
+                .attachment_ids
+                .iter()
+                .copied()
+                .map(AttachmentId)
+                .collect(),
         })
     }
 }
@@ -65,12 +70,15 @@ pub async fn start(
     let input = body.input()?;
     let addressee = match (principal.role(), &body.patient_id, body.to.as_deref()) {
         (domain::Role::Patient, _, Some("reception")) => Addressee::Reception,
-        (domain::Role::Patient, _, Some(to)) => Addressee::Staff(StaffId(
-            Uuid::try_parse(to)
-                .map_err(|_| ApiError::invalid("`to` must be \"reception\" or a staff id"))?,
-        )),
+        (domain::Role::Patient, _, Some(to)) => {
+            Addressee::Staff(StaffId(Uuid::try_parse(to).map_err(|_| {
+                ApiError::invalid("`to` must be \"reception\" or a staff id")
+            })?))
+        }
         (domain::Role::Patient, _, None) => {
-            return Err(ApiError::invalid("`to` is required: \"reception\" or a staff id"))
+            return Err(ApiError::invalid(
+                "`to` is required: \"reception\" or a staff id",
+            ))
         }
         (_, Some(patient_id), _) => Addressee::Patient(PatientId(*patient_id)),
         (_, None, _) => return Err(ApiError::invalid("`patient_id` is required")),
@@ -79,12 +87,18 @@ pub async fn start(
         .commands
         .start_conversation(&principal, &meta, addressee, &input)
         .await?;
-    Ok((StatusCode::CREATED, Json(MessageAnswer::from_committed(&committed))))
+    Ok((
+        StatusCode::CREATED,
+        Json(MessageAnswer::from_committed(&committed)),
+    ))
 }
 
 /// The conversation a message belongs to, waiting for the read models when the message is
 /// newer than they are (a command right after a send must find it).
-pub(super) async fn conversation_of(state: &AppState, message_id: MessageId) -> Result<ConversationId, ApiError> {
+pub(super) async fn conversation_of(
+    state: &AppState,
+    message_id: MessageId,
+) -> Result<ConversationId, ApiError> {
     if let Some(id) = state.read_model.message_conversation(message_id).await? {
         return Ok(id);
     }
@@ -120,7 +134,12 @@ pub async fn mark_read(
     }))
 }
 
-async fn set_star(state: AppState, caller: Caller, id: String, starred: bool) -> Result<Json<StarAnswer>, ApiError> {
+async fn set_star(
+    state: AppState,
+    caller: Caller,
+    id: String,
+    starred: bool,
+) -> Result<Json<StarAnswer>, ApiError> {
     let Caller(principal) = caller;
     let message_id = MessageId(path_uuid(&id)?);
     let conversation_id = conversation_of(&state, message_id).await?;
@@ -142,12 +161,20 @@ async fn set_star(state: AppState, caller: Caller, id: String, starred: bool) ->
 }
 
 /// Stars a message for the caller.
-pub async fn star(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<StarAnswer>, ApiError> {
+pub async fn star(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<StarAnswer>, ApiError> {
     set_star(state, caller, id, true).await
 }
 
 /// Removes the caller's star.
-pub async fn unstar(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<StarAnswer>, ApiError> {
+pub async fn unstar(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<StarAnswer>, ApiError> {
     set_star(state, caller, id, false).await
 }
 

@@ -72,73 +72,191 @@ pub fn api() -> (Router<AppState>, serde_json::Value) {
     let mut api = ApiBuilder::default();
     let g = &mut api.generator;
     let list_params: &[&str] = &[
-        "patient_id", "status", "channel", "direction", "starred", "q", "limit", "cursor", "min_position",
+        "patient_id",
+        "status",
+        "channel",
+        "direction",
+        "starred",
+        "q",
+        "limit",
+        "cursor",
+        "min_position",
     ];
     let operations = vec![
         Op::new(Post, "/staff", "Register a staff member (admin)", 201)
             .json_body::<staff::RegisterBody>(g)
             .answers::<answers::Registered>(g),
-        Op::new(Post, "/staff/{id}/permissions", "Grant and revoke permissions (admin)", 200)
-            .json_body::<staff::PermissionsBody>(g)
-            .answers::<answers::Ack>(g),
-        Op::new(Post, "/staff/{id}/token", "Revoke the staff member's tokens and issue a new one (admin)", 200)
-            .answers::<answers::Registered>(g),
-        Op::new(Delete, "/staff/{id}/token", "Revoke every token of the staff member (admin)", 200)
-            .answers::<answers::Ack>(g),
-        Op::new(Post, "/patients", "Register a patient (admin, receptionist)", 201)
-            .json_body::<patients::RegisterBody>(g)
-            .answers::<answers::Registered>(g),
-        Op::new(Get, "/patients/{id}", "A patient's contact record (staff, the patient)", 200)
-            .answers::<answers::PatientRecord>(g),
-        Op::new(Patch, "/patients/{id}", "Change contact details (admin, receptionist)", 200)
-            .json_body::<patients::PatchBody>(g)
-            .answers::<answers::PatientRecord>(g),
-        Op::new(Post, "/patients/{id}/token", "Revoke the patient's tokens and issue a new one (admin)", 200)
-            .answers::<answers::Registered>(g),
-        Op::new(Delete, "/patients/{id}/token", "Revoke every token of the patient (admin)", 200)
-            .answers::<answers::Ack>(g),
-        Op::new(Post, "/messages", "Write the first message of a new conversation", 201)
-            .json_body::<messages::MessageBody>(g)
-            .answers::<answers::MessageAnswer>(g),
-        Op::new(Get, "/messages", "Message search across conversations, newest first", 200)
-            .query(list_params)
-            .answers::<projections::Page<projections::MessageView>>(g),
+        Op::new(
+            Post,
+            "/staff/{id}/permissions",
+            "Grant and revoke permissions (admin)",
+            200,
+        )
+        .json_body::<staff::PermissionsBody>(g)
+        .answers::<answers::Ack>(g),
+        Op::new(
+            Post,
+            "/staff/{id}/token",
+            "Revoke the staff member's tokens and issue a new one (admin)",
+            200,
+        )
+        .answers::<answers::Registered>(g),
+        Op::new(
+            Delete,
+            "/staff/{id}/token",
+            "Revoke every token of the staff member (admin)",
+            200,
+        )
+        .answers::<answers::Ack>(g),
+        Op::new(
+            Post,
+            "/patients",
+            "Register a patient (admin, receptionist)",
+            201,
+        )
+        .json_body::<patients::RegisterBody>(g)
+        .answers::<answers::Registered>(g),
+        Op::new(
+            Get,
+            "/patients/{id}",
+            "A patient's contact record (staff, the patient)",
+            200,
+        )
+        .answers::<answers::PatientRecord>(g),
+        Op::new(
+            Patch,
+            "/patients/{id}",
+            "Change contact details (admin, receptionist)",
+            200,
+        )
+        .json_body::<patients::PatchBody>(g)
+        .answers::<answers::PatientRecord>(g),
+        Op::new(
+            Post,
+            "/patients/{id}/token",
+            "Revoke the patient's tokens and issue a new one (admin)",
+            200,
+        )
+        .answers::<answers::Registered>(g),
+        Op::new(
+            Delete,
+            "/patients/{id}/token",
+            "Revoke every token of the patient (admin)",
+            200,
+        )
+        .answers::<answers::Ack>(g),
+        Op::new(
+            Post,
+            "/messages",
+            "Write the first message of a new conversation",
+            201,
+        )
+        .json_body::<messages::MessageBody>(g)
+        .answers::<answers::MessageAnswer>(g),
+        Op::new(
+            Get,
+            "/messages",
+            "Message search across conversations, newest first",
+            200,
+        )
+        .query(list_params)
+        .answers::<projections::Page<projections::MessageView>>(g),
         Op::new(Get, "/messages/{id}", "One message", 200)
             .query(&["min_position"])
             .answers::<projections::MessageView>(g),
-        Op::new(Post, "/messages/{id}/read", "Mark a message read (its recipient)", 200)
-            .answers::<answers::MessageAnswer>(g),
-        Op::new(Put, "/messages/{id}/star", "Star a message for the caller (staff)", 200)
-            .answers::<answers::StarAnswer>(g),
-        Op::new(Delete, "/messages/{id}/star", "Remove the caller's star (staff)", 200)
-            .answers::<answers::StarAnswer>(g),
-        Op::new(Get, "/conversations", "The inbox, newest activity first", 200)
-            .query(list_params)
-            .answers::<projections::Page<projections::ConversationView>>(g),
-        Op::new(Get, "/conversations/{id}", "One conversation with participants and status", 200)
-            .query(&["min_position"])
-            .answers::<projections::ConversationView>(g),
-        Op::new(Get, "/conversations/{id}/messages", "The timeline, oldest first", 200)
-            .query(&["limit", "cursor", "min_position"])
-            .answers::<projections::Page<projections::MessageView>>(g),
-        Op::new(Post, "/conversations/{id}/messages", "Reply in a conversation (participants)", 201)
-            .json_body::<messages::MessageBody>(g)
-            .answers::<answers::MessageAnswer>(g),
-        Op::new(Post, "/conversations/{id}/calls", "Log a phone call (staff)", 201)
-            .json_body::<conversations::CallBody>(g)
-            .answers::<answers::MessageAnswer>(g),
-        Op::new(Post, "/conversations/{id}/archive", "Archive a conversation (staff)", 200)
-            .answers::<answers::ArchiveAnswer>(g),
-        Op::new(Post, "/conversations/{id}/unarchive", "Reopen a conversation (staff)", 200)
-            .answers::<answers::ArchiveAnswer>(g),
-        Op::new(Post, "/attachments", "Store a file (raw body, its type as Content-Type)", 201)
-            .raw_body()
-            .query(&["filename"])
-            .answers::<answers::AttachmentAnswer>(g),
+        Op::new(
+            Post,
+            "/messages/{id}/read",
+            "Mark a message read (its recipient)",
+            200,
+        )
+        .answers::<answers::MessageAnswer>(g),
+        Op::new(
+            Put,
+            "/messages/{id}/star",
+            "Star a message for the caller (staff)",
+            200,
+        )
+        .answers::<answers::StarAnswer>(g),
+        Op::new(
+            Delete,
+            "/messages/{id}/star",
+            "Remove the caller's star (staff)",
+            200,
+        )
+        .answers::<answers::StarAnswer>(g),
+        Op::new(
+            Get,
+            "/conversations",
+            "The inbox, newest activity first",
+            200,
+        )
+        .query(list_params)
+        .answers::<projections::Page<projections::ConversationView>>(g),
+        Op::new(
+            Get,
+            "/conversations/{id}",
+            "One conversation with participants and status",
+            200,
+        )
+        .query(&["min_position"])
+        .answers::<projections::ConversationView>(g),
+        Op::new(
+            Get,
+            "/conversations/{id}/messages",
+            "The timeline, oldest first",
+            200,
+        )
+        .query(&["limit", "cursor", "min_position"])
+        .answers::<projections::Page<projections::MessageView>>(g),
+        Op::new(
+            Post,
+            "/conversations/{id}/messages",
+            "Reply in a conversation (participants)",
+            201,
+        )
+        .json_body::<messages::MessageBody>(g)
+        .answers::<answers::MessageAnswer>(g),
+        Op::new(
+            Post,
+            "/conversations/{id}/calls",
+            "Log a phone call (staff)",
+            201,
+        )
+        .json_body::<conversations::CallBody>(g)
+        .answers::<answers::MessageAnswer>(g),
+        Op::new(
+            Post,
+            "/conversations/{id}/archive",
+            "Archive a conversation (staff)",
+            200,
+        )
+        .answers::<answers::ArchiveAnswer>(g),
+        Op::new(
+            Post,
+            "/conversations/{id}/unarchive",
+            "Reopen a conversation (staff)",
+            200,
+        )
+        .answers::<answers::ArchiveAnswer>(g),
+        Op::new(
+            Post,
+            "/attachments",
+            "Store a file (raw body, its type as Content-Type)",
+            201,
+        )
+        .raw_body()
+        .query(&["filename"])
+        .answers::<answers::AttachmentAnswer>(g),
         Op::new(Get, "/attachments/{id}", "Download a file", 200),
-        Op::new(Get, "/events", "The event log in global order (admin, auditor)", 200)
-            .query(&["after", "limit", "stream"])
-            .answers::<answers::EventPage>(g),
+        Op::new(
+            Get,
+            "/events",
+            "The event log in global order (admin, auditor)",
+            200,
+        )
+        .query(&["after", "limit", "stream"])
+        .answers::<answers::EventPage>(g),
         Op::new(Get, "/health", "Liveness and projection lag", 200).public(),
         Op::new(Get, "/openapi.json", "This document", 200).public(),
     ];
@@ -176,7 +294,9 @@ pub fn api() -> (Router<AppState>, serde_json::Value) {
 }
 
 /// `GET /v1/openapi.json`.
-async fn serve_openapi(axum::extract::State(state): axum::extract::State<AppState>) -> axum::Json<serde_json::Value> {
+async fn serve_openapi(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::Json<serde_json::Value> {
     axum::Json(state.openapi.as_ref().clone())
 }
 

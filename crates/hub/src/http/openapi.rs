@@ -83,7 +83,10 @@ impl Operation {
 
     /// A raw request body of any accepted media type.
     pub fn raw_body(mut self) -> Self {
-        self.request = Some(("application/octet-stream", json!({ "type": "string", "format": "binary" })));
+        self.request = Some((
+            "application/octet-stream",
+            json!({ "type": "string", "format": "binary" }),
+        ));
         self
     }
 
@@ -130,7 +133,8 @@ impl Operation {
             }
         });
         if let Some((media, schema)) = &self.request {
-            operation["requestBody"] = json!({ "required": true, "content": { *media: { "schema": schema } } });
+            operation["requestBody"] =
+                json!({ "required": true, "content": { *media: { "schema": schema } } });
         }
         if !self.authenticated {
             operation["security"] = json!([]);
@@ -183,12 +187,9 @@ impl ApiBuilder {
     }
 
     /// The router and the OpenAPI document of everything registered, under `prefix`.
-    pub fn finish(self, prefix: &str) -> (Router<AppState>, Value) {
-        let mut schemas: Map<String, Value> = self
-            .generator
-            .take_definitions(true)
-            .into_iter()
-            .collect();
+    pub fn finish(mut self, prefix: &str) -> (Router<AppState>, Value) {
+        let mut schemas: Map<String, Value> =
+            self.generator.take_definitions(true).into_iter().collect();
         schemas.insert(
             "Error".to_owned(),
             json!({

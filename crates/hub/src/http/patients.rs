@@ -142,7 +142,10 @@ pub async fn show(
     Ok(Json(patient_record(&state, patient_id).await?))
 }
 
-async fn patient_record(state: &AppState, patient_id: PatientId) -> Result<PatientRecord, ApiError> {
+async fn patient_record(
+    state: &AppState,
+    patient_id: PatientId,
+) -> Result<PatientRecord, ApiError> {
     let patient = state.commands.patient(patient_id).await?;
     let record = patient.record()?;
     let contact = &record.contact;

@@ -60,7 +60,13 @@ pub async fn register(
     let permissions = parse_permissions(&body.permissions)?;
     let registered = state
         .commands
-        .register_staff(&principal, &RequestMeta::new(), body.name, role, permissions)
+        .register_staff(
+            &principal,
+            &RequestMeta::new(),
+            body.name,
+            role,
+            permissions,
+        )
         .await?;
     Ok((
         StatusCode::CREATED,

@@ -1,0 +1,70 @@
+//! Conversion between the store's JSON records and the domain's typed events.
+
+use chrono::{DateTime, Utc};
+use domain::{Actor, Event, EventEnvelope, EventMetadata};
+use store::{NewEvent, RecordedEvent};
+use thiserror::Error;
+use uuid::Uuid;
+
+/// A stored record that does not decode into a known event.
+#[derive(Debug, Error)]
+#[error("event {event_id} at position {position} does not decode: {reason}")]
+pub struct DecodeError {
+    /// The undecodable event.
+    pub event_id: Uuid,
+    /// Its global position.
+    pub position: u64,
+    /// What was wrong with it.
+    pub reason: String,
+}
+
+/// Decodes a stored record into the domain's typed envelope.
+pub fn decode(record: &RecordedEvent) -> Result<EventEnvelope, DecodeError> {
+    let fail = |reason: String| DecodeError {
+        event_id: record.event_id,
+        position: record.position,
+        reason,
+    };
+    let event = Event::from_parts(&record.event_type, record.data.clone())
+        .map_err(|e| fail(e.to_string()))?;
+    let role = record
+        .actor_role
+        .parse()
+        .map_err(|e: domain::DomainError| fail(e.to_string()))?;
+    let metadata: EventMetadata =
+        serde_json::from_value(record.metadata.clone()).map_err(|e| fail(e.to_string()))?;
+    Ok(EventEnvelope {
+        event_id: record.event_id,
+        stream: record.stream.clone(),
+        version: record.version,
+        position: record.position,
+        event,
+        schema_version: record.schema_version,
+        occurred_at: record.occurred_at,
+        actor: Actor {
+            id: record.actor_id,
+            role,
+        },
+        metadata,
+    })
+}
+
+/// Encodes a typed event for appending.
+pub fn encode(
+    event: &Event,
+    event_id: Uuid,
+    actor: Actor,
+    occurred_at: DateTime<Utc>,
+    metadata: &EventMetadata,
+) -> NewEvent {
+    NewEvent {
+        event_id,
+        event_type: event.event_type().to_owned(),
+        schema_version: event.schema_version(),
+        occurred_at,
+        actor_id: actor.id,
+        actor_role: actor.role.as_str().to_owned(),
+        data: event.data(),
+        metadata: serde_json::to_value(metadata).unwrap_or(serde_json::Value::Null),
+    }
+}

@@ -1,0 +1,491 @@
+//! The read models on a database: opening, the live generation, and the queries.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use domain::status::ConversationStatus;
+use domain::{Actor, AttachmentId, ConversationId, MessageId};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Executor, Row};
+use tokio::sync::watch;
+
+use crate::query::{
+    after_cursor, conversation_rows, message_row, message_select, push_search, push_starred,
+    push_visible, CONVERSATION_COLUMNS,
+};
+use crate::sql::{Dialect, Sql, Tables};
+use crate::views::cursor;
+use crate::{
+    ConversationFilter, ConversationView, MessageFilter, MessageView, Page, PageRequest,
+    QueryError, ReadModel,
+};
+
+/// How often a waiter re-reads the checkpoint when no in-process signal wakes it.
+const WAIT_POLL: Duration = Duration::from_millis(10);
+
+/// Read models in one database (PostgreSQL or a SQLite file).
+pub struct SqlReadModel {
+    pool: AnyPool,
+    dialect: Dialect,
+    sqlite_path: Option<PathBuf>,
+    applied: watch::Sender<u64>,
+}
+
+/// Opens the read models: PostgreSQL for a `postgres://` URL, else the SQLite file at `sqlite_path`.
+pub async fn open_read_model(
+    database_url: Option<&str>,
+    sqlite_path: &Path,
+) -> Result<Arc<SqlReadModel>, QueryError> {
+    let model = match database_url {
+        Some(url) => SqlReadModel::connect(url, Dialect::Postgres, None).await?,
+        None => {
+            SqlReadModel::connect(
+                &sqlite_url(sqlite_path),
+                Dialect::Sqlite,
+                Some(sqlite_path.to_path_buf()),
+            )
+            .await?
+        }
+    };
+    model.ensure_live().await?;
+    Ok(Arc::new(model))
+}
+
+fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+impl SqlReadModel {
+    async fn connect(
+        url: &str,
+        dialect: Dialect,
+        sqlite_path: Option<PathBuf>,
+    ) -> Result<Self, QueryError> {
+        sqlx::any::install_default_drivers();
+        let mut options = AnyPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10));
+        if dialect == Dialect::Sqlite {
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;")
+                        .await
+                        .map(drop)
+                })
+            });
+        }
+        let pool = options.connect(url).await?;
+        Ok(SqlReadModel {
+            pool,
+            dialect,
+            sqlite_path,
+            applied: watch::Sender::new(0),
+        })
+    }
+
+    /// The connection pool.
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The dialect of the database.
+    pub(crate) fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Where a SQLite point-in-time copy named `name` lives.
+    pub(crate) fn sqlite_copy_path(&self, name: &str) -> Option<PathBuf> {
+        self.sqlite_path
+            .as_ref()
+            .map(|p| p.with_file_name(format!("{name}.db")))
+    }
+
+    /// Opens a separate SQLite file (point-in-time copies), without a live generation.
+    pub(crate) async fn open_sqlite_copy(path: &Path) -> Result<Self, QueryError> {
+        Self::connect(&sqlite_url(path), Dialect::Sqlite, Some(path.to_path_buf())).await
+    }
+
+    /// Tells in-process waiters that `position` is applied.
+    pub(crate) fn signal_applied(&self, position: u64) {
+        self.applied.send_if_modified(|current| {
+            let moved = position > *current;
+            *current = (*current).max(position);
+            moved
+        });
+    }
+
+    /// The namespace generation `n` would use.
+    pub(crate) fn generation(&self, n: u64) -> Tables {
+        match self.dialect {
+            Dialect::Postgres => Tables::new(self.dialect, &format!("inbox_{n}")),
+            Dialect::Sqlite => Tables::new(self.dialect, &format!("inbox_{n}_")),
+        }
+    }
+
+    /// The generation number of a namespace made by [`Self::generation`].
+    pub(crate) fn generation_number(tables: &Tables) -> u64 {
+        tables
+            .namespace()
+            .trim_start_matches("inbox_")
+            .trim_end_matches('_')
+            .parse()
+            .unwrap_or(0)
+    }
+
+    /// Creates the meta table and the first generation when the database has none.
+    async fn ensure_live(&self) -> Result<(), QueryError> {
+        let mut tx = self.pool.begin().await?;
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS readmodel_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        )
+        .await?;
+        if self.dialect == Dialect::Postgres {
+            tx.execute("LOCK TABLE readmodel_meta IN EXCLUSIVE MODE")
+                .await?;
+        }
+        let live: Option<String> =
+            sqlx::query_scalar("SELECT value FROM readmodel_meta WHERE key = 'live'")
+                .fetch_optional(&mut *tx)
+                .await?;
+        if live.is_none() {
+            let tables = self.generation(1);
+            create_tables(&mut tx, &tables).await?;
+            let mut sql = Sql::new(
+                self.dialect,
+                "INSERT INTO readmodel_meta (key, value) VALUES ('live', ",
+            );
+            sql.text(tables.namespace()).push(")");
+            sql.query().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The live generation's tables.
+    pub(crate) async fn live(&self) -> Result<Tables, QueryError> {
+        let live: String =
+            sqlx::query_scalar("SELECT value FROM readmodel_meta WHERE key = 'live'")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(Tables::new(self.dialect, &live))
+    }
+
+    /// A generation's checkpoint.
+    pub(crate) async fn checkpoint_of(&self, tables: &Tables) -> Result<u64, QueryError> {
+        let sql = format!(
+            "SELECT position FROM {} WHERE projection = 'inbox'",
+            tables.name("checkpoint")
+        );
+        let position: i64 = sqlx::query_scalar(&sql).fetch_one(&self.pool).await?;
+        Ok(u64::try_from(position).unwrap_or_default())
+    }
+
+    async fn conversation_page(
+        &self,
+        viewer: &Actor,
+        tables: &Tables,
+        filter: &ConversationFilter,
+        after: Option<u64>,
+        limit: Option<u32>,
+        only: Option<ConversationId>,
+    ) -> Result<Vec<ConversationView>, QueryError> {
+        let mut sql = Sql::new(
+            self.dialect,
+            format!(
+                "SELECT {CONVERSATION_COLUMNS} FROM {} c WHERE ",
+                tables.name("conversations")
+            ),
+        );
+        push_visible(&mut sql, tables, viewer);
+        if let Some(id) = only {
+            sql.push(" AND c.id = ").text(id.to_string());
+        }
+        if let Some(patient) = filter.patient_id {
+            sql.push(" AND c.patient_id = ").text(patient.to_string());
+        }
+        if let Some(status) = filter.status {
+            sql.push(" AND c.status = ").text(status.as_str());
+        }
+        if filter.channel.is_some()
+            || filter.direction.is_some()
+            || filter.starred.is_some()
+            || filter.q.is_some()
+        {
+            sql.push(&format!(
+                " AND EXISTS (SELECT 1 FROM {} m WHERE m.conversation_id = c.id",
+                tables.name("messages")
+            ));
+            push_message_filters(
+                &mut sql,
+                tables,
+                viewer,
+                filter.channel,
+                filter.direction,
+                filter.starred,
+                filter.q.as_deref(),
+            );
+            sql.push(")");
+        }
+        if let Some(after) = after {
+            sql.push(" AND c.last_position < ").int(signed(after));
+        }
+        sql.push(" ORDER BY c.last_position DESC");
+        if let Some(limit) = limit {
+            sql.push(" LIMIT ").int(i64::from(limit) + 1);
+        }
+        let rows = sql.query().fetch_all(&self.pool).await?;
+        conversation_rows(&self.pool, tables, viewer, &rows).await
+    }
+}
+
+fn signed(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// Creates a generation's tables inside a transaction or on a connection.
+pub(crate) async fn create_tables(
+    conn: &mut sqlx::AnyConnection,
+    tables: &Tables,
+) -> Result<(), QueryError> {
+    for statement in tables.ddl() {
+        conn.execute(statement.as_str()).await?;
+    }
+    Ok(())
+}
+
+/// Appends the message-level filters on message `m`.
+fn push_message_filters(
+    sql: &mut Sql,
+    tables: &Tables,
+    viewer: &Actor,
+    channel: Option<domain::Channel>,
+    direction: Option<domain::Direction>,
+    starred: Option<bool>,
+    q: Option<&str>,
+) {
+    if let Some(channel) = channel {
+        sql.push(" AND m.channel = ").text(channel.as_str());
+    }
+    if let Some(direction) = direction {
+        sql.push(" AND m.direction = ").text(direction.as_str());
+    }
+    if let Some(starred) = starred {
+        push_starred(sql, tables, viewer, starred);
+    }
+    if let Some(q) = q {
+        push_search(sql, tables, q);
+    }
+}
+
+/// Splits a fetched `limit + 1` rows into a page and its next cursor.
+fn page<T>(mut items: Vec<T>, limit: u32, kind: &str, key: impl Fn(&T) -> u64) -> Page<T> {
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    let next_cursor = if more {
+        items.last().map(|last| cursor::encode(kind, key(last)))
+    } else {
+        None
+    };
+    Page { items, next_cursor }
+}
+
+#[async_trait::async_trait]
+impl ReadModel for SqlReadModel {
+    async fn list_conversations(
+        &self,
+        viewer: &Actor,
+        filter: &ConversationFilter,
+        request: &PageRequest,
+    ) -> Result<Page<ConversationView>, QueryError> {
+        let after = after_cursor("c", request.cursor.as_deref())?;
+        let tables = self.live().await?;
+        let items = self
+            .conversation_page(viewer, &tables, filter, after, Some(request.limit), None)
+            .await?;
+        Ok(page(items, request.limit, "c", |c| c.position))
+    }
+
+    async fn conversation(
+        &self,
+        viewer: &Actor,
+        id: ConversationId,
+    ) -> Result<Option<ConversationView>, QueryError> {
+        let tables = self.live().await?;
+        let items = self
+            .conversation_page(
+                viewer,
+                &tables,
+                &ConversationFilter::default(),
+                None,
+                None,
+                Some(id),
+            )
+            .await?;
+        Ok(items.into_iter().next())
+    }
+
+    async fn timeline(
+        &self,
+        viewer: &Actor,
+        id: ConversationId,
+        request: &PageRequest,
+    ) -> Result<Option<Page<MessageView>>, QueryError> {
+        let after = after_cursor("t", request.cursor.as_deref())?;
+        let tables = self.live().await?;
+        let mut sql = Sql::new(self.dialect, "");
+        message_select(&mut sql, &tables, viewer);
+        sql.push(&format!(
+            " FROM {} m JOIN {} c ON c.id = m.conversation_id WHERE ",
+            tables.name("messages"),
+            tables.name("conversations")
+        ));
+        push_visible(&mut sql, &tables, viewer);
+        sql.push(" AND c.id = ").text(id.to_string());
+        if let Some(after) = after {
+            sql.push(" AND m.position > ").int(signed(after));
+        }
+        sql.push(" ORDER BY m.position ASC LIMIT ")
+            .int(i64::from(request.limit) + 1);
+        let rows = sql.query().fetch_all(&self.pool).await?;
+        if rows.is_empty() && self.conversation(viewer, id).await?.is_none() {
+            return Ok(None);
+        }
+        let items = rows
+            .iter()
+            .map(message_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(page(items, request.limit, "t", |m| m.position)))
+    }
+
+    async fn search_messages(
+        &self,
+        viewer: &Actor,
+        filter: &MessageFilter,
+        request: &PageRequest,
+    ) -> Result<Page<MessageView>, QueryError> {
+        let after = after_cursor("m", request.cursor.as_deref())?;
+        let tables = self.live().await?;
+        let mut sql = Sql::new(self.dialect, "");
+        message_select(&mut sql, &tables, viewer);
+        sql.push(&format!(
+            " FROM {} m JOIN {} c ON c.id = m.conversation_id WHERE ",
+            tables.name("messages"),
+            tables.name("conversations")
+        ));
+        push_visible(&mut sql, &tables, viewer);
+        if let Some(patient) = filter.patient_id {
+            sql.push(" AND m.patient_id = ").text(patient.to_string());
+        }
+        match filter.status {
+            Some(ConversationStatus::Archived) => {
+                sql.push(" AND c.archived = 1");
+            }
+            Some(status) => {
+                sql.push(" AND m.status = ").text(status.as_str());
+            }
+            None => {}
+        }
+        push_message_filters(
+            &mut sql,
+            &tables,
+            viewer,
+            filter.channel,
+            filter.direction,
+            filter.starred,
+            filter.q.as_deref(),
+        );
+        if let Some(after) = after {
+            sql.push(" AND m.position < ").int(signed(after));
+        }
+        sql.push(" ORDER BY m.position DESC LIMIT ")
+            .int(i64::from(request.limit) + 1);
+        let rows = sql.query().fetch_all(&self.pool).await?;
+        let items = rows
+            .iter()
+            .map(message_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(page(items, request.limit, "m", |m| m.position))
+    }
+
+    async fn message(
+        &self,
+        viewer: &Actor,
+        id: MessageId,
+    ) -> Result<Option<MessageView>, QueryError> {
+        let tables = self.live().await?;
+        let mut sql = Sql::new(self.dialect, "");
+        message_select(&mut sql, &tables, viewer);
+        sql.push(&format!(
+            " FROM {} m JOIN {} c ON c.id = m.conversation_id WHERE ",
+            tables.name("messages"),
+            tables.name("conversations")
+        ));
+        push_visible(&mut sql, &tables, viewer);
+        sql.push(" AND m.id = ").text(id.to_string());
+        let row = sql.query().fetch_optional(&self.pool).await?;
+        row.as_ref().map(message_row).transpose()
+    }
+
+    async fn message_conversation(
+        &self,
+        id: MessageId,
+    ) -> Result<Option<ConversationId>, QueryError> {
+        let tables = self.live().await?;
+        let mut sql = Sql::new(
+            self.dialect,
+            format!(
+                "SELECT conversation_id FROM {} WHERE id = ",
+                tables.name("messages")
+            ),
+        );
+        sql.text(id.to_string());
+        let row = sql.query().fetch_optional(&self.pool).await?;
+        row.map(|r| {
+            let text: String = r.try_get(0)?;
+            text.parse()
+                .map_err(|e| QueryError::Corrupt(format!("conversation_id: {e}")))
+        })
+        .transpose()
+    }
+
+    async fn attachment_visible(
+        &self,
+        viewer: &Actor,
+        id: AttachmentId,
+    ) -> Result<bool, QueryError> {
+        let tables = self.live().await?;
+        let mut sql = Sql::new(
+            self.dialect,
+            format!(
+                "SELECT 1 FROM {} a JOIN {} c ON c.id = a.conversation_id WHERE a.attachment_id = ",
+                tables.name("message_attachments"),
+                tables.name("conversations")
+            ),
+        );
+        sql.text(id.to_string()).push(" AND ");
+        push_visible(&mut sql, &tables, viewer);
+        sql.push(" LIMIT 1");
+        Ok(sql.query().fetch_optional(&self.pool).await?.is_some())
+    }
+
+    async fn checkpoint(&self) -> Result<u64, QueryError> {
+        let tables = self.live().await?;
+        self.checkpoint_of(&tables).await
+    }
+
+    async fn wait_for(&self, position: u64, timeout: Duration) -> Result<bool, QueryError> {
+        let started = Instant::now();
+        let mut applied = self.applied.subscribe();
+        loop {
+            if *applied.borrow_and_update() >= position || self.checkpoint().await? >= position {
+                return Ok(true);
+            }
+            let left = timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Ok(false);
+            }
+            let _ = tokio::time::timeout(WAIT_POLL.min(left), applied.changed()).await;
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! The projector: catches up from its checkpoint, then follows new commits, applying each
+//! batch and its checkpoint in one transaction with compare-and-set on the checkpoint.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::EventEnvelope;
+use futures::{FutureExt, StreamExt};
+use sqlx::{Acquire, Row};
+use store::{EventStore, RecordedEvent};
+
+use crate::apply::apply;
+use crate::codec;
+use crate::model::SqlReadModel;
+use crate::sql::{Dialect, Sql, Tables};
+use crate::QueryError;
+
+/// The most events one transaction applies.
+const BATCH: usize = 500;
+/// The advisory lock that keeps one projector active per PostgreSQL database.
+const PROJECTOR_LOCK: i64 = 0x6875_625f_7072_6f6a;
+
+/// Keeps the live read models up to date with the event log.
+pub struct Projector {
+    store: Arc<dyn EventStore>,
+    model: Arc<SqlReadModel>,
+}
+
+/// How a batch ended.
+pub(crate) enum BatchOutcome {
+    /// Applied; the checkpoint is now this position.
+    Applied(u64),
+    /// The checkpoint or the live generation changed under us: reload and resubscribe.
+    Moved,
+}
+
+impl Projector {
+    /// A projector from `store` into `model`.
+    pub fn new(store: Arc<dyn EventStore>, model: Arc<SqlReadModel>) -> Self {
+        Projector { store, model }
+    }
+
+    /// Runs until `shutdown` completes, restarting after errors.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), QueryError> {
+        tokio::select! {
+            _ = shutdown => Ok(()),
+            result = self.run_forever() => result,
+        }
+    }
+
+    async fn run_forever(&self) -> Result<(), QueryError> {
+        loop {
+            match self.run_once().await {
+                Ok(()) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "projector failed; restarting");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+
+    /// Holds the single-worker lock, then projects until the generation or checkpoint moves.
+    async fn run_once(&self) -> Result<(), QueryError> {
+        let mut lock = self.model.pool().acquire().await?;
+        if self.model.dialect() == Dialect::Postgres {
+            loop {
+                let acquired: bool = sqlx::query("SELECT pg_try_advisory_lock($1)")
+                    .bind(PROJECTOR_LOCK)
+                    .fetch_one(&mut *lock)
+                    .await?
+                    .try_get(0)?;
+                if acquired {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        let result = self.follow().await;
+        if self.model.dialect() == Dialect::Postgres {
+            sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(PROJECTOR_LOCK)
+                .execute(&mut *lock)
+                .await?;
+        }
+        result
+    }
+
+    async fn follow(&self) -> Result<(), QueryError> {
+        let tables = self.model.live().await?;
+        let mut checkpoint = self.model.checkpoint_of(&tables).await?;
+        self.model.signal_applied(checkpoint);
+        tracing::info!(
+            checkpoint,
+            generation = tables.namespace(),
+            "projector following the event log"
+        );
+        let mut events = self.store.subscribe(checkpoint);
+        loop {
+            let Some(first) = events.next().await else {
+                return Ok(());
+            };
+            let mut batch = vec![first?];
+            while batch.len() < BATCH {
+                match events.next().now_or_never() {
+                    Some(Some(event)) => batch.push(event?),
+                    _ => break,
+                }
+            }
+            match apply_batch(&self.model, &tables, checkpoint, &batch, true).await? {
+                BatchOutcome::Applied(position) => {
+                    checkpoint = position;
+                    self.model.signal_applied(position);
+                }
+                BatchOutcome::Moved => return Ok(()),
+            }
+        }
+    }
+}
+
+/// Decodes a record; events this version does not know are skipped (their position still counts).
+fn decode(record: &RecordedEvent) -> Option<EventEnvelope> {
+    match codec::decode(record) {
+        Ok(envelope) => Some(envelope),
+        Err(error) => {
+            tracing::warn!(%error, "skipping an event the read models do not know");
+            None
+        }
+    }
+}
+
+/// Applies `batch` to `tables` and moves the checkpoint from `from` to the batch's last
+/// position, all in one transaction; nothing is applied when the checkpoint is not at `from`
+/// or, with `require_live`, `tables` is no longer the live generation.
+pub(crate) async fn apply_batch(
+    model: &SqlReadModel,
+    tables: &Tables,
+    from: u64,
+    batch: &[RecordedEvent],
+    require_live: bool,
+) -> Result<BatchOutcome, QueryError> {
+    let Some(last) = batch.last().map(|e| e.position) else {
+        return Ok(BatchOutcome::Applied(from));
+    };
+    let mut conn = model.pool().acquire().await?;
+    let mut tx = conn.begin().await?;
+    let mut cas = Sql::new(
+        model.dialect(),
+        format!("UPDATE {} SET position = ", tables.name("checkpoint")),
+    );
+    cas.int(signed(last))
+        .push(" WHERE projection = 'inbox' AND position = ")
+        .int(signed(from));
+    if cas.query().execute(&mut *tx).await?.rows_affected() != 1 {
+        tx.rollback().await?;
+        return Ok(BatchOutcome::Moved);
+    }
+    if require_live {
+        let live: Option<String> =
+            sqlx::query_scalar("SELECT value FROM readmodel_meta WHERE key = 'live'")
+                .fetch_optional(&mut *tx)
+                .await?;
+        if live.as_deref() != Some(tables.namespace()) {
+            tx.rollback().await?;
+            return Ok(BatchOutcome::Moved);
+        }
+    }
+    for record in batch {
+        if let Some(envelope) = decode(record) {
+            apply(&mut tx, tables, &envelope).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(BatchOutcome::Applied(last))
+}
+
+fn signed(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}

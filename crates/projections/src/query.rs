@@ -1,0 +1,265 @@
+//! The inbox queries: SQL built per filter combination, restricted to what the viewer may see.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use domain::attachment::AttachmentRef;
+use domain::{Actor, Role};
+use serde::de::DeserializeOwned;
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
+
+use crate::sql::{Dialect, Sql, Tables};
+use crate::views::{cursor, AttachmentView, CallView, ConversationView, MessageView};
+use crate::QueryError;
+
+/// Message columns, in the order [`message_row`] reads them.
+const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.patient_id, m.position, m.channel, m.direction, m.author_id, m.author_role, m.subject, m.body, m.attachments, m.status, m.delivery_status, m.delivery_error, m.sent_at, m.call_occurred_at, m.call_duration_seconds";
+
+/// The words of a search text: letters and digits only, so no search syntax reaches the database.
+pub(crate) fn search_words(q: &str) -> Vec<String> {
+    q.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(32)
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// Appends "the viewer may see conversation `c`".
+pub(crate) fn push_visible(sql: &mut Sql, tables: &Tables, viewer: &Actor) {
+    let participant = |sql: &mut Sql| {
+        sql.push(&format!(
+            "EXISTS (SELECT 1 FROM {} p WHERE p.conversation_id = c.id AND p.actor_id = ",
+            tables.name("participants")
+        ))
+        .text(viewer.id.to_string())
+        .push(")");
+    };
+    match viewer.role {
+        Role::Admin | Role::Auditor | Role::System => {
+            sql.push("1 = 1");
+        }
+        Role::Receptionist => {
+            sql.push("(c.counterpart = 'reception' OR ");
+            participant(sql);
+            sql.push(")");
+        }
+        Role::Doctor => participant(sql),
+        Role::Patient => {
+            sql.push("c.patient_id = ").text(viewer.id.to_string());
+        }
+    }
+}
+
+/// Appends " AND <full-text match of message m>".
+pub(crate) fn push_search(sql: &mut Sql, tables: &Tables, q: &str) {
+    let words = search_words(q);
+    if words.is_empty() {
+        sql.push(" AND 1 = 0");
+        return;
+    }
+    match tables.dialect() {
+        Dialect::Postgres => {
+            sql.push(" AND m.search @@ plainto_tsquery('simple', ")
+                .text(words.join(" "))
+                .push(")");
+        }
+        Dialect::Sqlite => {
+            let phrase: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
+            sql.push(&format!(
+                " AND m.position IN (SELECT rowid FROM {t} WHERE {t} MATCH ",
+                t = tables.name("message_search")
+            ))
+            .text(phrase.join(" "))
+            .push(")");
+        }
+    }
+}
+
+/// Appends " AND <the viewer starred m>" or its negation.
+pub(crate) fn push_starred(sql: &mut Sql, tables: &Tables, viewer: &Actor, starred: bool) {
+    sql.push(if starred {
+        " AND EXISTS ("
+    } else {
+        " AND NOT EXISTS ("
+    });
+    sql.push(&format!(
+        "SELECT 1 FROM {} s WHERE s.message_id = m.id AND s.staff_id = ",
+        tables.name("stars")
+    ))
+    .text(viewer.id.to_string())
+    .push(")");
+}
+
+/// The message columns plus whether the viewer starred each.
+pub(crate) fn message_select(sql: &mut Sql, tables: &Tables, viewer: &Actor) {
+    sql.push(&format!(
+        "SELECT {MESSAGE_COLUMNS}, CAST(CASE WHEN EXISTS (SELECT 1 FROM {} s WHERE s.message_id = m.id AND s.staff_id = ",
+        tables.name("stars")
+    ))
+    .text(viewer.id.to_string())
+    .push(") THEN 1 ELSE 0 END AS BIGINT) AS starred");
+}
+
+fn corrupt(what: &str, error: impl std::fmt::Display) -> QueryError {
+    QueryError::Corrupt(format!("{what}: {error}"))
+}
+
+fn parse<T: DeserializeOwned>(what: &str, text: &str) -> Result<T, QueryError> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned())).map_err(|e| corrupt(what, e))
+}
+
+fn time(what: &str, text: &str) -> Result<DateTime<Utc>, QueryError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| corrupt(what, e))
+}
+
+fn unsigned(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or_default()
+}
+
+/// Reads a row selected by [`message_select`].
+pub(crate) fn message_row(row: &AnyRow) -> Result<MessageView, QueryError> {
+    let text = |i: usize| row.try_get::<String, _>(i);
+    let attachments: Vec<AttachmentRef> =
+        serde_json::from_str(&text(10)?).map_err(|e| corrupt("attachments", e))?;
+    let call = match (
+        row.try_get::<Option<String>, _>(15)?,
+        row.try_get::<Option<i64>, _>(16)?,
+    ) {
+        (Some(at), Some(duration)) => Some(CallView {
+            occurred_at: time("call_occurred_at", &at)?,
+            duration_seconds: u32::try_from(duration).unwrap_or_default(),
+        }),
+        _ => None,
+    };
+    Ok(MessageView {
+        id: parse("id", &text(0)?)?,
+        conversation_id: parse("conversation_id", &text(1)?)?,
+        patient_id: parse("patient_id", &text(2)?)?,
+        position: unsigned(row.try_get(3)?),
+        channel: parse("channel", &text(4)?)?,
+        direction: parse("direction", &text(5)?)?,
+        author: Actor {
+            id: parse("author_id", &text(6)?)?,
+            role: parse("author_role", &text(7)?)?,
+        },
+        subject: row.try_get(8)?,
+        body: text(9)?,
+        attachments: attachments
+            .into_iter()
+            .map(|a| AttachmentView {
+                id: a.id,
+                media_type: a.media_type,
+                size: a.size,
+                filename: a.filename,
+            })
+            .collect(),
+        status: parse("status", &text(11)?)?,
+        delivery_status: row
+            .try_get::<Option<String>, _>(12)?
+            .map(|s| parse("delivery_status", &s))
+            .transpose()?,
+        delivery_error: row.try_get(13)?,
+        sent_at: time("sent_at", &text(14)?)?,
+        call,
+        starred: row.try_get::<i64, _>(17)? == 1,
+    })
+}
+
+/// Conversation columns, in the order [`conversation_rows`] reads them.
+pub(crate) const CONVERSATION_COLUMNS: &str = "c.id, c.patient_id, c.counterpart, c.archived, c.status, c.latest_message_id, c.last_message_at, c.last_position, c.unread_inbound, c.unread_outbound";
+
+/// Completes conversation rows with their latest messages and participants.
+pub(crate) async fn conversation_rows(
+    pool: &AnyPool,
+    tables: &Tables,
+    viewer: &Actor,
+    rows: &[AnyRow],
+) -> Result<Vec<ConversationView>, QueryError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let d = tables.dialect();
+    let ids: Vec<String> = rows
+        .iter()
+        .map(|r| r.try_get::<String, _>(0))
+        .collect::<Result<_, _>>()?;
+    let latest_ids: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.try_get::<Option<String>, _>(5).ok().flatten())
+        .collect();
+    let mut latest: HashMap<String, MessageView> = HashMap::new();
+    if !latest_ids.is_empty() {
+        let mut sql = Sql::new(d, "");
+        message_select(&mut sql, tables, viewer);
+        sql.push(&format!(
+            " FROM {} m WHERE m.id IN (",
+            tables.name("messages")
+        ));
+        for (i, id) in latest_ids.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.text(id.clone());
+        }
+        sql.push(")");
+        for row in sql.query().fetch_all(pool).await? {
+            let message = message_row(&row)?;
+            latest.insert(message.id.to_string(), message);
+        }
+    }
+    let mut participants: HashMap<String, Vec<Actor>> = HashMap::new();
+    let mut sql = Sql::new(
+        d,
+        format!(
+            "SELECT conversation_id, actor_id, role FROM {} WHERE conversation_id IN (",
+            tables.name("participants")
+        ),
+    );
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.text(id.clone());
+    }
+    sql.push(") ORDER BY joined_position, actor_id");
+    for row in sql.query().fetch_all(pool).await? {
+        let conversation: String = row.try_get(0)?;
+        participants.entry(conversation).or_default().push(Actor {
+            id: parse("actor_id", &row.try_get::<String, _>(1)?)?,
+            role: parse("role", &row.try_get::<String, _>(2)?)?,
+        });
+    }
+    let unread_for_viewer = if viewer.role == Role::Patient { 9 } else { 8 };
+    rows.iter()
+        .map(|row| {
+            let id: String = row.try_get(0)?;
+            let latest_id: Option<String> = row.try_get(5)?;
+            let latest_message = latest_id
+                .and_then(|m| latest.remove(&m))
+                .ok_or_else(|| corrupt("latest_message", "missing"))?;
+            Ok(ConversationView {
+                participants: participants.remove(&id).unwrap_or_default(),
+                id: parse("id", &id)?,
+                patient_id: parse("patient_id", &row.try_get::<String, _>(1)?)?,
+                counterpart: parse("counterpart", &row.try_get::<String, _>(2)?)?,
+                archived: row.try_get::<i64, _>(3)? == 1,
+                status: parse("status", &row.try_get::<String, _>(4)?)?,
+                last_message_at: time(
+                    "last_message_at",
+                    &row.try_get::<Option<String>, _>(6)?.unwrap_or_default(),
+                )?,
+                position: unsigned(row.try_get(7)?),
+                unread_count: unsigned(row.try_get(unread_for_viewer)?),
+                latest_message,
+            })
+        })
+        .collect()
+}
+
+/// Decodes an optional cursor of list `kind`.
+pub(crate) fn after_cursor(kind: &str, cursor: Option<&str>) -> Result<Option<u64>, QueryError> {
+    cursor.map(|c| cursor::decode(kind, c)).transpose()
+}

@@ -1,0 +1,180 @@
+//! Replay: rebuild the read models from position 0 into a fresh generation and swap it in
+//! (blue/green), or build a point-in-time copy that never touches the live models.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use sqlx::Executor;
+use store::EventStore;
+
+use crate::model::{create_tables, SqlReadModel};
+use crate::projector::{apply_batch, BatchOutcome};
+use crate::sql::{valid_namespace, Dialect, Sql, Tables};
+use crate::QueryError;
+
+/// Events read and applied per transaction during replay.
+const REPLAY_BATCH: usize = 2_000;
+
+/// Where a point-in-time replay stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayLimit {
+    /// Include events up to this global position.
+    Position(u64),
+    /// Include events recorded up to this time.
+    Time(DateTime<Utc>),
+}
+
+/// Progress of a replay, reported after every batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReplayProgress {
+    /// The last position applied.
+    pub position: u64,
+    /// The event log's head when last read.
+    pub head: u64,
+    /// Applied events per second so far.
+    pub events_per_sec: f64,
+    /// Estimated time left.
+    pub eta: Duration,
+}
+
+/// What a replay built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayOutcome {
+    /// The last position included.
+    pub position: u64,
+    /// The generation or copy built: a PostgreSQL schema, or a SQLite table prefix or file name.
+    pub name: String,
+}
+
+/// Rebuilds the read models from the event log. Without `into`, builds the next generation
+/// and swaps it in as the live one; with `into`, builds a point-in-time copy named `into`
+/// (a PostgreSQL schema, or a SQLite file `<into>.db` beside the live one) up to `until`.
+pub async fn replay(
+    store: &dyn EventStore,
+    model: &SqlReadModel,
+    until: Option<ReplayLimit>,
+    into: Option<String>,
+    mut progress: impl FnMut(ReplayProgress),
+) -> Result<ReplayOutcome, QueryError> {
+    match into {
+        Some(name) => {
+            if !valid_namespace(&name) {
+                return Err(QueryError::InvalidName(name));
+            }
+            match model.dialect() {
+                Dialect::Postgres => {
+                    let tables = Tables::new(Dialect::Postgres, &name);
+                    let exists: Option<String> = sqlx::query_scalar(
+                        "SELECT nspname::text FROM pg_namespace WHERE nspname = $1",
+                    )
+                    .bind(name.as_str())
+                    .fetch_optional(model.pool())
+                    .await?;
+                    if exists.is_some() {
+                        return Err(QueryError::Exists(name));
+                    }
+                    build(store, model, &tables, until, &mut progress).await
+                }
+                Dialect::Sqlite => {
+                    let path = model
+                        .sqlite_copy_path(&name)
+                        .ok_or_else(|| QueryError::InvalidName(name.clone()))?;
+                    if path.exists() {
+                        return Err(QueryError::Exists(name));
+                    }
+                    let copy = SqlReadModel::open_sqlite_copy(&path).await?;
+                    let outcome = build(
+                        store,
+                        &copy,
+                        &Tables::new(Dialect::Sqlite, ""),
+                        until,
+                        &mut progress,
+                    )
+                    .await?;
+                    Ok(ReplayOutcome {
+                        name: format!("{name}.db"),
+                        ..outcome
+                    })
+                }
+            }
+        }
+        None => {
+            let old = model.live().await?;
+            let new = model.generation(SqlReadModel::generation_number(&old) + 1);
+            let mut conn = model.pool().acquire().await?;
+            for statement in new.drop_statements() {
+                conn.execute(statement.as_str()).await?;
+            }
+            drop(conn);
+            let outcome = build(store, model, &new, until, &mut progress).await?;
+            let mut tx = model.pool().begin().await?;
+            let mut swap = Sql::new(model.dialect(), "UPDATE readmodel_meta SET value = ");
+            swap.text(new.namespace()).push(" WHERE key = 'live'");
+            swap.query().execute(&mut *tx).await?;
+            tx.commit().await?;
+            tracing::info!(
+                generation = new.namespace(),
+                position = outcome.position,
+                "swapped in the rebuilt read models"
+            );
+            let mut conn = model.pool().acquire().await?;
+            for statement in old.drop_statements() {
+                conn.execute(statement.as_str()).await?;
+            }
+            Ok(outcome)
+        }
+    }
+}
+
+/// Creates `tables` and applies every event (up to `until`) in batches.
+async fn build(
+    store: &dyn EventStore,
+    model: &SqlReadModel,
+    tables: &Tables,
+    until: Option<ReplayLimit>,
+    progress: &mut impl FnMut(ReplayProgress),
+) -> Result<ReplayOutcome, QueryError> {
+    {
+        let mut conn = model.pool().acquire().await?;
+        create_tables(&mut conn, tables).await?;
+    }
+    let started = Instant::now();
+    let mut position = 0;
+    loop {
+        let head = store.head_position().await?;
+        let mut batch = store.read_all(position, REPLAY_BATCH, None).await?;
+        let full = batch.len() == REPLAY_BATCH;
+        let before = batch.len();
+        batch.retain(|event| match until {
+            Some(ReplayLimit::Position(last)) => event.position <= last,
+            Some(ReplayLimit::Time(last)) => event.occurred_at <= last,
+            None => true,
+        });
+        let reached_limit = batch.len() < before;
+        if let BatchOutcome::Applied(last) =
+            apply_batch(model, tables, position, &batch, false).await?
+        {
+            position = last;
+        }
+        let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+        let events_per_sec = position as f64 / elapsed;
+        let left = head.saturating_sub(position) as f64;
+        progress(ReplayProgress {
+            position,
+            head,
+            events_per_sec,
+            eta: Duration::from_secs_f64(if events_per_sec > 0.0 {
+                left / events_per_sec
+            } else {
+                0.0
+            }),
+        });
+        if reached_limit || !full {
+            break;
+        }
+    }
+    Ok(ReplayOutcome {
+        position,
+        name: tables.namespace().to_owned(),
+    })
+}

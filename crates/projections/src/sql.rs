@@ -1,0 +1,188 @@
+//! SQL text for both backends through sqlx's `Any` driver: placeholders, table names of a
+//! generation of the read models, and the few clauses that differ.
+
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::Any;
+
+/// Which database the SQL runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// PostgreSQL: a generation is a schema.
+    Postgres,
+    /// SQLite: a generation is a table-name prefix.
+    Sqlite,
+}
+
+/// One generation of the read models: where its tables live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tables {
+    dialect: Dialect,
+    namespace: String,
+}
+
+/// Whether `name` may name a generation: lower-case letters, digits and `_`, starting with a letter.
+pub fn valid_namespace(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 48
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+impl Tables {
+    /// The tables of generation `namespace` (already validated).
+    pub fn new(dialect: Dialect, namespace: &str) -> Self {
+        Tables {
+            dialect,
+            namespace: namespace.to_owned(),
+        }
+    }
+
+    /// The generation's name.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The dialect.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// A table's qualified name.
+    pub fn name(&self, table: &str) -> String {
+        match self.dialect {
+            Dialect::Postgres => format!("\"{}\".{table}", self.namespace),
+            Dialect::Sqlite => format!("{}{table}", self.namespace),
+        }
+    }
+
+    /// The DDL that creates this generation's tables.
+    pub fn ddl(&self) -> Vec<String> {
+        let (template, ns) = match self.dialect {
+            Dialect::Postgres => (
+                include_str!("../../../projections/postgres.sql"),
+                format!("\"{}\"", self.namespace),
+            ),
+            Dialect::Sqlite => (
+                include_str!("../../../projections/sqlite.sql"),
+                self.namespace.clone(),
+            ),
+        };
+        let mut statements: Vec<String> = Vec::new();
+        if self.dialect == Dialect::Postgres {
+            statements.push(format!("CREATE SCHEMA {ns}"));
+        }
+        let without_comments: String = template
+            .lines()
+            .map(|line| line.split("--").next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n");
+        statements.extend(
+            without_comments
+                .split(';')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| s.replace("{ns}", &ns)),
+        );
+        statements
+    }
+
+    /// The tables of this generation, for dropping it.
+    pub fn drop_statements(&self) -> Vec<String> {
+        match self.dialect {
+            Dialect::Postgres => vec![format!(
+                "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
+                self.namespace
+            )],
+            Dialect::Sqlite => [
+                "conversations",
+                "participants",
+                "messages",
+                "message_search",
+                "stars",
+                "message_attachments",
+                "checkpoint",
+            ]
+            .iter()
+            .map(|table| format!("DROP TABLE IF EXISTS {}", self.name(table)))
+            .collect(),
+        }
+    }
+}
+
+/// A value bound to a placeholder.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    /// Text.
+    Text(String),
+    /// Optional text.
+    OptText(Option<String>),
+    /// Integer.
+    Int(i64),
+    /// Optional integer.
+    OptInt(Option<i64>),
+}
+
+/// SQL text with its arguments, numbering placeholders for the dialect.
+#[derive(Debug, Clone)]
+pub struct Sql {
+    dialect: Dialect,
+    text: String,
+    args: Vec<Arg>,
+}
+
+impl Sql {
+    /// Starts a statement.
+    pub fn new(dialect: Dialect, text: impl Into<String>) -> Self {
+        Sql {
+            dialect,
+            text: text.into(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Appends text.
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a placeholder bound to `arg`.
+    pub fn bind(&mut self, arg: Arg) -> &mut Self {
+        self.args.push(arg);
+        match self.dialect {
+            Dialect::Postgres => {
+                let n = self.args.len();
+                self.text.push_str(&format!("${n}"));
+            }
+            Dialect::Sqlite => self.text.push('?'),
+        }
+        self
+    }
+
+    /// Appends a text placeholder.
+    pub fn text(&mut self, value: impl Into<String>) -> &mut Self {
+        self.bind(Arg::Text(value.into()))
+    }
+
+    /// Appends an integer placeholder.
+    pub fn int(&mut self, value: i64) -> &mut Self {
+        self.bind(Arg::Int(value))
+    }
+
+    /// The query, ready to run.
+    pub fn query(&self) -> Query<'_, Any, AnyArguments<'_>> {
+        let mut query = sqlx::query(&self.text);
+        for arg in &self.args {
+            query = match arg {
+                Arg::Text(v) => query.bind(v.as_str()),
+                Arg::OptText(v) => query.bind(v.as_deref()),
+                Arg::Int(v) => query.bind(*v),
+                Arg::OptInt(v) => query.bind(*v),
+            };
+        }
+        query
+    }
+}

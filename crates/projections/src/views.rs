@@ -1,0 +1,172 @@
+//! What queries answer: the contract's Message and Conversation shapes, filters and pages.
+
+use chrono::{DateTime, Utc};
+use domain::attachment::MediaType;
+use domain::event::Counterpart;
+use domain::status::{ConversationStatus, DeliveryStatus, MessageStatus};
+use domain::{Actor, AttachmentId, Channel, ConversationId, Direction, MessageId, PatientId};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+/// An attachment as a message lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct AttachmentView {
+    /// The attachment's id.
+    pub id: AttachmentId,
+    /// Its media type.
+    pub media_type: MediaType,
+    /// Size in bytes.
+    pub size: u64,
+    /// File name given at upload.
+    pub filename: Option<String>,
+}
+
+/// The call's own time and length, for call logs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct CallView {
+    /// When the call took place.
+    pub occurred_at: DateTime<Utc>,
+    /// How long it lasted.
+    pub duration_seconds: u32,
+}
+
+/// A message or call log (contract section 4, "Message").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct MessageView {
+    /// The message's id.
+    pub id: MessageId,
+    /// Its conversation.
+    pub conversation_id: ConversationId,
+    /// The patient of the conversation.
+    pub patient_id: PatientId,
+    /// The channel (`call` for call logs).
+    pub channel: Channel,
+    /// `inbound` from the patient, `outbound` from the clinic.
+    pub direction: Direction,
+    /// Who wrote or logged it.
+    pub author: Actor,
+    /// Subject line.
+    pub subject: Option<String>,
+    /// The text; for a call log, the summary.
+    pub body: String,
+    /// Attached files.
+    pub attachments: Vec<AttachmentView>,
+    /// Status from the recipient's side.
+    pub status: MessageStatus,
+    /// Delivery status on external channels and portal messages to the patient.
+    pub delivery_status: Option<DeliveryStatus>,
+    /// The provider's reason when delivery failed.
+    pub delivery_error: Option<String>,
+    /// Whether the caller starred it.
+    pub starred: bool,
+    /// When the hub recorded it.
+    pub sent_at: DateTime<Utc>,
+    /// For call logs: the call's time and length.
+    pub call: Option<CallView>,
+    /// The global position of the event that recorded it.
+    pub position: u64,
+}
+
+/// A conversation (contract section 4, "Conversation").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ConversationView {
+    /// The conversation's id.
+    pub id: ConversationId,
+    /// The patient.
+    pub patient_id: PatientId,
+    /// `reception` or `staff`.
+    pub counterpart: Counterpart,
+    /// The patient, the initiator and everyone who wrote in it.
+    pub participants: Vec<Actor>,
+    /// `archived`, or the latest entry's status.
+    pub status: ConversationStatus,
+    /// Whether it is archived.
+    pub archived: bool,
+    /// When its latest entry was recorded.
+    pub last_message_at: DateTime<Utc>,
+    /// Unread messages addressed to the caller's side.
+    pub unread_count: u64,
+    /// The latest entry.
+    pub latest_message: MessageView,
+    /// The global position of its latest activity.
+    pub position: u64,
+}
+
+/// Filters of the inbox list. Message-level filters match a conversation when one of its
+/// entries satisfies all of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConversationFilter {
+    /// Only this patient's conversations.
+    pub patient_id: Option<PatientId>,
+    /// Only conversations with this status.
+    pub status: Option<ConversationStatus>,
+    /// Entries on this channel.
+    pub channel: Option<Channel>,
+    /// Entries in this direction.
+    pub direction: Option<Direction>,
+    /// Entries the caller starred (`true`) or did not (`false`).
+    pub starred: Option<bool>,
+    /// Full-text search over subjects, bodies and call summaries.
+    pub q: Option<String>,
+}
+
+/// Filters of the message search; `status` `archived` means "in an archived conversation".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageFilter {
+    /// Only this patient's messages.
+    pub patient_id: Option<PatientId>,
+    /// Message status, or `archived`.
+    pub status: Option<ConversationStatus>,
+    /// Only this channel.
+    pub channel: Option<Channel>,
+    /// Only this direction.
+    pub direction: Option<Direction>,
+    /// Starred by the caller, or not.
+    pub starred: Option<bool>,
+    /// Full-text search.
+    pub q: Option<String>,
+}
+
+/// A page request: size and the opaque cursor of the previous page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Page size, 1 to 200.
+    pub limit: u32,
+    /// Where the previous page ended.
+    pub cursor: Option<String>,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// The cursor of the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Opaque keyset cursors: the last position seen, tagged by the list they belong to.
+pub(crate) mod cursor {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+
+    use crate::QueryError;
+
+    /// Encodes a position for list `kind`.
+    pub fn encode(kind: &str, position: u64) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{kind}:{position}"))
+    }
+
+    /// Decodes a cursor of list `kind`.
+    pub fn decode(kind: &str, cursor: &str) -> Result<u64, QueryError> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(cursor)
+            .map_err(|_| QueryError::InvalidCursor)?;
+        let text = String::from_utf8(bytes).map_err(|_| QueryError::InvalidCursor)?;
+        let (tag, position) = text.split_once(':').ok_or(QueryError::InvalidCursor)?;
+        if tag != kind {
+            return Err(QueryError::InvalidCursor);
+        }
+        position.parse().map_err(|_| QueryError::InvalidCursor)
+    }
+}

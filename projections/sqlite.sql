@@ -1,0 +1,78 @@
+-- Inbox read models on SQLite. `{ns}` is the table-name prefix of one generation of the models.
+-- Ids are UUID text, times RFC 3339 UTC text with microseconds (sortable as text).
+CREATE TABLE {ns}conversations (
+    id                TEXT    PRIMARY KEY,
+    patient_id        TEXT    NOT NULL,
+    counterpart       TEXT    NOT NULL,
+    initiator_id      TEXT    NOT NULL,
+    initiator_role    TEXT    NOT NULL,
+    archived          INTEGER  NOT NULL DEFAULT 0,
+    status            TEXT    NOT NULL,
+    latest_message_id TEXT,
+    last_message_at   TEXT,
+    last_position     INTEGER  NOT NULL,
+    unread_inbound    INTEGER  NOT NULL DEFAULT 0,
+    unread_outbound   INTEGER  NOT NULL DEFAULT 0,
+    started_at        TEXT    NOT NULL
+);
+CREATE INDEX {ns}conversations_activity ON {ns}conversations (last_position DESC);
+CREATE INDEX {ns}conversations_patient ON {ns}conversations (patient_id, last_position DESC);
+CREATE INDEX {ns}conversations_counterpart ON {ns}conversations (counterpart, last_position DESC);
+CREATE INDEX {ns}conversations_status ON {ns}conversations (status, last_position DESC);
+
+CREATE TABLE {ns}participants (
+    conversation_id TEXT NOT NULL,
+    actor_id        TEXT NOT NULL,
+    role            TEXT NOT NULL,
+    joined_position INTEGER NOT NULL,
+    PRIMARY KEY (conversation_id, actor_id)
+);
+CREATE INDEX {ns}participants_actor ON {ns}participants (actor_id, conversation_id);
+
+CREATE TABLE {ns}messages (
+    id                    TEXT   PRIMARY KEY,
+    conversation_id       TEXT   NOT NULL,
+    patient_id            TEXT   NOT NULL,
+    position              INTEGER NOT NULL UNIQUE,
+    channel               TEXT   NOT NULL,
+    direction             TEXT   NOT NULL,
+    author_id             TEXT   NOT NULL,
+    author_role           TEXT   NOT NULL,
+    subject               TEXT,
+    body                  TEXT   NOT NULL,
+    attachments           TEXT   NOT NULL,
+    status                TEXT   NOT NULL,
+    delivery_status       TEXT,
+    delivery_error        TEXT,
+    sent_at               TEXT   NOT NULL,
+    call_occurred_at      TEXT,
+    call_duration_seconds INTEGER
+);
+CREATE INDEX {ns}messages_conversation ON {ns}messages (conversation_id, position);
+CREATE INDEX {ns}messages_patient ON {ns}messages (patient_id, position DESC);
+CREATE INDEX {ns}messages_channel ON {ns}messages (channel, position DESC);
+CREATE INDEX {ns}messages_direction ON {ns}messages (direction, position DESC);
+CREATE INDEX {ns}messages_status ON {ns}messages (status, position DESC);
+CREATE VIRTUAL TABLE {ns}message_search USING fts5(subject, body, tokenize = 'unicode61');
+
+CREATE TABLE {ns}stars (
+    message_id      TEXT   NOT NULL,
+    staff_id        TEXT   NOT NULL,
+    conversation_id TEXT   NOT NULL,
+    position        INTEGER NOT NULL,
+    PRIMARY KEY (message_id, staff_id)
+);
+CREATE INDEX {ns}stars_staff ON {ns}stars (staff_id, position DESC);
+
+CREATE TABLE {ns}message_attachments (
+    attachment_id   TEXT NOT NULL,
+    message_id      TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    PRIMARY KEY (attachment_id, message_id)
+);
+
+CREATE TABLE {ns}checkpoint (
+    projection TEXT   PRIMARY KEY,
+    position   INTEGER NOT NULL
+);
+INSERT INTO {ns}checkpoint (projection, position) VALUES ('inbox', 0);
