@@ -1,7 +1,7 @@
 //! Uploading and downloading attachments.
 
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -11,7 +11,7 @@ use domain::{AttachmentId, Role};
 use uuid::Uuid;
 
 use super::answers::AttachmentAnswer;
-use super::extract::{path_uuid, Caller, Params};
+use super::extract::{Caller, Params, PathId};
 use super::AppState;
 use crate::blobs::BlobError;
 use crate::commands::RequestMeta;
@@ -99,9 +99,9 @@ pub async fn upload(
 pub async fn download(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Response, ApiError> {
-    let id = AttachmentId(path_uuid(&id)?);
+    let id = AttachmentId(id);
     let stored = state
         .commands
         .attachment(id)

@@ -1,6 +1,6 @@
 //! Conversation queries and commands: list, show, timeline, reply, log call, archive.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::answers::{ArchiveAnswer, MessageAnswer};
 
-use super::extract::{path_uuid, Caller, JsonBody, Params};
+use super::extract::{Caller, JsonBody, Params, PathId};
 use super::messages::{message_filter, page_request, MessageBody};
 use super::AppState;
 use crate::commands::{CommandService, RequestMeta};
@@ -63,10 +63,10 @@ pub async fn list(
 pub async fn show(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     params: Params,
 ) -> Result<Json<ConversationView>, ApiError> {
-    let id = ConversationId(path_uuid(&id)?);
+    let id = ConversationId(id);
     params.await_min_position(&state).await?;
     let conversation = state
         .read_model
@@ -80,10 +80,10 @@ pub async fn show(
 pub async fn timeline(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     params: Params,
 ) -> Result<Json<Page<MessageView>>, ApiError> {
-    let id = ConversationId(path_uuid(&id)?);
+    let id = ConversationId(id);
     let page = page_request(&params)?;
     params.await_min_position(&state).await?;
     let result = state
@@ -98,10 +98,10 @@ pub async fn timeline(
 pub async fn reply(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     JsonBody(body): JsonBody<MessageBody>,
 ) -> Result<(StatusCode, Json<MessageAnswer>), ApiError> {
-    let conversation_id = ConversationId(path_uuid(&id)?);
+    let conversation_id = ConversationId(id);
     let meta = RequestMeta::with_idempotency_key(body.idempotency_key.clone())?;
     let input = body.input()?;
     let draft = state.commands.reply_draft(&principal, &input).await?;
@@ -124,10 +124,10 @@ pub async fn reply(
 pub async fn log_call(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     JsonBody(body): JsonBody<CallBody>,
 ) -> Result<(StatusCode, Json<MessageAnswer>), ApiError> {
-    let conversation_id = ConversationId(path_uuid(&id)?);
+    let conversation_id = ConversationId(id);
     let meta = RequestMeta::with_idempotency_key(body.idempotency_key.clone())?;
     let direction: Direction = body.direction.parse()?;
     let command = ConversationCommand::LogCall(LogCall {
@@ -151,11 +151,11 @@ pub async fn log_call(
 async fn set_archived(
     state: AppState,
     caller: Caller,
-    id: String,
+    id: uuid::Uuid,
     archived: bool,
 ) -> Result<Json<ArchiveAnswer>, ApiError> {
     let Caller(principal) = caller;
-    let conversation_id = ConversationId(path_uuid(&id)?);
+    let conversation_id = ConversationId(id);
     let command = ConversationCommand::SetArchived(SetArchived {
         conversation_id,
         archived,
@@ -175,7 +175,7 @@ async fn set_archived(
 pub async fn archive(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<ArchiveAnswer>, ApiError> {
     set_archived(state, caller, id, true).await
 }
@@ -184,7 +184,7 @@ pub async fn archive(
 pub async fn unarchive(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<ArchiveAnswer>, ApiError> {
     set_archived(state, caller, id, false).await
 }

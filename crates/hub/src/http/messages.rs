@@ -1,6 +1,6 @@
 //! First messages, message search, and per-message commands (read, star).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use domain::command::{ConversationCommand, MarkRead, SetStar};
@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::answers::{MessageAnswer, StarAnswer};
 use uuid::Uuid;
 
-use super::extract::{path_uuid, Caller, JsonBody, Params, MIN_POSITION_WAIT};
+use super::extract::{Caller, JsonBody, Params, PathId, MIN_POSITION_WAIT};
 use super::AppState;
 use crate::commands::{Addressee, MessageInput, RequestMeta};
 use crate::error::ApiError;
@@ -115,9 +115,9 @@ pub(super) async fn conversation_of(
 pub async fn mark_read(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<MessageAnswer>, ApiError> {
-    let message_id = MessageId(path_uuid(&id)?);
+    let message_id = MessageId(id);
     let conversation_id = conversation_of(&state, message_id).await?;
     let command = ConversationCommand::MarkRead(MarkRead {
         conversation_id,
@@ -137,11 +137,11 @@ pub async fn mark_read(
 async fn set_star(
     state: AppState,
     caller: Caller,
-    id: String,
+    id: uuid::Uuid,
     starred: bool,
 ) -> Result<Json<StarAnswer>, ApiError> {
     let Caller(principal) = caller;
-    let message_id = MessageId(path_uuid(&id)?);
+    let message_id = MessageId(id);
     let conversation_id = conversation_of(&state, message_id).await?;
     let command = ConversationCommand::SetStar(SetStar {
         conversation_id,
@@ -164,7 +164,7 @@ async fn set_star(
 pub async fn star(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<StarAnswer>, ApiError> {
     set_star(state, caller, id, true).await
 }
@@ -173,7 +173,7 @@ pub async fn star(
 pub async fn unstar(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<StarAnswer>, ApiError> {
     set_star(state, caller, id, false).await
 }
@@ -182,10 +182,10 @@ pub async fn unstar(
 pub async fn show(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     params: Params,
 ) -> Result<Json<MessageView>, ApiError> {
-    let message_id = MessageId(path_uuid(&id)?);
+    let message_id = MessageId(id);
     params.await_min_position(&state).await?;
     let message = state
         .read_model

@@ -84,7 +84,7 @@ pub fn api() -> (Router<AppState>, serde_json::Value) {
     ];
     let operations = vec![
         Op::new(Post, "/staff", "Register a staff member (admin)", 201)
-            .json_body::<staff::RegisterBody>(g)
+            .json_body::<staff::RegisterStaffBody>(g)
             .answers::<answers::Registered>(g),
         Op::new(
             Post,
@@ -114,7 +114,7 @@ pub fn api() -> (Router<AppState>, serde_json::Value) {
             "Register a patient (admin, receptionist)",
             201,
         )
-        .json_body::<patients::RegisterBody>(g)
+        .json_body::<patients::RegisterPatientBody>(g)
         .answers::<answers::Registered>(g),
         Op::new(
             Get,
@@ -309,6 +309,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .with_state(state)
+        .layer(middleware::from_fn(read_whole_body))
         .layer(middleware::from_fn(log_request))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -318,6 +319,42 @@ pub fn router(state: AppState) -> Router {
 
 async fn not_found() -> ApiError {
     ApiError::not_found("route")
+}
+
+/// Reads a request's whole body (up to the JSON limit) before routing, so an early answer
+/// (401, 404, a validation error) never leaves unread bytes on a kept-alive connection.
+/// Attachment uploads stream and are exempt.
+async fn read_whole_body(request: Request, next: Next) -> Response {
+    let is_upload =
+        request.method() == axum::http::Method::POST && request.uri().path() == "/v1/attachments";
+    if is_upload {
+        let response = next.run(request).await;
+        // A refused upload may leave part of its body unread: do not reuse the connection.
+        return if response.status().is_client_error() {
+            closing(response)
+        } else {
+            response
+        };
+    }
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, JSON_BODY_LIMIT).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+        Err(_) => {
+            closing(ApiError::payload_too_large("the request body is too large").into_response())
+        }
+    }
+}
+
+/// Marks a response as the connection's last, for answers sent before the body was read.
+fn closing(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// One log line per request: method, route, status and latency; never bodies or query values.

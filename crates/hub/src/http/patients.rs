@@ -1,6 +1,6 @@
 //! Patient registration, contact changes and tokens (admin and reception).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use domain::contact::{EmailAddress, PatientContact, PhoneNumber};
@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::answers::{Ack, PatientRecord, Registered};
 
-use super::extract::{path_uuid, Caller, JsonBody};
+use super::extract::{Caller, JsonBody, PathId};
 use super::AppState;
 use crate::commands::{ContactPatch, RequestMeta};
 use crate::error::ApiError;
@@ -19,7 +19,7 @@ use crate::token::Holder;
 /// `POST /v1/patients` body.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RegisterBody {
+pub struct RegisterPatientBody {
     /// Name.
     name: String,
     /// E.164 phone number.
@@ -78,7 +78,7 @@ fn email(raw: Option<&str>) -> Result<Option<EmailAddress>, DomainError> {
 pub async fn register(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    JsonBody(body): JsonBody<RegisterBody>,
+    JsonBody(body): JsonBody<RegisterPatientBody>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
     let contact = PatientContact {
         name: body.name,
@@ -105,10 +105,10 @@ pub async fn register(
 pub async fn change(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     JsonBody(body): JsonBody<PatchBody>,
 ) -> Result<Json<PatientRecord>, ApiError> {
-    let patient_id = PatientId(path_uuid(&id)?);
+    let patient_id = PatientId(id);
     let patch = ContactPatch {
         name: body.name,
         phone: body.phone.map(|p| phone(p.as_deref())).transpose()?,
@@ -129,9 +129,9 @@ pub async fn change(
 pub async fn show(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<PatientRecord>, ApiError> {
-    let patient_id = PatientId(path_uuid(&id)?);
+    let patient_id = PatientId(id);
     let allowed = match principal.role() {
         Role::Patient => principal.actor.id == patient_id.0,
         _ => true,
@@ -165,9 +165,8 @@ async fn patient_record(
 pub async fn rotate_token(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<Registered>, ApiError> {
-    let id = path_uuid(&id)?;
     let (token, committed) = state
         .commands
         .replace_token(&principal, &RequestMeta::new(), Holder::Patient(id), true)
@@ -183,9 +182,8 @@ pub async fn rotate_token(
 pub async fn revoke_tokens(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<Ack>, ApiError> {
-    let id = path_uuid(&id)?;
     let (_, committed) = state
         .commands
         .replace_token(&principal, &RequestMeta::new(), Holder::Patient(id), false)

@@ -1,6 +1,6 @@
 //! Staff registration, permissions and tokens (admin only).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use domain::{Permission, Role, StaffId};
@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::answers::{Ack, Registered};
 
-use super::extract::{path_uuid, Caller, JsonBody};
+use super::extract::{Caller, JsonBody, PathId};
 use super::AppState;
 use crate::commands::RequestMeta;
 use crate::error::ApiError;
@@ -18,7 +18,7 @@ use crate::token::Holder;
 /// `POST /v1/staff` body.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RegisterBody {
+pub struct RegisterStaffBody {
     /// Display name.
     name: String,
     /// `receptionist`, `doctor`, `admin` or `auditor`.
@@ -54,7 +54,7 @@ fn parse_permissions(names: &[String]) -> Result<Vec<Permission>, ApiError> {
 pub async fn register(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    JsonBody(body): JsonBody<RegisterBody>,
+    JsonBody(body): JsonBody<RegisterStaffBody>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
     let role: Role = body.role.parse()?;
     let permissions = parse_permissions(&body.permissions)?;
@@ -82,10 +82,10 @@ pub async fn register(
 pub async fn change_permissions(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     JsonBody(body): JsonBody<PermissionsBody>,
 ) -> Result<Json<Ack>, ApiError> {
-    let staff_id = StaffId(path_uuid(&id)?);
+    let staff_id = StaffId(id);
     let grant = parse_permissions(&body.grant)?;
     let revoke = parse_permissions(&body.revoke)?;
     let committed = state
@@ -102,9 +102,8 @@ pub async fn change_permissions(
 pub async fn rotate_token(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<Registered>, ApiError> {
-    let id = path_uuid(&id)?;
     let (token, committed) = state
         .commands
         .replace_token(&principal, &RequestMeta::new(), Holder::Staff(id), true)
@@ -120,9 +119,8 @@ pub async fn rotate_token(
 pub async fn revoke_tokens(
     State(state): State<AppState>,
     Caller(principal): Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<Ack>, ApiError> {
-    let id = path_uuid(&id)?;
     let (_, committed) = state
         .commands
         .replace_token(&principal, &RequestMeta::new(), Holder::Staff(id), false)
