@@ -62,13 +62,15 @@ impl Projector {
     }
 
     /// Holds the single-worker lock, then projects until the generation or checkpoint moves.
+    /// The lock lives on a connection of its own, detached from the pool, so that however this
+    /// worker ends (error, abort, crash) the connection closes and the lock is released.
     async fn run_once(&self) -> Result<(), QueryError> {
-        let mut lock = self.model.pool().acquire().await?;
+        let mut lock = self.model.pool().acquire().await?.detach();
         if self.model.dialect() == Dialect::Postgres {
             loop {
                 let acquired: bool = sqlx::query("SELECT pg_try_advisory_lock($1)")
                     .bind(PROJECTOR_LOCK)
-                    .fetch_one(&mut *lock)
+                    .fetch_one(&mut lock)
                     .await?
                     .try_get(0)?;
                 if acquired {
@@ -78,12 +80,7 @@ impl Projector {
             }
         }
         let result = self.follow().await;
-        if self.model.dialect() == Dialect::Postgres {
-            sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(PROJECTOR_LOCK)
-                .execute(&mut *lock)
-                .await?;
-        }
+        drop(lock);
         result
     }
 
