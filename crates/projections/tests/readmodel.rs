@@ -302,13 +302,13 @@ impl Clinic {
                     ConversationCommand::SetStar(SetStar {
                         conversation_id,
                         message_id,
-                        starred: step.word % 2 == 0,
+                        starred: step.word.is_multiple_of(2),
                     })
                 }
             }
             (_, Some(conversation_id)) => ConversationCommand::SetArchived(SetArchived {
                 conversation_id,
-                archived: step.word % 3 != 0,
+                archived: !step.word.is_multiple_of(3),
             }),
         };
         let conversation = self
