@@ -47,3 +47,9 @@ ensure_nats() {
 
 ensure_postgres
 ensure_nats
+
+# Drop test databases that earlier runs left behind (a test that fails keeps its database).
+psql -h 127.0.0.1 -U root -d postgres -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'hub\_test\_%'" \
+  | while read -r name; do
+      [ -n "$name" ] && psql -h 127.0.0.1 -U root -d postgres -qc "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" >/dev/null
+    done
