@@ -1,0 +1,506 @@
+//! The rest of the contract over HTTP: pagination, read-your-writes, idempotency, restart,
+//! errors, the CLI, the OpenAPI document and health.
+
+mod support;
+
+use std::collections::HashSet;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use support::{Backend, Hub, ADMIN};
+
+async fn pagination_through_500_messages(backend: Backend) {
+    let hub = Hub::start(backend).await;
+    let (_, reception) = hub.staff("Rita", "receptionist").await;
+    let (patient_id, _) = hub.patient("Pat").await;
+    let first = hub
+        .post(
+            &reception,
+            "/v1/messages",
+            json!({ "patient_id": patient_id, "channel": "portal", "body": "message 0" }),
+        )
+        .await;
+    let conversation = first.ok()["conversation_id"].as_str().unwrap().to_owned();
+    let mut position = 0;
+    for i in 1..500 {
+        let sent = hub
+            .post(
+                &reception,
+                &format!("/v1/conversations/{conversation}/messages"),
+                json!({ "channel": "portal", "body": format!("message {i}") }),
+            )
+            .await;
+        position = sent.ok()["position"].as_u64().unwrap();
+    }
+    // The timeline, oldest first, in pages of 37: every message once, in order.
+    let mut bodies = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/conversations/{conversation}/messages?limit=37&cursor={c}&min_position={position}"),
+            None => format!("/v1/conversations/{conversation}/messages?limit=37&min_position={position}"),
+        };
+        let page = hub.get(&reception, &path).await;
+        let page = page.ok().clone();
+        bodies.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["body"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        bodies,
+        (0..500).map(|i| format!("message {i}")).collect::<Vec<_>>()
+    );
+    // Message search, newest first, with new messages arriving between pages.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut extra = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/messages?limit=200&cursor={c}"),
+            None => format!("/v1/messages?limit=200&min_position={position}"),
+        };
+        let page = hub.get(&reception, &path).await.ok().clone();
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["body"].as_str().unwrap().to_owned()),
+        );
+        hub.post(
+            &reception,
+            &format!("/v1/conversations/{conversation}/messages"),
+            json!({ "channel": "portal", "body": format!("late {extra}") }),
+        )
+        .await
+        .ok();
+        extra += 1;
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        (0..500)
+            .rev()
+            .map(|i| format!("message {i}"))
+            .collect::<Vec<_>>()
+    );
+    for bad in [
+        "limit=0",
+        "limit=201",
+        "limit=abc",
+        "cursor=garbage",
+        "cursor=%21%21",
+    ] {
+        hub.get(&reception, &format!("/v1/messages?{bad}"))
+            .await
+            .err(400, "invalid_request");
+    }
+}
+
+async fn read_your_writes_idempotency_and_restart(backend: Backend) {
+    let mut hub = Hub::start(backend).await;
+    let (_, reception) = hub.staff("Rita", "receptionist").await;
+    let (patient_id, patient) = hub.patient("Pat").await;
+    let body = json!({ "patient_id": patient_id, "channel": "sms", "body": "Reminder: tomorrow 9:00", "idempotency_key": "reminder-1" });
+    let first = hub
+        .post(&reception, "/v1/messages", body.clone())
+        .await
+        .ok()
+        .clone();
+    let again = hub
+        .post(&reception, "/v1/messages", body.clone())
+        .await
+        .ok()
+        .clone();
+    assert_eq!(first, again, "the same key answers the first answer");
+    let position = first["position"].as_u64().unwrap();
+    // Read-your-writes: a query with min_position sees the write at once.
+    let list = hub
+        .get(&reception, &format!("/v1/messages?min_position={position}"))
+        .await;
+    assert_eq!(
+        list.ok()["items"].as_array().unwrap().len(),
+        1,
+        "nothing appended twice"
+    );
+    hub.get(
+        &reception,
+        &format!("/v1/messages?min_position={}", position + 1000),
+    )
+    .await
+    .err(503, "not_caught_up");
+    // The same key from another actor is another command.
+    let other = hub.post(&patient, "/v1/messages", json!({ "to": "reception", "channel": "portal", "body": "Hi", "idempotency_key": "reminder-1" })).await;
+    assert_ne!(other.ok()["message_id"], first["message_id"]);
+    let position = other.body["position"].as_u64().unwrap();
+    let before: Value = hub.get(ADMIN, "/v1/events?limit=200").await.ok().clone();
+    // A restart keeps everything.
+    hub.restart().await;
+    let after: Value = hub.get(ADMIN, "/v1/events?limit=200").await.ok().clone();
+    assert_eq!(before, after);
+    let conversations = hub
+        .get(
+            &reception,
+            &format!("/v1/conversations?min_position={position}"),
+        )
+        .await;
+    assert_eq!(conversations.ok()["items"].as_array().unwrap().len(), 2);
+    let repeated = hub
+        .post(&reception, "/v1/messages", body)
+        .await
+        .ok()
+        .clone();
+    assert_eq!(repeated, first, "idempotency survives a restart");
+    // Tokens survive a restart too; the patient reads its own conversation.
+    let mine = hub.get(&patient, "/v1/conversations").await;
+    assert_eq!(mine.ok()["items"].as_array().unwrap().len(), 2);
+}
+
+async fn contract_errors(backend: Backend) {
+    let hub = Hub::start(backend).await;
+    let (_, reception) = hub.staff("Rita", "receptionist").await;
+    let (patient_id, patient) = hub.patient("Pat").await;
+    let bare = hub
+        .post(
+            ADMIN,
+            "/v1/patients",
+            json!({ "name": "No contact", "portal_enabled": false, "whatsapp_opt_in": false }),
+        )
+        .await;
+    let bare_id = bare.ok()["id"].as_str().unwrap().to_owned();
+    let send = |body: Value| async { hub.post(&reception, "/v1/messages", body).await };
+    send(json!({ "patient_id": patient_id, "channel": "sms", "body": "" }))
+        .await
+        .err(400, "invalid_request");
+    send(json!({ "patient_id": patient_id, "channel": "fax", "body": "x" }))
+        .await
+        .err(400, "invalid_request");
+    send(json!({ "patient_id": patient_id, "channel": "sms", "body": "x", "surprise": 1 }))
+        .await
+        .err(400, "invalid_request");
+    send(json!({ "patient_id": "not-a-uuid", "channel": "sms", "body": "x" }))
+        .await
+        .err(400, "invalid_request");
+    send(json!({ "patient_id": patient_id, "channel": "email", "body": "no subject" }))
+        .await
+        .err(400, "invalid_request");
+    send(json!({ "patient_id": patient_id, "channel": "sms", "body": "x".repeat(1601) }))
+        .await
+        .err(400, "invalid_request");
+    send(json!({ "patient_id": bare_id, "channel": "sms", "body": "x" }))
+        .await
+        .err(422, "channel_unavailable");
+    send(json!({ "patient_id": patient_id, "channel": "whatsapp", "body": "x" }))
+        .await
+        .err(422, "channel_unavailable");
+    send(json!({ "patient_id": uuid(), "channel": "sms", "body": "x" }))
+        .await
+        .err(404, "not_found");
+    let text = hub
+        .upload(&reception, "text/plain", "note.txt", b"hello".to_vec())
+        .await;
+    let attachment = text.ok()["id"].as_str().unwrap().to_owned();
+    send(json!({ "patient_id": patient_id, "channel": "sms", "body": "x", "attachment_ids": [attachment] })).await.err(422, "attachments_not_allowed");
+    hub.upload(
+        &reception,
+        "application/pdf",
+        "fake.pdf",
+        b"not a pdf".to_vec(),
+    )
+    .await
+    .err(415, "unsupported_media_type");
+    hub.upload(
+        &reception,
+        "application/zip",
+        "a.zip",
+        b"PK\x03\x04".to_vec(),
+    )
+    .await
+    .err(415, "unsupported_media_type");
+    hub.upload(
+        &reception,
+        "image/png",
+        "big.png",
+        [b"\x89PNG\r\n\x1a\n".to_vec(), vec![0; 51 * 1024 * 1024]].concat(),
+    )
+    .await
+    .err(413, "attachment_too_large");
+    // Someone else's attachment is not found.
+    send(json!({ "patient_id": patient_id, "channel": "portal", "body": "x", "attachment_ids": [attachment] })).await.ok();
+    let (_, other) = hub.staff("Otto", "receptionist").await;
+    hub.post(&other, "/v1/messages", json!({ "patient_id": patient_id, "channel": "portal", "body": "x", "attachment_ids": [attachment] })).await.err(404, "not_found");
+    // Bodies and content types.
+    let raw = reqwest::Client::new();
+    let response = raw
+        .post(format!("{}/v1/messages", hub.base))
+        .bearer_auth(&reception)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let response = raw
+        .post(format!("{}/v1/messages", hub.base))
+        .bearer_auth(&reception)
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 415);
+    let response = raw
+        .post(format!("{}/v1/messages", hub.base))
+        .bearer_auth(&reception)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 2 * 1024 * 1024])
+        .send()
+        .await;
+    if let Ok(response) = response {
+        assert_eq!(response.status().as_u16(), 413);
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["error"]["code"],
+            "payload_too_large"
+        );
+    }
+    // Calls, ids and queries.
+    let conversation = hub
+        .post(
+            &reception,
+            "/v1/messages",
+            json!({ "patient_id": patient_id, "channel": "portal", "body": "Hi" }),
+        )
+        .await;
+    let conversation = conversation.ok()["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let call = |duration: i64, when: &str| json!({ "occurred_at": when, "duration_seconds": duration, "direction": "inbound", "summary": "Called" });
+    hub.post(
+        &reception,
+        &format!("/v1/conversations/{conversation}/calls"),
+        call(-5, "2026-01-01T10:00:00Z"),
+    )
+    .await
+    .err(400, "invalid_request");
+    hub.post(
+        &reception,
+        &format!("/v1/conversations/{conversation}/calls"),
+        call(60, "2999-01-01T10:00:00Z"),
+    )
+    .await
+    .err(400, "invalid_request");
+    hub.post(
+        &reception,
+        &format!("/v1/conversations/{conversation}/calls"),
+        call(60, "yesterday"),
+    )
+    .await
+    .err(400, "invalid_request");
+    hub.get(&reception, "/v1/conversations/not-a-uuid")
+        .await
+        .err(400, "invalid_request");
+    hub.get(&reception, &format!("/v1/conversations/{}", uuid()))
+        .await
+        .err(404, "not_found");
+    hub.post(
+        &reception,
+        &format!("/v1/messages/{}/read", uuid()),
+        json!({}),
+    )
+    .await
+    .err(404, "not_found");
+    hub.get(&reception, "/v1/conversations?status=lost")
+        .await
+        .err(400, "invalid_request");
+    hub.get(&reception, "/v1/conversations?channel=fax")
+        .await
+        .err(400, "invalid_request");
+    hub.get(&reception, "/v1/conversations?starred=maybe")
+        .await
+        .err(400, "invalid_request");
+    // SQL-looking search text is just text.
+    let search = hub
+        .get(
+            &reception,
+            "/v1/messages?q=%27%3B%20DROP%20TABLE%20events%3B%20--",
+        )
+        .await;
+    assert_eq!(search.ok()["items"].as_array().unwrap().len(), 0);
+    hub.get(&reception, "/v1/messages?q=%22a%22%20OR%20b*")
+        .await
+        .ok();
+    // Registration input.
+    hub.post(ADMIN, "/v1/patients", json!({ "name": "X", "phone": "0151 123", "portal_enabled": true, "whatsapp_opt_in": false })).await.err(400, "invalid_request");
+    hub.post(
+        ADMIN,
+        "/v1/patients",
+        json!({ "name": "X", "email": "nope", "portal_enabled": true, "whatsapp_opt_in": false }),
+    )
+    .await
+    .err(400, "invalid_request");
+    hub.post(
+        ADMIN,
+        "/v1/staff",
+        json!({ "name": "X", "role": "nurse", "permissions": [] }),
+    )
+    .await
+    .err(400, "invalid_request");
+    hub.post(
+        ADMIN,
+        "/v1/staff",
+        json!({ "name": "X", "role": "doctor", "permissions": ["fly"] }),
+    )
+    .await
+    .err(400, "invalid_request");
+    hub.post(
+        ADMIN,
+        "/v1/staff",
+        json!({ "name": "X", "role": "patient", "permissions": [] }),
+    )
+    .await
+    .err(400, "invalid_request");
+    let patched = hub
+        .call(
+            Method::PATCH,
+            &format!("/v1/patients/{patient_id}"),
+            Some(ADMIN),
+            Some(json!({ "phone": null, "email": "new@example.org" })),
+        )
+        .await;
+    assert_eq!(patched.ok()["phone"], Value::Null);
+    assert_eq!(patched.body["email"], "new@example.org");
+    send(json!({ "patient_id": patient_id, "channel": "sms", "body": "x" }))
+        .await
+        .err(422, "channel_unavailable");
+    // Patients write through the portal only, and only to reception.
+    hub.post(
+        &patient,
+        "/v1/messages",
+        json!({ "to": "reception", "channel": "sms", "body": "x" }),
+    )
+    .await
+    .err(422, "channel_unavailable");
+    hub.post(
+        &patient,
+        "/v1/messages",
+        json!({ "to": uuid(), "channel": "portal", "body": "x" }),
+    )
+    .await
+    .err(404, "not_found");
+    hub.call(Method::GET, "/v1/nowhere", Some(ADMIN), None)
+        .await
+        .err(404, "not_found");
+}
+
+async fn cli_events_replay_openapi_and_health(backend: Backend) {
+    let hub = Hub::start(backend).await;
+    let (_, reception) = hub.staff("Rita", "receptionist").await;
+    let (patient_id, _) = hub.patient("Pat").await;
+    let mut position = 0;
+    for i in 0..5 {
+        let sent = hub.post(&reception, "/v1/messages", json!({ "patient_id": patient_id, "channel": "portal", "body": format!("note {i}") })).await;
+        let conversation = sent.ok()["conversation_id"].as_str().unwrap().to_owned();
+        position = hub
+            .post(
+                &reception,
+                &format!("/v1/conversations/{conversation}/archive"),
+                json!({}),
+            )
+            .await
+            .ok()["position"]
+            .as_u64()
+            .unwrap();
+    }
+    let health = hub
+        .call(Method::GET, &format!("/v1/health"), None, None)
+        .await;
+    assert_eq!(health.ok()["status"], "ok");
+    assert!(health.body["projection"]["lag"].is_u64());
+    let openapi = hub.call(Method::GET, "/v1/openapi.json", None, None).await;
+    assert_eq!(openapi.ok()["openapi"], "3.1.0");
+    assert!(openapi.body["paths"]["/v1/conversations/{id}/calls"]["post"].is_object());
+    // `hub events` prints the log as JSON lines, matching the API.
+    let lines = hub.cli(&["events"]).await;
+    let printed: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(printed.len() as u64, position);
+    let api = hub.get(ADMIN, "/v1/events?limit=200").await.ok()["items"].clone();
+    assert_eq!(Value::Array(printed.clone()), api);
+    let ranged = hub.cli(&["events", "--after", "2", "--until", "4"]).await;
+    let positions: Vec<u64> = ranged
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["position"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(positions, vec![3, 4]);
+    let stream = printed
+        .iter()
+        .find(|e| e["type"] == "ConversationStarted")
+        .unwrap()["stream"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let only = hub.cli(&["events", "--stream", &stream]).await;
+    assert!(only
+        .lines()
+        .all(|l| serde_json::from_str::<Value>(l).unwrap()["stream"] == stream.as_str()));
+    // `hub replay` rebuilds while the API keeps serving, and answers the same.
+    let before = hub
+        .get(
+            &reception,
+            &format!("/v1/conversations?status=archived&min_position={position}"),
+        )
+        .await
+        .ok()
+        .clone();
+    let out = hub.cli(&["replay"]).await;
+    assert!(out.contains("rebuilt"), "{out}");
+    let after = hub
+        .get(
+            &reception,
+            &format!("/v1/conversations?status=archived&min_position={position}"),
+        )
+        .await
+        .ok()
+        .clone();
+    assert_eq!(before, after);
+    let ids: HashSet<&str> = after["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 5);
+    let copy = hub
+        .cli(&["replay", "--until", "4", "--into", "audit_one"])
+        .await;
+    assert!(copy.contains("up to position 4"), "{copy}");
+}
+
+fn uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+on_both_backends!(
+    pagination_through_500_messages,
+    read_your_writes_idempotency_and_restart,
+    contract_errors,
+    cli_events_replay_openapi_and_health
+);
