@@ -423,9 +423,7 @@ async fn cli_events_replay_openapi_and_health(backend: Backend) {
             .as_u64()
             .unwrap();
     }
-    let health = hub
-        .call(Method::GET, &format!("/v1/health"), None, None)
-        .await;
+    let health = hub.call(Method::GET, "/v1/health", None, None).await;
     assert_eq!(health.ok()["status"], "ok");
     assert!(health.body["projection"]["lag"].is_u64());
     let openapi = hub.call(Method::GET, "/v1/openapi.json", None, None).await;
