@@ -1,1 +1,166 @@
-fn main() {}
+//! Appends per second for 1, 8 and 64 concurrent writers on each backend, beside the same
+//! database's own rate for a plain single-row INSERT transaction at the same concurrency.
+//!
+//! `cargo bench -p store --bench append` (PostgreSQL: `HUB_TEST_PG_URL` or the local server;
+//! `HUB_BENCH_SECONDS` per cell, default 3).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use serde_json::json;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::SqlitePoolOptions;
+use store::testing::TestDatabase;
+use store::{
+    append_to_stream, EventStore, ExpectedVersion, NewEvent, PgEventStore, SqliteEventStore,
+};
+use uuid::Uuid;
+
+const CONCURRENCY: [usize; 3] = [1, 8, 64];
+
+fn event() -> NewEvent {
+    NewEvent {
+        event_id: Uuid::new_v4(),
+        event_type: "MessageSent".into(),
+        schema_version: 1,
+        occurred_at: Utc::now(),
+        actor_id: Uuid::new_v4(),
+        actor_role: "receptionist".into(),
+        data: json!({ "body": "Your appointment is confirmed for Tuesday 10:00.", "channel": "sms" }),
+        metadata: json!({}),
+    }
+}
+
+fn seconds() -> Duration {
+    Duration::from_secs_f64(
+        std::env::var("HUB_BENCH_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(3.0),
+    )
+}
+
+/// Runs `writers` tasks calling `op` until the time is up; answers operations per second.
+async fn measure<F, Fut>(writers: usize, op: F) -> f64
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let op = Arc::new(op);
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + seconds();
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|writer| {
+            let (op, done) = (op.clone(), done.clone());
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    op(writer).await;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn store_rate(store: Arc<dyn EventStore>, writers: usize) -> f64 {
+    measure(writers, move |writer| {
+        let store = store.clone();
+        async move {
+            append_to_stream(
+                &*store,
+                &format!("bench-{writer}-{}", Uuid::new_v4()),
+                ExpectedVersion::NoStream,
+                vec![event()],
+            )
+            .await
+            .unwrap();
+        }
+    })
+    .await
+}
+
+fn row(backend: &str, writers: usize, hub: f64, raw: f64) {
+    println!(
+        "| {backend:<10} | {writers:>7} | {hub:>12.0} | {raw:>12.0} | {:>5.0}% |",
+        100.0 * hub / raw
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    println!("| backend    | writers | appends/s    | raw INSERT/s | ratio |");
+    println!("|------------|---------|--------------|--------------|-------|");
+    let dir = tempfile::tempdir().unwrap();
+    for writers in CONCURRENCY {
+        eprintln!("sqlite, {writers} writers…");
+        let store: Arc<dyn EventStore> = Arc::new(
+            SqliteEventStore::open(&dir.path().join(format!("events-{writers}.db")))
+                .await
+                .unwrap(),
+        );
+        let hub = store_rate(store, writers).await;
+        let options = store::sqlite::connect_options(&dir.path().join(format!("raw-{writers}.db")));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE raw (id INTEGER PRIMARY KEY, data TEXT NOT NULL)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let raw = measure(writers, move |_| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query("INSERT INTO raw (data) VALUES (?1)")
+                    .bind(event().data.to_string())
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+        row("SQLite", writers, hub, raw);
+    }
+    for writers in CONCURRENCY {
+        eprintln!("postgres, {writers} writers…");
+        let database = TestDatabase::create().await.unwrap();
+        let pool_size = (writers + 1).min(64) as u32;
+        let pg = PgEventStore::connect_with_pool_size(&database.url, pool_size)
+            .await
+            .unwrap();
+        let hub = store_rate(Arc::new(pg.clone()), writers).await;
+        pg.pool().close().await;
+        let pool = PgPoolOptions::new()
+            .max_connections(pool_size)
+            .connect(&database.url)
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE raw (id BIGSERIAL PRIMARY KEY, data JSONB NOT NULL)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let raw_pool = pool.clone();
+        let raw = measure(writers, move |_| {
+            let pool = raw_pool.clone();
+            async move {
+                sqlx::query("INSERT INTO raw (data) VALUES ($1)")
+                    .bind(event().data)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+        })
+        .await;
+        pool.close().await;
+        row("PostgreSQL", writers, hub, raw);
+        let _ = database.drop_database().await;
+    }
+}

@@ -127,6 +127,24 @@ pub async fn open_store(
     }
 }
 
+/// The recorded form of an appended event, built from what the append wrote.
+fn recorded(event: &NewEvent, stream: &str, version: u64, position: u64) -> RecordedEvent {
+    RecordedEvent {
+        event_id: event.event_id,
+        stream: stream.to_owned(),
+        version,
+        position,
+        event_type: event.event_type.clone(),
+        schema_version: event.schema_version,
+        // Both databases keep microseconds: answer what a later read answers.
+        occurred_at: chrono::SubsecRound::trunc_subsecs(event.occurred_at, 6),
+        actor_id: event.actor_id,
+        actor_role: event.actor_role.clone(),
+        data: event.data.clone(),
+        metadata: event.metadata.clone(),
+    }
+}
+
 /// Checks the shape of an append: at least one write, each with events, no stream twice.
 fn validate(request: &AppendRequest) -> Result<(), StoreError> {
     if request.writes.is_empty() {

@@ -37,8 +37,13 @@ pub struct PgEventStore {
 impl PgEventStore {
     /// Connects, runs migrations and starts listening for commits of other processes.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with_pool_size(url, DEFAULT_POOL_SIZE).await
+    }
+
+    /// Like [`Self::connect`], with at most `pool_size` connections.
+    pub async fn connect_with_pool_size(url: &str, pool_size: u32) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
-            .max_connections(DEFAULT_POOL_SIZE)
+            .max_connections(pool_size)
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
@@ -54,7 +59,11 @@ impl PgEventStore {
         store
             .head
             .send_if_modified(|current| advance(current, position));
-        tokio::spawn(listen(store.pool.clone(), Arc::downgrade(&store.head)));
+        // The listener has a pool of its own, so the store's pool closes when the store goes.
+        let listener_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with((*store.pool.connect_options()).clone());
+        tokio::spawn(listen(listener_pool, Arc::downgrade(&store.head)));
         Ok(store)
     }
 
@@ -112,6 +121,7 @@ impl PgEventStore {
         let mut actor_roles = Vec::new();
         let mut data = Vec::new();
         let mut metadata = Vec::new();
+        let mut recorded = Vec::new();
         for write in &request.writes {
             let actual: Option<i64> =
                 sqlx::query_scalar("SELECT MAX(version) FROM events WHERE stream = $1")
@@ -128,7 +138,14 @@ impl PgEventStore {
             }
             let first_version = actual.map_or(0, |v| v + 1);
             for (offset, event) in write.events.iter().enumerate() {
-                positions.push(head + 1 + positions.len() as i64);
+                let position = head + 1 + positions.len() as i64;
+                recorded.push(crate::recorded(
+                    event,
+                    &write.stream,
+                    first_version + offset as u64,
+                    unsigned(position),
+                ));
+                positions.push(position);
                 event_ids.push(event.event_id);
                 streams.push(write.stream.clone());
                 versions.push(signed(first_version + offset as u64));
@@ -173,14 +190,14 @@ impl PgEventStore {
             .bind(last.to_string())
             .execute(&mut **tx)
             .await?;
-        Ok(Appended::New(head + 1, last))
+        Ok(Appended::New(recorded))
     }
 }
 
 /// The positions an append took, or those of the first append with the same key.
 enum Appended {
-    /// Appended now at these positions (first, last).
-    New(i64, i64),
+    /// Appended now: the recorded events.
+    New(Vec<RecordedEvent>),
     /// Appended before at these positions; nothing was written.
     Duplicate(i64, i64),
 }
@@ -236,20 +253,25 @@ impl EventStore for PgEventStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
         validate(&request)?;
         let mut tx = self.pool.begin().await?;
-        let (first, last, duplicate) = match self.try_append(&mut tx, &request).await? {
+        match self.try_append(&mut tx, &request).await? {
             Appended::Duplicate(first, last) => {
                 tx.rollback().await?;
-                (first, last, true)
+                let events = self.read_positions(first, last).await?;
+                Ok(AppendOutcome {
+                    events,
+                    duplicate: true,
+                })
             }
-            Appended::New(first, last) => {
+            Appended::New(events) => {
                 tx.commit().await?;
-                self.head
-                    .send_if_modified(|current| advance(current, unsigned(last)));
-                (first, last, false)
+                let last = events.last().map_or(0, |e| e.position);
+                self.head.send_if_modified(|current| advance(current, last));
+                Ok(AppendOutcome {
+                    events,
+                    duplicate: false,
+                })
             }
-        };
-        let events = self.read_positions(first, last).await?;
-        Ok(AppendOutcome { events, duplicate })
+        }
     }
 
     async fn find_idempotent(

@@ -100,15 +100,17 @@ impl SqliteEventStore {
         })
     }
 
+    /// Appends in `tx`: the recorded events, or `Err(range)` of a repeated idempotency key.
     async fn try_append(
         tx: &mut Transaction<'static, Sqlite>,
         request: &AppendRequest,
-    ) -> Result<(i64, i64, bool), StoreError> {
+    ) -> Result<Result<Vec<RecordedEvent>, (i64, i64)>, StoreError> {
         if let Some(key) = &request.idempotency {
-            if let Some((first, last)) = Self::idempotent_range(&mut **tx, key).await? {
-                return Ok((first, last, true));
+            if let Some(range) = Self::idempotent_range(&mut **tx, key).await? {
+                return Ok(Err(range));
             }
         }
+        let mut recorded = Vec::new();
         let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
             .fetch_one(&mut **tx)
             .await?;
@@ -130,6 +132,12 @@ impl SqliteEventStore {
             let first_version = actual.map_or(0, |v| v + 1);
             for (offset, event) in write.events.iter().enumerate() {
                 position += 1;
+                recorded.push(crate::recorded(
+                    event,
+                    &write.stream,
+                    first_version + offset as u64,
+                    unsigned(position),
+                ));
                 sqlx::query(
                     "INSERT INTO events (position, event_id, stream, version, event_type, schema_version, occurred_at, actor_id, actor_role, data, metadata) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -158,7 +166,7 @@ impl SqliteEventStore {
                 .execute(&mut **tx)
                 .await?;
         }
-        Ok((head + 1, position, false))
+        Ok(Ok(recorded))
     }
 }
 
@@ -197,16 +205,25 @@ impl EventStore for SqliteEventStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
         validate(&request)?;
         let mut tx = self.writer.begin().await?;
-        let (first, last, duplicate) = Self::try_append(&mut tx, &request).await?;
-        if duplicate {
-            tx.rollback().await?;
-        } else {
-            tx.commit().await?;
-            self.head
-                .send_if_modified(|current| advance(current, unsigned(last)));
+        match Self::try_append(&mut tx, &request).await? {
+            Err((first, last)) => {
+                tx.rollback().await?;
+                let events = self.read_positions(first, last).await?;
+                Ok(AppendOutcome {
+                    events,
+                    duplicate: true,
+                })
+            }
+            Ok(events) => {
+                tx.commit().await?;
+                let last = events.last().map_or(0, |e| e.position);
+                self.head.send_if_modified(|current| advance(current, last));
+                Ok(AppendOutcome {
+                    events,
+                    duplicate: false,
+                })
+            }
         }
-        let events = self.read_positions(first, last).await?;
-        Ok(AppendOutcome { events, duplicate })
     }
 
     async fn find_idempotent(
