@@ -212,10 +212,13 @@ impl SqlReadModel {
             || filter.starred.is_some()
             || filter.q.is_some()
         {
-            sql.push(&format!(
-                " AND EXISTS (SELECT 1 FROM {} m WHERE m.conversation_id = c.id",
-                tables.name("messages")
-            ));
+            let messages = tables.name("messages");
+            if filter.q.is_some() {
+                // Full-text search: a semi-join evaluated once beats a probe per conversation.
+                sql.push(&format!(" AND c.id IN (SELECT m.conversation_id FROM {messages} m WHERE 1 = 1"));
+            } else {
+                sql.push(&format!(" AND EXISTS (SELECT 1 FROM {messages} m WHERE m.conversation_id = c.id"));
+            }
             push_message_filters(
                 &mut sql,
                 tables,
