@@ -32,7 +32,11 @@ pub struct Hub {
     pub base: String,
     data_dir: tempfile::TempDir,
     database: Option<TestDatabase>,
+    shared_url: Option<String>,
+    extra_args: Vec<String>,
     http: reqwest::Client,
+    /// What the process wrote on stderr (its logs), when captured.
+    pub logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// An HTTP answer: status and JSON body (`Value::Null` when the body is not JSON).
@@ -81,12 +85,55 @@ impl Hub {
             Backend::Sqlite => None,
             Backend::Postgres => Some(TestDatabase::create().await.expect("test database")),
         };
+        Hub::launch(
+            database,
+            None,
+            tempfile::tempdir().expect("temp dir"),
+            Vec::new(),
+        )
+        .await
+    }
+
+    /// Starts a hub with extra `serve` arguments (its stderr captured in `logs`).
+    pub async fn start_with(backend: Backend, args: &[&str]) -> Hub {
+        let database = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(TestDatabase::create().await.expect("test database")),
+        };
+        let args = args.iter().map(|a| a.to_string()).collect();
+        Hub::launch(database, None, tempfile::tempdir().expect("temp dir"), args).await
+    }
+
+    /// Another `hub serve` process on this hub's PostgreSQL database (a second API node).
+    pub async fn second_node(&self) -> Hub {
+        let url = self
+            .database_url()
+            .expect("a second node needs PostgreSQL")
+            .to_owned();
+        Hub::launch(
+            None,
+            Some(url),
+            tempfile::tempdir().expect("temp dir"),
+            Vec::new(),
+        )
+        .await
+    }
+
+    async fn launch(
+        database: Option<TestDatabase>,
+        shared_url: Option<String>,
+        data_dir: tempfile::TempDir,
+        extra_args: Vec<String>,
+    ) -> Hub {
         let mut hub = Hub {
             child: None,
             base: String::new(),
-            data_dir: tempfile::tempdir().expect("temp dir"),
+            data_dir,
             database,
+            shared_url,
+            extra_args,
             http: reqwest::Client::new(),
+            logs: Default::default(),
         };
         hub.spawn().await;
         hub
@@ -99,7 +146,10 @@ impl Hub {
 
     /// The PostgreSQL URL, when on PostgreSQL.
     pub fn database_url(&self) -> Option<&str> {
-        self.database.as_ref().map(|db| db.url.as_str())
+        self.database
+            .as_ref()
+            .map(|db| db.url.as_str())
+            .or(self.shared_url.as_deref())
     }
 
     /// Runs another `hub` subcommand against this hub's storage and returns its stdout.
@@ -131,13 +181,30 @@ impl Hub {
             .arg(self.data_dir.path())
             .env("HUB_BOOTSTRAP_ADMIN_TOKEN", ADMIN)
             .env("HUB_LOG", "warn")
+            .args(&self.extra_args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(if self.extra_args.is_empty() {
+                Stdio::inherit()
+            } else {
+                Stdio::piped()
+            })
             .kill_on_drop(true);
+        if !self.extra_args.is_empty() {
+            command.env("HUB_LOG", "info");
+        }
         if let Some(url) = self.database_url() {
             command.arg("--database-url").arg(url);
         }
         let mut child = command.spawn().expect("start hub");
+        if let Some(stderr) = child.stderr.take() {
+            let logs = self.logs.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    logs.lock().unwrap().push(line);
+                }
+            });
+        }
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())

@@ -215,9 +215,13 @@ impl SqlReadModel {
             let messages = tables.name("messages");
             if filter.q.is_some() {
                 // Full-text search: a semi-join evaluated once beats a probe per conversation.
-                sql.push(&format!(" AND c.id IN (SELECT m.conversation_id FROM {messages} m WHERE 1 = 1"));
+                sql.push(&format!(
+                    " AND c.id IN (SELECT m.conversation_id FROM {messages} m WHERE 1 = 1"
+                ));
             } else {
-                sql.push(&format!(" AND EXISTS (SELECT 1 FROM {messages} m WHERE m.conversation_id = c.id"));
+                sql.push(&format!(
+                    " AND EXISTS (SELECT 1 FROM {messages} m WHERE m.conversation_id = c.id"
+                ));
             }
             push_message_filters(
                 &mut sql,

@@ -1,0 +1,99 @@
+//! Production-like runs: two API nodes on one PostgreSQL database, and structured JSON logs
+//! without patient data.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::{Backend, Hub};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_api_nodes_share_one_database() {
+    let first = Hub::start(Backend::Postgres).await;
+    let second = first.second_node().await;
+    let (_, reception) = first.staff("Rita", "receptionist").await;
+    let (patient_id, patient) = second.patient("Pat").await;
+    // Concurrent writers on both nodes into one conversation: every message lands once.
+    let start = first
+        .post(
+            &reception,
+            "/v1/messages",
+            json!({ "patient_id": patient_id, "channel": "portal", "body": "first" }),
+        )
+        .await;
+    let conversation = start.ok()["conversation_id"].as_str().unwrap().to_owned();
+    let conversation = conversation.as_str();
+    let mut writers = Vec::new();
+    for (node, token) in [
+        (&first, &reception),
+        (&second, &patient),
+        (&second, &reception),
+        (&first, &patient),
+    ] {
+        for i in 0..10 {
+            writers.push(async move {
+                node.post(
+                    token,
+                    &format!("/v1/conversations/{conversation}/messages"),
+                    json!({ "channel": "portal", "body": format!("msg {i}") }),
+                )
+                .await
+            });
+        }
+    }
+    let answers = futures::future::join_all(writers).await;
+    let position = answers
+        .iter()
+        .map(|a| a.ok()["position"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    for node in [&first, &second] {
+        let timeline = node
+            .get(
+                &reception,
+                &format!(
+                    "/v1/conversations/{conversation}/messages?limit=200&min_position={position}"
+                ),
+            )
+            .await;
+        assert_eq!(timeline.ok()["items"].as_array().unwrap().len(), 41);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_name_routes_not_patients() {
+    let hub = Hub::start_with(Backend::Sqlite, &["--log-format", "json"]).await;
+    let (patient_id, _) = hub.patient("Secret Name").await;
+    let (_, reception) = hub.staff("Rita", "receptionist").await;
+    hub.post(
+        &reception,
+        "/v1/messages",
+        json!({ "patient_id": patient_id, "channel": "sms", "body": "very private diagnosis" }),
+    )
+    .await
+    .ok();
+    hub.get(&reception, "/v1/health").await.ok();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let logs = hub.logs.lock().unwrap().clone();
+    let requests: Vec<Value> = logs
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|entry| entry["fields"]["message"] == "request")
+        .collect();
+    assert!(requests.len() >= 4, "one line per request: {logs:?}");
+    assert!(requests
+        .iter()
+        .all(|r| r["fields"]["status"].is_u64() && r["fields"]["latency_ms"].is_string()));
+    assert!(requests
+        .iter()
+        .any(|r| r["fields"]["path"] == "/v1/patients"));
+    let all = logs.join("\n");
+    for secret in [
+        "Secret Name",
+        "very private diagnosis",
+        "+4915112345678",
+        "patient@example.org",
+        patient_id.as_str(),
+    ] {
+        assert!(!all.contains(secret), "logs must not contain {secret}");
+    }
+}
