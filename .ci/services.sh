@@ -45,8 +45,16 @@ ensure_nats() {
   for _ in $(seq 1 30); do port_open 4222 && break; sleep 1; done
 }
 
+ensure_moto() {
+  if command -v moto_server >/dev/null 2>&1; then return; fi
+  echo "installing moto (a local S3-compatible server for the attachment tests)"
+  python3 -m pip install -q 'moto[server]'
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
+}
+
 ensure_postgres
 ensure_nats
+ensure_moto
 
 # Drop test databases that earlier runs left behind (a test that fails keeps its database).
 psql -h 127.0.0.1 -U root -d postgres -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'hub\_test\_%'" \

@@ -502,3 +502,110 @@ on_both_backends!(
     contract_errors,
     cli_events_replay_openapi_and_health
 );
+
+/// The remaining endpoints: patient records and tokens, single messages.
+async fn records_tokens_and_single_messages(backend: Backend) {
+    let hub = Hub::start(backend).await;
+    let (_, reception) = hub.staff("Rita", "receptionist").await;
+    let (_, doctor) = hub.staff("Dora", "doctor").await;
+    let (patient_id, patient) = hub.patient("Pat").await;
+    let (other_id, _) = hub.patient("Other").await;
+    let record = hub
+        .get(&reception, &format!("/v1/patients/{patient_id}"))
+        .await;
+    assert_eq!(record.ok()["name"], "Pat");
+    assert_eq!(record.body["sms_opted_out"], false);
+    hub.get(&patient, &format!("/v1/patients/{patient_id}"))
+        .await
+        .ok();
+    hub.get(&patient, &format!("/v1/patients/{other_id}"))
+        .await
+        .err(404, "not_found");
+    hub.call(
+        Method::PATCH,
+        &format!("/v1/patients/{patient_id}"),
+        Some(&doctor),
+        Some(json!({ "name": "X" })),
+    )
+    .await
+    .err(403, "forbidden");
+    let sent = hub
+        .post(
+            &reception,
+            "/v1/messages",
+            json!({ "patient_id": patient_id, "channel": "portal", "body": "Hello" }),
+        )
+        .await;
+    let message = sent.ok()["message_id"].as_str().unwrap().to_owned();
+    let position = sent.body["position"].as_u64().unwrap();
+    let shown = hub
+        .get(
+            &patient,
+            &format!("/v1/messages/{message}?min_position={position}"),
+        )
+        .await;
+    assert_eq!(shown.ok()["body"], "Hello");
+    assert_eq!(shown.body["call"], Value::Null);
+    assert_eq!(shown.body["author"]["role"], "receptionist");
+    hub.get(&doctor, &format!("/v1/messages/{message}"))
+        .await
+        .err(404, "not_found");
+    // Admins rotate and revoke patient tokens.
+    hub.post(
+        &reception,
+        &format!("/v1/patients/{patient_id}/token"),
+        json!({}),
+    )
+    .await
+    .err(403, "forbidden");
+    let rotated = hub
+        .post(
+            ADMIN,
+            &format!("/v1/patients/{patient_id}/token"),
+            json!({}),
+        )
+        .await;
+    let new_token = rotated.ok()["token"].as_str().unwrap().to_owned();
+    hub.get(&patient, "/v1/conversations")
+        .await
+        .err(401, "unauthenticated");
+    hub.get(&new_token, "/v1/conversations").await.ok();
+    hub.call(
+        Method::DELETE,
+        &format!("/v1/patients/{patient_id}/token"),
+        Some(ADMIN),
+        None,
+    )
+    .await
+    .ok();
+    hub.get(&new_token, "/v1/conversations")
+        .await
+        .err(401, "unauthenticated");
+}
+
+mod more {
+    use super::*;
+    on_both_backends!(records_tokens_and_single_messages);
+}
+
+/// When the database goes away the API answers 503 `unavailable` and keeps running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unavailable_database_answers_503() {
+    let hub = Hub::start(Backend::Postgres).await;
+    let (_, reception) = hub.staff("Rita", "receptionist").await;
+    let url = hub.database_url().unwrap().to_owned();
+    let (server, name) = url.rsplit_once('/').unwrap();
+    let mut admin =
+        <sqlx::PgConnection as sqlx::Connection>::connect(&format!("{server}/postgres"))
+            .await
+            .unwrap();
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    hub.get(&reception, "/v1/conversations")
+        .await
+        .err(503, "unavailable");
+    let health = hub.call(Method::GET, "/v1/health", None, None).await;
+    assert_eq!(health.status.as_u16(), 503);
+}

@@ -10,8 +10,10 @@ use bytes::Bytes;
 use domain::attachment::{MediaType, MAX_ATTACHMENT_BYTES, SNIFF_BYTES};
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
+use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, WriteMultipart};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -37,6 +39,21 @@ pub enum BlobError {
     Store(#[from] object_store::Error),
 }
 
+/// Splits `s3://bucket/some/prefix` into `s3://bucket` and `some/prefix`.
+fn split_prefix(url: &str) -> (String, Option<String>) {
+    let Some(rest) = url.strip_prefix("s3://") else {
+        return (url.to_owned(), None);
+    };
+    match rest.split_once('/') {
+        Some((bucket, prefix)) if !prefix.trim_matches('/').is_empty() => (
+            format!("s3://{bucket}"),
+            Some(prefix.trim_matches('/').to_owned()),
+        ),
+        Some((bucket, _)) => (format!("s3://{bucket}"), None),
+        None => (url.to_owned(), None),
+    }
+}
+
 /// A stored file's address and size.
 #[derive(Debug, Clone)]
 pub struct StoredBlob {
@@ -52,6 +69,21 @@ pub struct BlobStore {
 }
 
 impl BlobStore {
+    /// An S3-compatible bucket named by `url` (`s3://bucket/prefix`), configured from the
+    /// standard `AWS_*` environment (`AWS_ENDPOINT`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_REGION`, `AWS_ALLOW_HTTP`).
+    pub fn s3(url: &str) -> Result<Self, BlobError> {
+        let (bucket_url, prefix) = split_prefix(url);
+        let store = AmazonS3Builder::from_env().with_url(bucket_url).build()?;
+        let store: Arc<dyn ObjectStore> = Arc::new(store);
+        Ok(BlobStore {
+            store: match prefix {
+                Some(prefix) => Arc::new(PrefixStore::new(store, prefix)),
+                None => store,
+            },
+        })
+    }
+
     /// A blob store on the local file system under `dir` (created if missing).
     pub fn local(dir: &FsPath) -> Result<Self, BlobError> {
         std::fs::create_dir_all(dir).map_err(|e| BlobError::Body(e.to_string()))?;

@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "HUB_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Where attachment contents go: `s3://bucket/prefix` for an S3-compatible store (credentials
+    /// and endpoint from the `AWS_*` environment); by default `<data-dir>/attachments`.
+    #[arg(long, env = "HUB_BLOB_URL")]
+    pub blob_url: Option<String>,
     /// Token of the bootstrap admin, which holds every permission.
     #[arg(long, env = "HUB_BOOTSTRAP_ADMIN_TOKEN", hide_env_values = true)]
     pub bootstrap_admin_token: Option<String>,

@@ -55,8 +55,11 @@ async fn shutdown_signal() {
 /// `hub serve`: the API with the projector beside it.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (store, read_model) = open(&args.storage).await?;
-    let blobs = BlobStore::local(&args.storage.data_dir.join("attachments"))
-        .context("opening the attachment store")?;
+    let blobs = match &args.blob_url {
+        Some(url) => BlobStore::s3(url),
+        None => BlobStore::local(&args.storage.data_dir.join("attachments")),
+    }
+    .context("opening the attachment store")?;
     let commands = Arc::new(CommandService::new(
         store.clone(),
         args.bootstrap_admin_token.as_deref(),
