@@ -85,7 +85,7 @@ async fn json_logs_name_routes_not_patients() {
         .all(|r| r["fields"]["status"].is_u64() && r["fields"]["latency_ms"].is_string()));
     assert!(requests
         .iter()
-        .any(|r| r["fields"]["path"] == "/v1/patients"));
+        .any(|r| r["span"]["path"] == "/v1/patients" && r["span"]["method"] == "POST"));
     let all = logs.join("\n");
     for secret in [
         "Secret Name",

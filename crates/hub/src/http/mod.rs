@@ -12,7 +12,7 @@ mod patients;
 mod staff;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::StatusCode;
@@ -310,7 +310,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(not_found)
         .with_state(state)
         .layer(middleware::from_fn(read_whole_body))
-        .layer(middleware::from_fn(log_request))
+        .layer(request_log())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(60),
@@ -357,21 +357,33 @@ fn closing(mut response: Response) -> Response {
     response
 }
 
-/// One log line per request: method, route, status and latency; never bodies or query values.
-async fn log_request(request: Request, next: Next) -> Response {
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let started = Instant::now();
-    let response = next.run(request).await.into_response();
-    let latency_ms = started.elapsed().as_secs_f64() * 1_000.0;
-    tracing::info!(
-        %method,
-        path = %redact_ids(&path),
-        status = response.status().as_u16(),
-        latency_ms = format_args!("{latency_ms:.2}"),
-        "request"
-    );
-    response
+/// One log line per request: method and route (ids redacted) on the span, status and latency
+/// on the line; never bodies, query values or headers.
+fn request_log() -> tower_http::trace::TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
+    impl Fn(&Request) -> tracing::Span + Clone,
+    (),
+    impl Fn(&Response, Duration, &tracing::Span) + Clone,
+> {
+    tower_http::trace::TraceLayer::new_for_http()
+        .make_span_with(|request: &Request| {
+            tracing::info_span!(
+                "http",
+                method = %request.method(),
+                path = %redact_ids(request.uri().path()),
+            )
+        })
+        .on_request(())
+        .on_response(
+            |response: &Response, latency: Duration, _span: &tracing::Span| {
+                let latency_ms = latency.as_secs_f64() * 1_000.0;
+                tracing::info!(
+                    status = response.status().as_u16(),
+                    latency_ms = format_args!("{latency_ms:.2}"),
+                    "request"
+                );
+            },
+        )
 }
 
 /// Replaces path segments that are ids with `{id}` so logs name routes, not records.
