@@ -357,12 +357,18 @@ fn closing(mut response: Response) -> Response {
     response
 }
 
+/// The request-logging layer with its span maker `S` and response logger `R`.
+type RequestLog<S, R> = tower_http::trace::TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
+    S,
+    (),
+    R,
+>;
+
 /// One log line per request: method and route (ids redacted) on the span, status and latency
 /// on the line; never bodies, query values or headers.
-fn request_log() -> tower_http::trace::TraceLayer<
-    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
+fn request_log() -> RequestLog<
     impl Fn(&Request) -> tracing::Span + Clone,
-    (),
     impl Fn(&Response, Duration, &tracing::Span) + Clone,
 > {
     tower_http::trace::TraceLayer::new_for_http()
