@@ -18,6 +18,15 @@ pub enum Holder {
     Patient(Uuid),
 }
 
+impl Holder {
+    /// The holder's id.
+    pub fn id(self) -> Uuid {
+        match self {
+            Holder::Staff(id) | Holder::Patient(id) => id,
+        }
+    }
+}
+
 /// A freshly issued token and its digest.
 #[derive(Debug, Clone)]
 pub struct IssuedToken {

@@ -10,6 +10,7 @@ mod messages;
 pub mod openapi;
 mod patients;
 mod staff;
+mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;

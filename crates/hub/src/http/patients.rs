@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer};
 use super::answers::{Ack, PatientRecord, Registered};
 
 use super::extract::{Caller, JsonBody, PathId};
-use super::AppState;
+use super::{tokens, AppState};
 use crate::commands::{ContactPatch, RequestMeta};
 use crate::error::ApiError;
 use crate::token::Holder;
@@ -161,35 +161,24 @@ async fn patient_record(
     })
 }
 
-/// Revokes the patient's tokens and issues a new one (admin).
+/// Revokes the holder's tokens and issues a new one (admin); answers `{id, token}`.
 pub async fn rotate_token(
     State(state): State<AppState>,
     Caller(principal): Caller,
     PathId(id): PathId,
 ) -> Result<Json<Registered>, ApiError> {
-    let (token, committed) = state
-        .commands
-        .replace_token(&principal, &RequestMeta::new(), Holder::Patient(id), true)
-        .await?;
-    Ok(Json(Registered {
-        id,
-        token,
-        position: committed.position,
-    }))
+    tokens::rotate(&state, &principal, Holder::Patient(id))
+        .await
+        .map(Json)
 }
 
-/// Revokes every token of the patient (admin).
+/// Revokes every token of the holder (admin).
 pub async fn revoke_tokens(
     State(state): State<AppState>,
     Caller(principal): Caller,
     PathId(id): PathId,
 ) -> Result<Json<Ack>, ApiError> {
-    let (_, committed) = state
-        .commands
-        .replace_token(&principal, &RequestMeta::new(), Holder::Patient(id), false)
-        .await?;
-    Ok(Json(Ack {
-        id,
-        position: committed.position,
-    }))
+    tokens::revoke(&state, &principal, Holder::Patient(id))
+        .await
+        .map(Json)
 }

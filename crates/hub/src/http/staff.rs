@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::answers::{Ack, Registered};
 
 use super::extract::{Caller, JsonBody, PathId};
-use super::AppState;
+use super::{tokens, AppState};
 use crate::commands::RequestMeta;
 use crate::error::ApiError;
 use crate::token::Holder;
@@ -98,35 +98,24 @@ pub async fn change_permissions(
     }))
 }
 
-/// Revokes the staff member's tokens and issues a new one; answers `{id, token}`.
+/// Revokes the holder's tokens and issues a new one (admin); answers `{id, token}`.
 pub async fn rotate_token(
     State(state): State<AppState>,
     Caller(principal): Caller,
     PathId(id): PathId,
 ) -> Result<Json<Registered>, ApiError> {
-    let (token, committed) = state
-        .commands
-        .replace_token(&principal, &RequestMeta::new(), Holder::Staff(id), true)
-        .await?;
-    Ok(Json(Registered {
-        id,
-        token,
-        position: committed.position,
-    }))
+    tokens::rotate(&state, &principal, Holder::Staff(id))
+        .await
+        .map(Json)
 }
 
-/// Revokes every token of the staff member.
+/// Revokes every token of the holder (admin).
 pub async fn revoke_tokens(
     State(state): State<AppState>,
     Caller(principal): Caller,
     PathId(id): PathId,
 ) -> Result<Json<Ack>, ApiError> {
-    let (_, committed) = state
-        .commands
-        .replace_token(&principal, &RequestMeta::new(), Holder::Staff(id), false)
-        .await?;
-    Ok(Json(Ack {
-        id,
-        position: committed.position,
-    }))
+    tokens::revoke(&state, &principal, Holder::Staff(id))
+        .await
+        .map(Json)
 }
