@@ -70,7 +70,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         commands,
         read_model,
         Arc::new(blobs),
-        ChannelReport::default(),
+        ChannelReport::unconfigured(),
     );
     let listener = TcpListener::bind(args.listen)
         .await

@@ -11,8 +11,21 @@ use serde_json::{json, Value};
 use super::AppState;
 
 /// Whether each external channel's provider is configured (unconfigured ones keep messages queued).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ChannelReport(pub BTreeMap<&'static str, &'static str>);
+
+impl ChannelReport {
+    /// No provider configured: SMS, e-mail and WhatsApp messages stay `queued`; the portal
+    /// delivers inside the platform.
+    pub fn unconfigured() -> Self {
+        ChannelReport(BTreeMap::from([
+            ("email", "not_configured: messages stay queued"),
+            ("portal", "delivered in the platform"),
+            ("sms", "not_configured: messages stay queued"),
+            ("whatsapp", "not_configured: messages stay queued"),
+        ]))
+    }
+}
 
 /// `GET /v1/health`: no token needed.
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
