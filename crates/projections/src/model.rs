@@ -66,6 +66,17 @@ impl SqlReadModel {
         let mut options = AnyPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10));
+        if dialect == Dialect::Postgres {
+            // Inbox filters vary in selectivity per value: plan each query for its own values
+            // rather than reuse a generic plan of the prepared statement.
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("SET plan_cache_mode = force_custom_plan")
+                        .await
+                        .map(drop)
+                })
+            });
+        }
         if dialect == Dialect::Sqlite {
             options = options.after_connect(|conn, _| {
                 Box::pin(async move {

@@ -173,6 +173,18 @@ async fn build(
             break;
         }
     }
+    // Fresh tables have no planner statistics yet: gather them before anyone queries.
+    let mut conn = model.pool().acquire().await?;
+    for table in [
+        "conversations",
+        "participants",
+        "messages",
+        "stars",
+        "message_attachments",
+    ] {
+        conn.execute(format!("ANALYZE {}", tables.name(table)).as_str())
+            .await?;
+    }
     Ok(ReplayOutcome {
         position,
         name: tables.namespace().to_owned(),
