@@ -76,4 +76,18 @@ CREATE TABLE {ns}.checkpoint (
     projection TEXT   PRIMARY KEY,
     position   BIGINT NOT NULL
 );
-INSERT INTO {ns}.checkpoint (projection, position) VALUES ('inbox', 0);
+INSERT INTO {ns}.checkpoint (projection, position) VALUES ('inbox', 0), ('patients', 0);
+
+-- The patient directory (a second projection with its own checkpoint).
+CREATE TABLE {ns}.patients (
+    id             TEXT    PRIMARY KEY,
+    name           TEXT    NOT NULL,
+    has_phone      BIGINT  NOT NULL,
+    has_email      BIGINT  NOT NULL,
+    portal_enabled BIGINT  NOT NULL,
+    whatsapp_opt_in BIGINT NOT NULL,
+    sms_opted_out  BIGINT  NOT NULL DEFAULT 0,
+    registered_at  TEXT    NOT NULL,
+    position       BIGINT  NOT NULL
+);
+CREATE INDEX patients_name ON {ns}.patients (name);

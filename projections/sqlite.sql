@@ -75,4 +75,18 @@ CREATE TABLE {ns}checkpoint (
     projection TEXT   PRIMARY KEY,
     position   INTEGER NOT NULL
 );
-INSERT INTO {ns}checkpoint (projection, position) VALUES ('inbox', 0);
+INSERT INTO {ns}checkpoint (projection, position) VALUES ('inbox', 0), ('patients', 0);
+
+-- The patient directory (a second projection with its own checkpoint).
+CREATE TABLE {ns}patients (
+    id             TEXT    PRIMARY KEY,
+    name           TEXT    NOT NULL,
+    has_phone      INTEGER  NOT NULL,
+    has_email      INTEGER  NOT NULL,
+    portal_enabled INTEGER  NOT NULL,
+    whatsapp_opt_in INTEGER NOT NULL,
+    sms_opted_out  INTEGER  NOT NULL DEFAULT 0,
+    registered_at  TEXT    NOT NULL,
+    position       INTEGER  NOT NULL
+);
+CREATE INDEX {ns}patients_name ON {ns}patients (name);

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use projections::{ReplayLimit, SqlReadModel};
+use projections::{Projection, Projector, ReplayLimit, SqlReadModel};
 use store::EventStore;
 use tokio::net::TcpListener;
 
@@ -64,8 +64,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         store.clone(),
         args.bootstrap_admin_token.as_deref(),
     ));
-    let projector = projections::Projector::new(store.clone(), read_model.clone());
-    let projector = tokio::spawn(projector.run(shutdown_signal()));
+    let projectors: Vec<_> = Projection::ALL
+        .into_iter()
+        .map(|projection| {
+            let projector = Projector::new(store.clone(), read_model.clone(), projection);
+            tokio::spawn(projector.run(shutdown_signal()))
+        })
+        .collect();
     let state = AppState::new(
         commands,
         read_model,
@@ -86,7 +91,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
-    projector.abort();
+    for projector in projectors {
+        projector.abort();
+    }
     Ok(())
 }
 
@@ -94,9 +101,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 pub async fn project(storage: StorageArgs) -> anyhow::Result<()> {
     let (store, read_model) = open(&storage).await?;
     println!("projecting into the read models; Ctrl-C stops");
-    projections::Projector::new(store, read_model)
-        .run(shutdown_signal())
-        .await?;
+    let runs = Projection::ALL.into_iter().map(|projection| {
+        Projector::new(store.clone(), read_model.clone(), projection).run(shutdown_signal())
+    });
+    for result in futures::future::join_all(runs).await {
+        result?;
+    }
     Ok(())
 }
 

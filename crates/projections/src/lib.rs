@@ -9,6 +9,7 @@
 
 mod apply;
 pub mod codec;
+mod directory;
 mod model;
 mod projector;
 mod query;
@@ -28,6 +29,49 @@ pub use views::{
     AttachmentView, CallView, ConversationFilter, ConversationView, MessageFilter, MessageView,
     Page, PageRequest,
 };
+
+/// A read model the projector keeps, each with its own checkpoint and its own worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Projection {
+    /// Conversations, participants, messages, stars: what the API queries.
+    Inbox,
+    /// One row per patient, for reporting jobs and pickers.
+    PatientDirectory,
+}
+
+impl Projection {
+    /// Every projection.
+    pub const ALL: [Projection; 2] = [Projection::Inbox, Projection::PatientDirectory];
+
+    /// Its name in the `checkpoint` table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Projection::Inbox => "inbox",
+            Projection::PatientDirectory => "patients",
+        }
+    }
+
+    /// The PostgreSQL advisory lock that keeps one worker of this projection active.
+    pub(crate) fn lock_key(self) -> i64 {
+        match self {
+            Projection::Inbox => 0x6875_625f_7072_6f6a,
+            Projection::PatientDirectory => 0x6875_625f_7072_6f70,
+        }
+    }
+
+    /// Applies one event.
+    pub(crate) async fn apply(
+        self,
+        conn: &mut sqlx::AnyConnection,
+        tables: &sql::Tables,
+        envelope: &domain::EventEnvelope,
+    ) -> Result<(), sqlx::Error> {
+        match self {
+            Projection::Inbox => apply::apply(conn, tables, envelope).await,
+            Projection::PatientDirectory => directory::apply(conn, tables, envelope).await,
+        }
+    }
+}
 
 /// Why a read-model operation failed.
 #[derive(Debug, Error)]

@@ -18,7 +18,7 @@ use crate::sql::{Dialect, Sql, Tables};
 use crate::views::cursor;
 use crate::{
     ConversationFilter, ConversationView, MessageFilter, MessageView, Page, PageRequest,
-    QueryError, ReadModel,
+    Projection, QueryError, ReadModel,
 };
 
 /// How often a waiter re-reads the checkpoint when no in-process signal wakes it.
@@ -182,14 +182,28 @@ impl SqlReadModel {
         Ok(Tables::new(self.dialect, &live))
     }
 
-    /// A generation's checkpoint.
-    pub(crate) async fn checkpoint_of(&self, tables: &Tables) -> Result<u64, QueryError> {
-        let sql = format!(
-            "SELECT position FROM {} WHERE projection = 'inbox'",
-            tables.name("checkpoint")
+    /// A projection's checkpoint in a generation.
+    pub(crate) async fn checkpoint_of(
+        &self,
+        tables: &Tables,
+        projection: Projection,
+    ) -> Result<u64, QueryError> {
+        let mut sql = Sql::new(
+            self.dialect,
+            format!(
+                "SELECT position FROM {} WHERE projection = ",
+                tables.name("checkpoint")
+            ),
         );
-        let position: i64 = sqlx::query_scalar(&sql).fetch_one(&self.pool).await?;
+        sql.text(projection.name());
+        let position: i64 = sql.query().fetch_one(&self.pool).await?.try_get(0)?;
         Ok(u64::try_from(position).unwrap_or_default())
+    }
+
+    /// The live checkpoint of `projection`.
+    pub async fn projection_checkpoint(&self, projection: Projection) -> Result<u64, QueryError> {
+        let tables = self.live().await?;
+        self.checkpoint_of(&tables, projection).await
     }
 
     async fn conversation_page(
@@ -488,8 +502,7 @@ impl ReadModel for SqlReadModel {
     }
 
     async fn checkpoint(&self) -> Result<u64, QueryError> {
-        let tables = self.live().await?;
-        self.checkpoint_of(&tables).await
+        self.projection_checkpoint(Projection::Inbox).await
     }
 
     async fn wait_for(&self, position: u64, timeout: Duration) -> Result<bool, QueryError> {

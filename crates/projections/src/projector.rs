@@ -10,21 +10,19 @@ use futures::{FutureExt, StreamExt};
 use sqlx::{Acquire, Row};
 use store::{EventStore, RecordedEvent};
 
-use crate::apply::apply;
 use crate::codec;
 use crate::model::SqlReadModel;
 use crate::sql::{Dialect, Sql, Tables};
-use crate::QueryError;
+use crate::{Projection, QueryError};
 
 /// The most events one transaction applies.
 const BATCH: usize = 500;
-/// The advisory lock that keeps one projector active per PostgreSQL database.
-const PROJECTOR_LOCK: i64 = 0x6875_625f_7072_6f6a;
 
 /// Keeps the live read models up to date with the event log.
 pub struct Projector {
     store: Arc<dyn EventStore>,
     model: Arc<SqlReadModel>,
+    projection: Projection,
 }
 
 /// How a batch ended.
@@ -36,9 +34,17 @@ pub(crate) enum BatchOutcome {
 }
 
 impl Projector {
-    /// A projector from `store` into `model`.
-    pub fn new(store: Arc<dyn EventStore>, model: Arc<SqlReadModel>) -> Self {
-        Projector { store, model }
+    /// A projector of `projection` from `store` into `model`.
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        model: Arc<SqlReadModel>,
+        projection: Projection,
+    ) -> Self {
+        Projector {
+            store,
+            model,
+            projection,
+        }
     }
 
     /// Runs until `shutdown` completes, restarting after errors.
@@ -69,7 +75,7 @@ impl Projector {
         if self.model.dialect() == Dialect::Postgres {
             loop {
                 let acquired: bool = sqlx::query("SELECT pg_try_advisory_lock($1)")
-                    .bind(PROJECTOR_LOCK)
+                    .bind(self.projection.lock_key())
                     .fetch_one(&mut lock)
                     .await?
                     .try_get(0)?;
@@ -84,10 +90,17 @@ impl Projector {
         result
     }
 
+    /// Wakes in-process readers waiting for the inbox to reach `position`.
+    fn signal(&self, position: u64) {
+        if self.projection == Projection::Inbox {
+            self.model.signal_applied(position);
+        }
+    }
+
     async fn follow(&self) -> Result<(), QueryError> {
         let tables = self.model.live().await?;
-        let mut checkpoint = self.model.checkpoint_of(&tables).await?;
-        self.model.signal_applied(checkpoint);
+        let mut checkpoint = self.model.checkpoint_of(&tables, self.projection).await?;
+        self.signal(checkpoint);
         tracing::info!(
             checkpoint,
             generation = tables.namespace(),
@@ -105,10 +118,19 @@ impl Projector {
                     _ => break,
                 }
             }
-            match apply_batch(&self.model, &tables, checkpoint, &batch, true).await? {
+            match apply_batch(
+                &self.model,
+                &tables,
+                self.projection,
+                checkpoint,
+                &batch,
+                true,
+            )
+            .await?
+            {
                 BatchOutcome::Applied(position) => {
                     checkpoint = position;
-                    self.model.signal_applied(position);
+                    self.signal(position);
                 }
                 BatchOutcome::Moved => return Ok(()),
             }
@@ -133,6 +155,7 @@ fn decode(record: &RecordedEvent) -> Option<EventEnvelope> {
 pub(crate) async fn apply_batch(
     model: &SqlReadModel,
     tables: &Tables,
+    projection: Projection,
     from: u64,
     batch: &[RecordedEvent],
     require_live: bool,
@@ -147,7 +170,9 @@ pub(crate) async fn apply_batch(
         format!("UPDATE {} SET position = ", tables.name("checkpoint")),
     );
     cas.int(signed(last))
-        .push(" WHERE projection = 'inbox' AND position = ")
+        .push(" WHERE projection = ")
+        .text(projection.name())
+        .push(" AND position = ")
         .int(signed(from));
     if cas.query().execute(&mut *tx).await?.rows_affected() != 1 {
         tx.rollback().await?;
@@ -165,7 +190,7 @@ pub(crate) async fn apply_batch(
     }
     for record in batch {
         if let Some(envelope) = decode(record) {
-            apply(&mut tx, tables, &envelope).await?;
+            projection.apply(&mut tx, tables, &envelope).await?;
         }
     }
     tx.commit().await?;

@@ -10,7 +10,7 @@ use store::EventStore;
 use crate::model::{create_tables, SqlReadModel};
 use crate::projector::{apply_batch, BatchOutcome};
 use crate::sql::{valid_namespace, Dialect, Sql, Tables};
-use crate::QueryError;
+use crate::{Projection, QueryError};
 
 /// Events read and applied per transaction during replay.
 const REPLAY_BATCH: usize = 2_000;
@@ -151,11 +151,15 @@ async fn build(
             None => true,
         });
         let reached_limit = batch.len() < before;
-        if let BatchOutcome::Applied(last) =
-            apply_batch(model, tables, position, &batch, false).await?
-        {
-            position = last;
+        let mut applied = position;
+        for projection in Projection::ALL {
+            if let BatchOutcome::Applied(last) =
+                apply_batch(model, tables, projection, position, &batch, false).await?
+            {
+                applied = last;
+            }
         }
+        position = applied;
         let elapsed = started.elapsed().as_secs_f64().max(1e-9);
         let events_per_sec = position as f64 / elapsed;
         let left = head.saturating_sub(position) as f64;

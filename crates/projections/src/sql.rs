@@ -104,6 +104,7 @@ impl Tables {
                 "stars",
                 "message_attachments",
                 "checkpoint",
+                "patients",
             ]
             .iter()
             .map(|table| format!("DROP TABLE IF EXISTS {}", self.name(table)))

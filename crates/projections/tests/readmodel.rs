@@ -22,7 +22,8 @@ use domain::{
     PatientId, Permission, Principal, Role,
 };
 use projections::{
-    codec, ConversationFilter, MessageFilter, PageRequest, Projector, ReadModel, SqlReadModel,
+    codec, ConversationFilter, MessageFilter, PageRequest, Projection, Projector, ReadModel,
+    SqlReadModel,
 };
 use proptest::prelude::*;
 use store::testing::TestDatabase;
@@ -41,7 +42,7 @@ const WORDS: [&str; 5] = [
 struct Bench {
     store: Arc<dyn EventStore>,
     model: Arc<SqlReadModel>,
-    projector: Option<tokio::task::JoinHandle<()>>,
+    projectors: Vec<tokio::task::JoinHandle<()>>,
     dir: tempfile::TempDir,
     database: Option<TestDatabase>,
 }
@@ -64,7 +65,7 @@ impl Bench {
         let mut bench = Bench {
             store,
             model,
-            projector: None,
+            projectors: Vec::new(),
             dir,
             database,
         };
@@ -73,14 +74,16 @@ impl Bench {
     }
 
     fn start_projector(&mut self) {
-        let projector = Projector::new(self.store.clone(), self.model.clone());
-        self.projector = Some(tokio::spawn(async move {
-            let _ = projector.run(std::future::pending()).await;
-        }));
+        for projection in Projection::ALL {
+            let projector = Projector::new(self.store.clone(), self.model.clone(), projection);
+            self.projectors.push(tokio::spawn(async move {
+                let _ = projector.run(std::future::pending()).await;
+            }));
+        }
     }
 
     fn kill_projector(&mut self) {
-        if let Some(task) = self.projector.take() {
+        for task in self.projectors.drain(..) {
             task.abort();
         }
     }
@@ -913,4 +916,108 @@ async fn sqlite_point_in_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_point_in_time() {
     point_in_time(true).await;
+}
+
+/// Two projections side by side, each with its own checkpoint: stopping one leaves the other
+/// current, and the stopped one catches up from its own checkpoint.
+async fn projections_side_by_side(postgres: bool) {
+    let mut bench = Bench::new(postgres).await;
+    let mut clinic = Clinic::new(&*bench.store).await;
+    clinic
+        .step(
+            &*bench.store,
+            &Step {
+                actor: 2,
+                kind: 0,
+                target: 0,
+                channel: 0,
+                word: 0,
+            },
+        )
+        .await;
+    bench.caught_up().await;
+    let (model, store) = (bench.model.clone(), bench.store.clone());
+    let wait_for = move |projection| {
+        let (model, store) = (model.clone(), store.clone());
+        async move {
+            let head = store.head_position().await.unwrap();
+            for _ in 0..500 {
+                if model.projection_checkpoint(projection).await.unwrap() == head {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            panic!("{projection:?} did not reach {head}");
+        }
+    };
+    wait_for(Projection::PatientDirectory).await;
+    // Only the inbox keeps running while two more patients register.
+    bench.kill_projector();
+    let inbox = Projector::new(bench.store.clone(), bench.model.clone(), Projection::Inbox);
+    let inbox = tokio::spawn(async move {
+        let _ = inbox.run(std::future::pending()).await;
+    });
+    let directory_before = bench
+        .model
+        .projection_checkpoint(Projection::PatientDirectory)
+        .await
+        .unwrap();
+    let second = Clinic::new(&*bench.store).await;
+    wait_for(Projection::Inbox).await;
+    assert_eq!(
+        bench
+            .model
+            .projection_checkpoint(Projection::PatientDirectory)
+            .await
+            .unwrap(),
+        directory_before
+    );
+    inbox.abort();
+    bench.start_projector();
+    wait_for(Projection::PatientDirectory).await;
+    let count: i64 = if postgres {
+        let pool = sqlx::PgPool::connect(&bench.database.as_ref().unwrap().url)
+            .await
+            .unwrap();
+        let live: String =
+            sqlx::query_scalar("SELECT value FROM readmodel_meta WHERE key = 'live'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {live}.patients"))
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    } else {
+        let pool = sqlx::SqlitePool::connect(&format!(
+            "sqlite://{}",
+            bench.dir.path().join("readmodel.db").display()
+        ))
+        .await
+        .unwrap();
+        let live: String =
+            sqlx::query_scalar("SELECT value FROM readmodel_meta WHERE key = 'live'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {live}patients"))
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        count as usize,
+        clinic.patients.len() + second.patients.len()
+    );
+    bench.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_projections_side_by_side() {
+    projections_side_by_side(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_projections_side_by_side() {
+    projections_side_by_side(true).await;
 }

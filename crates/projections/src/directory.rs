@@ -1,0 +1,71 @@
+//! The patient directory: one row per registered patient, for reporting and pickers.
+
+use domain::{Event, EventEnvelope};
+use sqlx::AnyConnection;
+
+use crate::apply::time_text;
+use crate::sql::{Sql, Tables};
+
+/// Applies one event to the patient directory of `tables`; other events are skipped.
+pub(crate) async fn apply(
+    conn: &mut AnyConnection,
+    tables: &Tables,
+    envelope: &EventEnvelope,
+) -> Result<(), sqlx::Error> {
+    let position = i64::try_from(envelope.position).unwrap_or(i64::MAX);
+    let d = tables.dialect();
+    let table = tables.name("patients");
+    let sql = match &envelope.event {
+        Event::PatientRegistered(e) => {
+            let c = &e.contact;
+            let mut sql = Sql::new(
+                d,
+                format!("INSERT INTO {table} (id, name, has_phone, has_email, portal_enabled, whatsapp_opt_in, registered_at, position) VALUES ("),
+            );
+            sql.text(e.patient_id.to_string())
+                .push(", ")
+                .text(c.name.clone())
+                .push(", ");
+            sql.int(i64::from(c.phone.is_some()))
+                .push(", ")
+                .int(i64::from(c.email.is_some()))
+                .push(", ");
+            sql.int(i64::from(c.portal_enabled))
+                .push(", ")
+                .int(i64::from(c.whatsapp_opt_in))
+                .push(", ");
+            sql.text(time_text(envelope.occurred_at))
+                .push(", ")
+                .int(position)
+                .push(")");
+            sql
+        }
+        Event::PatientContactChanged(e) => {
+            let c = &e.contact;
+            let mut sql = Sql::new(d, format!("UPDATE {table} SET name = "));
+            sql.text(c.name.clone())
+                .push(", has_phone = ")
+                .int(i64::from(c.phone.is_some()));
+            sql.push(", has_email = ").int(i64::from(c.email.is_some()));
+            sql.push(", portal_enabled = ")
+                .int(i64::from(c.portal_enabled));
+            sql.push(", whatsapp_opt_in = ")
+                .int(i64::from(c.whatsapp_opt_in));
+            sql.push(", position = ")
+                .int(position)
+                .push(" WHERE id = ")
+                .text(e.patient_id.to_string());
+            sql
+        }
+        Event::SmsConsentChanged(e) => {
+            let mut sql = Sql::new(d, format!("UPDATE {table} SET sms_opted_out = "));
+            sql.int(i64::from(!e.opted_in))
+                .push(", position = ")
+                .int(position);
+            sql.push(" WHERE id = ").text(e.patient_id.to_string());
+            sql
+        }
+        _ => return Ok(()),
+    };
+    sql.query().execute(conn).await.map(drop)
+}
