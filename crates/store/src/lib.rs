@@ -10,25 +10,39 @@
 //! that commits late makes a reader that polls "position > last" skip its events for good, and
 //! a rollback leaves a hole forever.
 //!
-//! This store serializes position assignment inside the commit instead. On PostgreSQL an append
-//! takes a transaction-scoped advisory lock, then reads the current maximum position, checks
-//! the expected versions and the idempotency key, inserts its events at the following
-//! positions and commits; the lock is released only after the commit is visible. So positions
-//! are handed out in commit order, and a rolled-back append hands its positions to the next
-//! one: no holes. The price is that appends commit one at a time; the alternative of reading
-//! only below the oldest in-flight transaction (`pg_snapshot_xmin`) keeps concurrent commits
-//! but still leaves holes after rollbacks, which readers would have to tolerate. On SQLite the
-//! single writer connection gives the same order for free.
+//! This store serializes position assignment inside the commit instead. On PostgreSQL an
+//! append is one statement, the `append_events` function (migration `0002`), run as its own
+//! transaction. It first answers what no later commit can change (a repeated idempotency key, a
+//! stream that already exists or is already past the expected version) without any lock; then
+//! it takes a transaction-scoped advisory lock, checks the idempotency key and every expected
+//! version again (READ COMMITTED gives each statement a fresh snapshot, so every earlier
+//! append's commit is visible), reads the current maximum position, inserts the events at the
+//! following positions with the key, calls `pg_notify` and commits. PostgreSQL releases the
+//! lock only after the commit is visible, so positions are handed out in commit order, and an
+//! append that rolls back or conflicts hands its positions to the next one: no holes. A unique
+//! violation that a writer bypassing the lock could still cause is answered as a concurrency
+//! conflict (`UNIQUE (stream, version)`, the position key) or, for the idempotency key, with
+//! the first append's events.
+//!
+//! The price is that appends commit one at a time per database, with the lock held for one
+//! statement and its commit. The alternative, storing `pg_current_xact_id()` with each event and
+//! reading only below `pg_snapshot_xmin(pg_current_snapshot())`, keeps commits concurrent but
+//! leaves holes after rollbacks that every reader would have to tolerate, and a timeout-based
+//! "skip the hole" reader loses late events. On SQLite one writer connection that opens every
+//! append with `BEGIN IMMEDIATE` gives the same order without a lock.
 //!
 //! Subscribers catch up in batches and then wait for a commit signal (PostgreSQL
 //! `LISTEN/NOTIFY`, an in-process watch channel on SQLite), with a one-second re-check so a
 //! lost signal can never stall them.
+
+#![warn(missing_docs)]
 
 mod error;
 mod event;
 pub mod postgres;
 pub mod sqlite;
 mod subscription;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 use std::path::Path;
@@ -110,7 +124,8 @@ pub async fn append_to_stream(
         .await
 }
 
-/// Opens PostgreSQL for a `postgres://` or `postgresql://` URL, else SQLite at `sqlite_path`.
+/// Opens PostgreSQL for a `postgres://` or `postgresql://` URL, SQLite at `sqlite_path` when
+/// there is no URL (or an empty one); any other URL is refused.
 pub async fn open_store(
     database_url: Option<&str>,
     sqlite_path: &Path,
@@ -119,11 +134,11 @@ pub async fn open_store(
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             Ok(Arc::new(PgEventStore::connect(url).await?))
         }
-        Some(other) => Err(StoreError::InvalidRequest(format!(
+        Some(other) if !other.trim().is_empty() => Err(StoreError::InvalidRequest(format!(
             "unsupported database URL scheme in `{}`",
             other.split(':').next().unwrap_or("")
         ))),
-        None => Ok(Arc::new(SqliteEventStore::open(sqlite_path).await?)),
+        _ => Ok(Arc::new(SqliteEventStore::open(sqlite_path).await?)),
     }
 }
 
@@ -170,4 +185,51 @@ fn validate(request: &AppendRequest) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// Answers an append whose insert hit a unique constraint (only a writer that bypasses the
+/// append path can cause one): the idempotency key's first append, a concurrency conflict on
+/// the stream whose version no longer matches, or a refusal of an event id recorded before.
+async fn resolve_unique_violation(
+    store: &dyn EventStore,
+    error: sqlx::Error,
+    request: &AppendRequest,
+) -> Result<AppendOutcome, StoreError> {
+    let constraint = match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => db
+            .constraint()
+            .map_or_else(|| db.message().to_owned(), str::to_owned),
+        _ => return Err(error.into()),
+    };
+    if constraint.contains("idempotency_keys") {
+        if let Some(key) = &request.idempotency {
+            if let Some(events) = store.find_idempotent(key).await? {
+                return Ok(AppendOutcome {
+                    events,
+                    duplicate: true,
+                });
+            }
+        }
+        return Err(error.into());
+    }
+    if constraint.contains("event_id") {
+        return Err(StoreError::InvalidRequest(
+            "an event id of this append is already recorded".into(),
+        ));
+    }
+    let mut first = None;
+    for write in &request.writes {
+        let actual = store.stream_version(&write.stream).await?;
+        let conflict = StoreError::ConcurrencyConflict {
+            stream: write.stream.clone(),
+            expected: write.expected,
+            actual,
+        };
+        if !write.expected.accepts(actual) {
+            return Err(conflict);
+        }
+        first.get_or_insert(conflict);
+    }
+    // Every stream now accepts its write: the racing writer took the positions; retrying works.
+    Err(first.unwrap_or_else(|| error.into()))
 }

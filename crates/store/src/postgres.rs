@@ -1,5 +1,6 @@
-//! The PostgreSQL backend: position assignment serialized by a transaction-scoped advisory
-//! lock, `LISTEN/NOTIFY` for subscribers.
+//! The PostgreSQL backend: an append is one call of the `append_events` function (migration
+//! `0002`), which assigns positions under a transaction-scoped advisory lock; `LISTEN/NOTIFY`
+//! tells subscribers of commits in any process.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,64 +8,83 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use sqlx::postgres::{PgListener, PgPoolOptions, PgRow};
-use sqlx::{PgPool, Postgres, Row, Transaction};
+use sqlx::{PgPool, Row};
 use tokio::sync::watch;
+use tokio::task::AbortHandle;
 use uuid::Uuid;
 
 use crate::error::{signed, unsigned};
-use crate::subscription::advance;
+use crate::subscription::{self, advance};
 use crate::{
-    subscription, validate, AppendOutcome, AppendRequest, EventStore, IdempotencyKey,
-    RecordedEvent, StoreError,
+    resolve_unique_violation, validate, AppendOutcome, AppendRequest, EventStore, ExpectedVersion,
+    IdempotencyKey, RecordedEvent, StoreError,
 };
 
-/// The advisory lock key that serializes appends ("hub events").
-const APPEND_LOCK: i64 = 0x6875_625f_6576_7473;
-/// The notification channel carrying the last committed position.
+/// The notification channel carrying the last committed position (`append_events` notifies it).
 const CHANNEL: &str = "hub_events";
 /// Connections per pool unless configured otherwise.
-const DEFAULT_POOL_SIZE: u32 = 8;
+pub const DEFAULT_POOL_SIZE: u32 = 10;
+/// How long the listener waits before reconnecting after an error.
+const RECONNECT_DELAY: Duration = Duration::from_millis(500);
 
 const COLUMNS: &str = "position, event_id, stream, version, event_type, schema_version, occurred_at, actor_id, actor_role, data, metadata";
 
-/// The PostgreSQL event store. Cheap to clone: clones share the pool and the head signal.
+const APPEND: &str =
+    "SELECT result, conflict_stream, conflict_actual, first_pos, last_pos, first_versions \
+     FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+
+/// The PostgreSQL event store. Cheap to clone: clones share the pool, the head signal and the
+/// listener, which stops when the last clone is dropped.
 #[derive(Clone)]
 pub struct PgEventStore {
     pool: PgPool,
     head: Arc<watch::Sender<u64>>,
+    _listener: Arc<Listener>,
+}
+
+/// Stops the `LISTEN` task when dropped.
+struct Listener(AbortHandle);
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl PgEventStore {
-    /// Connects, runs migrations and starts listening for commits of other processes.
+    /// Connects with at most [`DEFAULT_POOL_SIZE`] connections, runs migrations and starts
+    /// listening for commits.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         Self::connect_with_pool_size(url, DEFAULT_POOL_SIZE).await
     }
 
-    /// Like [`Self::connect`], with at most `pool_size` connections.
+    /// Like [`Self::connect`], with at most `pool_size` connections (plus one for `LISTEN`).
     pub async fn connect_with_pool_size(url: &str, pool_size: u32) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
-            .max_connections(pool_size)
+            .max_connections(pool_size.max(1))
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
         Self::from_pool(pool).await
     }
 
-    /// Uses an existing pool: runs migrations and starts the listener.
+    /// Uses an existing pool: runs migrations and starts the listener (on one connection of
+    /// its own with the pool's options).
     pub async fn from_pool(pool: PgPool) -> Result<Self, StoreError> {
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        let head = Arc::new(watch::Sender::new(0));
-        let store = PgEventStore { pool, head };
-        let position = store.head_position().await?;
-        store
-            .head
-            .send_if_modified(|current| advance(current, position));
-        // The listener has a pool of its own, so the store's pool closes when the store goes.
+        let position: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+            .fetch_one(&pool)
+            .await?;
+        let head = Arc::new(watch::Sender::new(unsigned(position)));
         let listener_pool = PgPoolOptions::new()
             .max_connections(1)
-            .connect_lazy_with((*store.pool.connect_options()).clone());
-        tokio::spawn(listen(listener_pool, Arc::downgrade(&store.head)));
-        Ok(store)
+            .connect_lazy_with((*pool.connect_options()).clone());
+        let task = tokio::spawn(listen(listener_pool, pool.clone(), head.clone()));
+        Ok(PgEventStore {
+            pool,
+            head,
+            _listener: Arc::new(Listener(task.abort_handle())),
+        })
     }
 
     /// The connection pool (for tests and tools).
@@ -88,32 +108,13 @@ impl PgEventStore {
         rows.iter().map(record).collect()
     }
 
-    async fn try_append(
-        &self,
-        tx: &mut Transaction<'static, Postgres>,
-        request: &AppendRequest,
-    ) -> Result<Appended, StoreError> {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(APPEND_LOCK)
-            .execute(&mut **tx)
-            .await?;
-        if let Some(key) = &request.idempotency {
-            let existing = sqlx::query("SELECT first_position, last_position FROM idempotency_keys WHERE actor_id = $1 AND key = $2")
-                .bind(key.actor_id)
-                .bind(&key.key)
-                .fetch_optional(&mut **tx)
-                .await?;
-            if let Some(row) = existing {
-                return Ok(Appended::Duplicate(row.try_get(0)?, row.try_get(1)?));
-            }
-        }
-        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
-            .fetch_one(&mut **tx)
-            .await?;
-        let mut positions = Vec::new();
-        let mut event_ids = Vec::new();
+    /// Runs `append_events` as its own transaction.
+    async fn call_append(&self, request: &AppendRequest) -> Result<PgRow, sqlx::Error> {
         let mut streams = Vec::new();
-        let mut versions = Vec::new();
+        let mut expected = Vec::new();
+        let mut write_of = Vec::new();
+        let mut offsets = Vec::new();
+        let mut event_ids = Vec::new();
         let mut types = Vec::new();
         let mut schema_versions = Vec::new();
         let mut occurred = Vec::new();
@@ -121,115 +122,86 @@ impl PgEventStore {
         let mut actor_roles = Vec::new();
         let mut data = Vec::new();
         let mut metadata = Vec::new();
-        let mut recorded = Vec::new();
-        for write in &request.writes {
-            let actual: Option<i64> =
-                sqlx::query_scalar("SELECT MAX(version) FROM events WHERE stream = $1")
-                    .bind(&write.stream)
-                    .fetch_one(&mut **tx)
-                    .await?;
-            let actual = actual.map(unsigned);
-            if !write.expected.accepts(actual) {
-                return Err(StoreError::ConcurrencyConflict {
-                    stream: write.stream.clone(),
-                    expected: write.expected,
-                    actual,
-                });
-            }
-            let first_version = actual.map_or(0, |v| v + 1);
+        for (index, write) in request.writes.iter().enumerate() {
+            streams.push(write.stream.as_str());
+            expected.push(match write.expected {
+                ExpectedVersion::Any => -1,
+                ExpectedVersion::NoStream => -2,
+                ExpectedVersion::StreamExists => -3,
+                ExpectedVersion::Exact(version) => signed(version),
+            });
             for (offset, event) in write.events.iter().enumerate() {
-                let position = head + 1 + positions.len() as i64;
-                recorded.push(crate::recorded(
-                    event,
-                    &write.stream,
-                    first_version + offset as u64,
-                    unsigned(position),
-                ));
-                positions.push(position);
+                write_of.push(i32::try_from(index + 1).unwrap_or(i32::MAX));
+                offsets.push(offset as i64);
                 event_ids.push(event.event_id);
-                streams.push(write.stream.clone());
-                versions.push(signed(first_version + offset as u64));
-                types.push(event.event_type.clone());
-                schema_versions.push(event.schema_version as i32);
+                types.push(event.event_type.as_str());
+                schema_versions.push(i32::try_from(event.schema_version).unwrap_or(i32::MAX));
                 occurred.push(event.occurred_at);
                 actor_ids.push(event.actor_id);
-                actor_roles.push(event.actor_role.clone());
-                data.push(event.data.clone());
-                metadata.push(event.metadata.clone());
+                actor_roles.push(event.actor_role.as_str());
+                data.push(&event.data);
+                metadata.push(&event.metadata);
             }
         }
-        sqlx::query(
-            "INSERT INTO events (position, event_id, stream, version, event_type, schema_version, occurred_at, actor_id, actor_role, data, metadata) \
-             SELECT * FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], $6::int[], $7::timestamptz[], $8::uuid[], $9::text[], $10::jsonb[], $11::jsonb[])",
-        )
-        .bind(&positions)
-        .bind(&event_ids)
-        .bind(&streams)
-        .bind(&versions)
-        .bind(&types)
-        .bind(&schema_versions)
-        .bind(&occurred)
-        .bind(&actor_ids)
-        .bind(&actor_roles)
-        .bind(&data)
-        .bind(&metadata)
-        .execute(&mut **tx)
-        .await?;
-        let last = head + positions.len() as i64;
-        if let Some(key) = &request.idempotency {
-            sqlx::query("INSERT INTO idempotency_keys (actor_id, key, first_position, last_position) VALUES ($1, $2, $3, $4)")
-                .bind(key.actor_id)
-                .bind(&key.key)
-                .bind(head + 1)
-                .bind(last)
-                .execute(&mut **tx)
-                .await?;
-        }
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(last.to_string())
-            .execute(&mut **tx)
-            .await?;
-        Ok(Appended::New(recorded))
+        let key = request.idempotency.as_ref();
+        sqlx::query(APPEND)
+            .bind(&streams)
+            .bind(&expected)
+            .bind(&write_of)
+            .bind(&offsets)
+            .bind(&event_ids)
+            .bind(&types)
+            .bind(&schema_versions)
+            .bind(&occurred)
+            .bind(&actor_ids)
+            .bind(&actor_roles)
+            .bind(&data)
+            .bind(&metadata)
+            .bind(key.map(|k| k.actor_id))
+            .bind(key.map(|k| k.key.as_str()))
+            .fetch_one(&self.pool)
+            .await
     }
 }
 
-/// The positions an append took, or those of the first append with the same key.
-enum Appended {
-    /// Appended now: the recorded events.
-    New(Vec<RecordedEvent>),
-    /// Appended before at these positions; nothing was written.
-    Duplicate(i64, i64),
+/// Follows commits of every process through `LISTEN` until the store is dropped,
+/// reconnecting after errors and re-reading the head whenever notifications may have been lost.
+async fn listen(listener_pool: PgPool, pool: PgPool, head: Arc<watch::Sender<u64>>) {
+    loop {
+        if let Err(error) = follow_notifications(&listener_pool, &pool, &head).await {
+            tracing::warn!(%error, "event notification listener failed; reconnecting");
+            tokio::time::sleep(RECONNECT_DELAY).await;
+        }
+    }
 }
 
-/// Follows commits of every process through `LISTEN`, reconnecting after errors, until the
-/// store is dropped.
-async fn listen(pool: PgPool, head: std::sync::Weak<watch::Sender<u64>>) {
+async fn follow_notifications(
+    listener_pool: &PgPool,
+    pool: &PgPool,
+    head: &watch::Sender<u64>,
+) -> Result<(), sqlx::Error> {
+    let mut listener = PgListener::connect_with(listener_pool).await?;
+    listener.listen(CHANNEL).await?;
+    refresh_head(pool, head).await?;
     loop {
-        let listener = async {
-            let mut listener = PgListener::connect_with(&pool).await?;
-            listener.listen(CHANNEL).await?;
-            loop {
-                let notification = listener.recv().await?;
-                let Some(head) = head.upgrade() else {
-                    return Ok::<(), sqlx::Error>(());
-                };
+        match listener.try_recv().await? {
+            Some(notification) => {
                 if let Ok(position) = notification.payload().parse::<u64>() {
                     head.send_if_modified(|current| advance(current, position));
                 }
             }
-        };
-        match listener.await {
-            Ok(()) => return,
-            Err(error) => {
-                tracing::warn!(%error, "event notification listener failed; reconnecting");
-                if head.strong_count() == 0 {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
+            // The connection was lost and is listening again: commits meanwhile went unannounced.
+            None => refresh_head(pool, head).await?,
         }
     }
+}
+
+async fn refresh_head(pool: &PgPool, head: &watch::Sender<u64>) -> Result<(), sqlx::Error> {
+    let position: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+        .fetch_one(pool)
+        .await?;
+    head.send_if_modified(|current| advance(current, unsigned(position)));
+    Ok(())
 }
 
 fn record(row: &PgRow) -> Result<RecordedEvent, StoreError> {
@@ -252,25 +224,53 @@ fn record(row: &PgRow) -> Result<RecordedEvent, StoreError> {
 impl EventStore for PgEventStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
         validate(&request)?;
-        let mut tx = self.pool.begin().await?;
-        match self.try_append(&mut tx, &request).await? {
-            Appended::Duplicate(first, last) => {
-                tx.rollback().await?;
-                let events = self.read_positions(first, last).await?;
-                Ok(AppendOutcome {
-                    events,
-                    duplicate: true,
-                })
-            }
-            Appended::New(events) => {
-                tx.commit().await?;
-                let last = events.last().map_or(0, |e| e.position);
+        let row = match self.call_append(&request).await {
+            Ok(row) => row,
+            Err(error) => return resolve_unique_violation(self, error, &request).await,
+        };
+        let result: String = row.try_get("result")?;
+        match result.as_str() {
+            "appended" => {
+                let mut position = unsigned(row.try_get("first_pos")?);
+                let first_versions: Vec<i64> = row.try_get("first_versions")?;
+                let mut events = Vec::new();
+                for (write, first_version) in request.writes.iter().zip(first_versions) {
+                    for (offset, event) in write.events.iter().enumerate() {
+                        let version = unsigned(first_version) + offset as u64;
+                        events.push(crate::recorded(event, &write.stream, version, position));
+                        position += 1;
+                    }
+                }
+                let last = unsigned(row.try_get("last_pos")?);
                 self.head.send_if_modified(|current| advance(current, last));
                 Ok(AppendOutcome {
                     events,
                     duplicate: false,
                 })
             }
+            "duplicate" => Ok(AppendOutcome {
+                events: self
+                    .read_positions(row.try_get("first_pos")?, row.try_get("last_pos")?)
+                    .await?,
+                duplicate: true,
+            }),
+            "conflict" => {
+                let stream: String = row.try_get("conflict_stream")?;
+                let actual: Option<i64> = row.try_get("conflict_actual")?;
+                let expected = request
+                    .writes
+                    .iter()
+                    .find(|w| w.stream == stream)
+                    .map_or(ExpectedVersion::Any, |w| w.expected);
+                Err(StoreError::ConcurrencyConflict {
+                    stream,
+                    expected,
+                    actual: actual.map(unsigned),
+                })
+            }
+            other => Err(StoreError::InvalidRequest(format!(
+                "append_events answered `{other}`"
+            ))),
         }
     }
 

@@ -1,5 +1,6 @@
 //! The SQLite backend (embedded default): one file, WAL mode, a single writer connection
-//! that serializes appends, an in-process signal for subscribers.
+//! whose `BEGIN IMMEDIATE` transactions serialize appends, a pool of read-only readers, an
+//! in-process signal for subscribers.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -18,7 +19,8 @@ use uuid::Uuid;
 use crate::error::{signed, unsigned};
 use crate::subscription::{self, advance};
 use crate::{
-    validate, AppendOutcome, AppendRequest, EventStore, IdempotencyKey, RecordedEvent, StoreError,
+    resolve_unique_violation, validate, AppendOutcome, AppendRequest, EventStore, IdempotencyKey,
+    RecordedEvent, StoreError,
 };
 
 const COLUMNS: &str = "position, event_id, stream, version, event_type, schema_version, occurred_at, actor_id, actor_role, data, metadata";
@@ -26,7 +28,9 @@ const COLUMNS: &str = "position, event_id, stream, version, event_type, schema_v
 const READERS: u32 = 4;
 
 /// The SQLite event store. Cheap to clone: clones share the pools and the head signal.
-/// One process owns the file; its writes are serialized by one writer connection.
+/// Appends go through one writer connection and open with `BEGIN IMMEDIATE`, so they are
+/// serialized within a process and across processes sharing the file. The head signal knows
+/// only this process's commits; subscribers here see other processes' within the re-check.
 #[derive(Clone)]
 pub struct SqliteEventStore {
     writer: SqlitePool,
@@ -34,13 +38,14 @@ pub struct SqliteEventStore {
     head: Arc<watch::Sender<u64>>,
 }
 
-/// Connection options shared by the hub's SQLite files: WAL, normal sync, a busy timeout.
+/// Connection options of the event log file: WAL, a busy timeout, and `synchronous = FULL`
+/// so that an acknowledged append survives a power loss too (it is the audit record).
 pub fn connect_options(path: &Path) -> SqliteConnectOptions {
     SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
+        .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(10))
 }
 
@@ -57,16 +62,32 @@ impl SqliteEventStore {
             .max_connections(READERS)
             .connect_with(options.read_only(true))
             .await?;
-        let store = SqliteEventStore {
+        Self::from_pools(writer, reader).await
+    }
+
+    /// A private in-memory event log (gone when the store is dropped), for tests and tools.
+    /// Reads and writes share its one connection.
+    pub async fn in_memory() -> Result<Self, StoreError> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(SqliteConnectOptions::from_str("sqlite::memory:")?)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Self::from_pools(pool.clone(), pool).await
+    }
+
+    async fn from_pools(writer: SqlitePool, reader: SqlitePool) -> Result<Self, StoreError> {
+        let position: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+            .fetch_one(&reader)
+            .await?;
+        Ok(SqliteEventStore {
             writer,
             reader,
-            head: Arc::new(watch::Sender::new(0)),
-        };
-        let position = store.head_position().await?;
-        store
-            .head
-            .send_if_modified(|current| advance(current, position));
-        Ok(store)
+            head: Arc::new(watch::Sender::new(unsigned(position))),
+        })
     }
 
     async fn read_positions(
@@ -80,7 +101,7 @@ impl SqliteEventStore {
         let rows = sqlx::query(&sql)
             .bind(first)
             .bind(last)
-            .fetch_all(&self.writer)
+            .fetch_all(&self.reader)
             .await?;
         rows.iter().map(record).collect()
     }
@@ -204,17 +225,11 @@ fn record(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
 impl EventStore for SqliteEventStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
         validate(&request)?;
-        let mut tx = self.writer.begin().await?;
-        match Self::try_append(&mut tx, &request).await? {
-            Err((first, last)) => {
-                tx.rollback().await?;
-                let events = self.read_positions(first, last).await?;
-                Ok(AppendOutcome {
-                    events,
-                    duplicate: true,
-                })
-            }
-            Ok(events) => {
+        // The write lock from the start: no other process can slip a commit in between the
+        // reads of the head and versions and the inserts.
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        match Self::try_append(&mut tx, &request).await {
+            Ok(Ok(events)) => {
                 tx.commit().await?;
                 let last = events.last().map_or(0, |e| e.position);
                 self.head.send_if_modified(|current| advance(current, last));
@@ -223,6 +238,22 @@ impl EventStore for SqliteEventStore {
                     duplicate: false,
                 })
             }
+            Ok(Err((first, last))) => {
+                tx.rollback().await?;
+                Ok(AppendOutcome {
+                    events: self.read_positions(first, last).await?,
+                    duplicate: true,
+                })
+            }
+            Err(StoreError::Database(error))
+                if error
+                    .as_database_error()
+                    .is_some_and(|db| db.is_unique_violation()) =>
+            {
+                tx.rollback().await?;
+                resolve_unique_violation(self, error, &request).await
+            }
+            Err(error) => Err(error),
         }
     }
 

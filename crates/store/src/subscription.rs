@@ -44,17 +44,17 @@ where
                 f.after = event.position;
                 return Some((Ok(event), f));
             }
+            // Mark the head as seen before reading: a commit signalled after this point wakes
+            // the wait below, one signalled before it is visible to the read.
+            f.head.borrow_and_update();
             match f.store.read_all(f.after, READ_BATCH, None).await {
                 Ok(batch) if !batch.is_empty() => f.buffer.extend(batch),
                 Ok(_) => {
-                    let after = f.after;
-                    if *f.head.borrow() > after {
-                        // Signalled but not yet readable here (another connection): brief pause.
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    } else {
-                        let moved = f.head.wait_for(|head| *head > after);
-                        // Either a commit signal or the re-check timer: read again.
-                        let _ = tokio::time::timeout(RECHECK, moved).await;
+                    // A commit signal or the re-check timer, whichever comes first: read again.
+                    if let Ok(Err(_)) = tokio::time::timeout(RECHECK, f.head.changed()).await {
+                        // The store's signal is gone (cannot happen while `f.store` lives):
+                        // fall back to the timer alone.
+                        tokio::time::sleep(RECHECK).await;
                     }
                 }
                 Err(error) => {

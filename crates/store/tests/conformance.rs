@@ -1,7 +1,10 @@
-//! One conformance suite, run against both backends: ordering, optimistic concurrency,
-//! atomic appends, idempotency, subscriptions, and many concurrent writers.
+//! One conformance suite, run against both backends (SQLite on a file and in memory,
+//! PostgreSQL on a fresh database per test): ordering, optimistic concurrency, atomic appends,
+//! idempotency, subscriptions, and many concurrent writers; then backend-specific tests of a
+//! slow committer, unique violations from writers that bypass the store, notifications across
+//! stores, and two SQLite stores on one file.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,8 +14,8 @@ use rand::Rng;
 use serde_json::json;
 use store::testing::TestDatabase;
 use store::{
-    append_to_stream, AppendRequest, EventStore, ExpectedVersion, IdempotencyKey, NewEvent,
-    PgEventStore, SqliteEventStore, StoreError, StreamWrite,
+    append_to_stream, open_store, AppendRequest, EventStore, ExpectedVersion, IdempotencyKey,
+    NewEvent, PgEventStore, SqliteEventStore, StoreError, StreamWrite,
 };
 use uuid::Uuid;
 
@@ -32,6 +35,14 @@ impl Fixture {
         Fixture {
             store: Arc::new(store),
             _dir: Some(dir),
+            database: None,
+        }
+    }
+
+    async fn sqlite_memory() -> Fixture {
+        Fixture {
+            store: Arc::new(SqliteEventStore::in_memory().await.unwrap()),
+            _dir: None,
             database: None,
         }
     }
@@ -363,6 +374,16 @@ macro_rules! conformance {
                 }
             )*
         }
+        mod sqlite_memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let fixture = super::Fixture::sqlite_memory().await;
+                    super::$name(fixture.store.clone()).await;
+                    fixture.finish().await;
+                }
+            )*
+        }
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -385,8 +406,26 @@ conformance!(
     concurrent_writers
 );
 
-/// A writer that holds its transaction open: a subscriber must not skip it, and positions
-/// stay gap-free in commit order.
+/// Appends one event through the store's own `append_events` function inside `tx`, as the
+/// store does, but without committing.
+async fn append_in_transaction(tx: &mut sqlx::PgConnection, stream: &str) {
+    let result: String = sqlx::query_scalar(
+        "SELECT result FROM append_events(ARRAY[$1], ARRAY[-1]::bigint[], ARRAY[1], ARRAY[0]::bigint[], \
+         ARRAY[$2]::uuid[], ARRAY['Tested'], ARRAY[1], ARRAY[now()], ARRAY[$3]::uuid[], ARRAY['admin'], \
+         ARRAY['{}'::jsonb], ARRAY['{}'::jsonb], NULL, NULL)",
+    )
+    .bind(stream)
+    .bind(Uuid::new_v4())
+    .bind(Uuid::new_v4())
+    .fetch_one(tx)
+    .await
+    .unwrap();
+    assert_eq!(result, "appended");
+}
+
+/// A writer that appends and then holds its transaction open before committing: readers see
+/// nothing past it meanwhile, later appends wait for it, and a subscriber sees every event
+/// once, in commit order, without gaps.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_slow_committer_is_never_skipped() {
     let fixture = Fixture::postgres().await;
@@ -396,22 +435,9 @@ async fn postgres_slow_committer_is_never_skipped() {
         .await
         .unwrap();
     let mut subscription = store.subscribe(0);
-    // A slow transaction in another session holds the append lock for a while.
-    let slow = tokio::spawn(async move {
-        let pool = sqlx::PgPool::connect(&url).await.unwrap();
-        let mut tx = pool.begin().await.unwrap();
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(0x6875_625f_6576_7473_i64)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        sqlx::query("SELECT pg_sleep(0.5)")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-    });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let mut slow = pool.begin().await.unwrap();
+    append_in_transaction(&mut slow, "slow").await;
     let fast: Vec<_> = (0..5)
         .map(|i| {
             let store = store.clone();
@@ -427,22 +453,233 @@ async fn postgres_slow_committer_is_never_skipped() {
             })
         })
         .collect();
-    slow.await.unwrap();
+    // While the slow writer sleeps, nothing after position 1 is visible or delivered.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(store.head_position().await.unwrap(), 1);
+    assert_eq!(store.read_all(0, 100, None).await.unwrap().len(), 1);
+    let first = subscription.next().await.unwrap().unwrap();
+    assert_eq!(first.position, 1);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), subscription.next())
+            .await
+            .is_err(),
+        "nothing is delivered past an uncommitted append"
+    );
+    assert!(fast.iter().all(|task| !task.is_finished()));
+    slow.commit().await.unwrap();
     for task in fast {
         task.await.unwrap();
     }
-    let mut positions = BTreeMap::new();
+    let mut delivered = vec![(first.position, first.stream)];
     for _ in 0..6 {
         let event = tokio::time::timeout(Duration::from_secs(10), subscription.next())
             .await
             .unwrap()
             .unwrap()
             .unwrap();
-        positions.insert(event.position, event.stream);
+        delivered.push((event.position, event.stream));
     }
     assert_eq!(
-        positions.keys().copied().collect::<Vec<_>>(),
-        vec![1, 2, 3, 4, 5, 6]
+        delivered.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+        (1..=7).collect::<Vec<_>>()
     );
+    assert_eq!(delivered[1].1, "slow", "the slow writer keeps its place");
+    pool.close().await;
     fixture.finish().await;
+}
+
+/// A writer that bypasses the append path and takes the next position and a stream's next
+/// version: the store's racing append ends in a concurrency conflict (not a database error)
+/// and leaves no hole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_unique_violation_is_a_conflict() {
+    let fixture = Fixture::postgres().await;
+    let store = fixture.store.clone();
+    let url = fixture.database.as_ref().unwrap().url.clone();
+    append_to_stream(&*store, "warm", ExpectedVersion::Any, vec![event(0)])
+        .await
+        .unwrap();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let mut rogue = pool.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO events (position, event_id, stream, version, event_type, schema_version, occurred_at, actor_id, actor_role, data, metadata) \
+         VALUES (2, $1, 'x', 0, 'Tested', 1, now(), $2, 'admin', '{}', '{}')",
+    )
+    .bind(Uuid::new_v4())
+    .bind(Uuid::new_v4())
+    .execute(&mut *rogue)
+    .await
+    .unwrap();
+    let racing = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            append_to_stream(&*store, "x", ExpectedVersion::NoStream, vec![event(1)]).await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    rogue.commit().await.unwrap();
+    let outcome = racing.await.unwrap();
+    assert!(
+        matches!(
+            outcome,
+            Err(StoreError::ConcurrencyConflict { ref stream, actual: Some(0), .. }) if stream == "x"
+        ),
+        "{outcome:?}"
+    );
+    let next = append_to_stream(&*store, "x", ExpectedVersion::Exact(0), vec![event(2)])
+        .await
+        .unwrap();
+    assert_eq!((next.events[0].position, next.events[0].version), (3, 1));
+    pool.close().await;
+    fixture.finish().await;
+}
+
+/// A concurrent first use of an idempotency key that commits while the store's append waits
+/// on the key: the append answers the first use's events instead of an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_concurrent_idempotency_key_answers_the_original() {
+    let fixture = Fixture::postgres().await;
+    let store = fixture.store.clone();
+    let url = fixture.database.as_ref().unwrap().url.clone();
+    let original = append_to_stream(&*store, "s", ExpectedVersion::Any, vec![event(0)])
+        .await
+        .unwrap();
+    let key = IdempotencyKey {
+        actor_id: Uuid::new_v4(),
+        key: "k".into(),
+    };
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let mut first_use = pool.begin().await.unwrap();
+    sqlx::query("INSERT INTO idempotency_keys (actor_id, key, first_position, last_position) VALUES ($1, $2, 1, 1)")
+        .bind(key.actor_id)
+        .bind(&key.key)
+        .execute(&mut *first_use)
+        .await
+        .unwrap();
+    let racing = {
+        let store = store.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            store
+                .append(AppendRequest {
+                    writes: vec![write("t", ExpectedVersion::Any, 1)],
+                    idempotency: Some(key),
+                })
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    first_use.commit().await.unwrap();
+    let outcome = racing.await.unwrap().unwrap();
+    assert!(outcome.duplicate);
+    assert_eq!(outcome.events, original.events);
+    assert_eq!(store.stream_version("t").await.unwrap(), None);
+    let next = append_to_stream(&*store, "t", ExpectedVersion::Any, vec![event(1)])
+        .await
+        .unwrap();
+    assert_eq!(next.events[0].position, 2, "no hole");
+    pool.close().await;
+    fixture.finish().await;
+}
+
+/// A second store on the same database (another process) learns of commits through
+/// `LISTEN/NOTIFY`: its head moves although it appended nothing, and its subscriber gets the event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_other_store_is_notified() {
+    let fixture = Fixture::postgres().await;
+    let url = fixture.database.as_ref().unwrap().url.clone();
+    let other = PgEventStore::connect_with_pool_size(&url, 2).await.unwrap();
+    let mut head = other.head_watch();
+    let mut subscription = other.subscribe(0);
+    // Let the listener start (it reads the head once when it starts listening).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(*head.borrow_and_update(), 0);
+    for n in 0..3 {
+        append_to_stream(&*fixture.store, "s", ExpectedVersion::Any, vec![event(n)])
+            .await
+            .unwrap();
+        // Only a notification moves the other store's head now.
+        tokio::time::timeout(Duration::from_secs(5), head.wait_for(|p| *p == n + 1))
+            .await
+            .expect("notified")
+            .unwrap();
+        let event = tokio::time::timeout(Duration::from_secs(5), subscription.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(event.position, n + 1);
+    }
+    drop(subscription);
+    drop(other);
+    fixture.finish().await;
+}
+
+/// Two stores on one SQLite file (two processes) append concurrently: `BEGIN IMMEDIATE`
+/// keeps positions gap-free and versions contiguous, without busy errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_two_stores_on_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let stores: Vec<Arc<dyn EventStore>> = vec![
+        Arc::new(SqliteEventStore::open(&path).await.unwrap()),
+        Arc::new(SqliteEventStore::open(&path).await.unwrap()),
+    ];
+    let writers: Vec<_> = (0..8)
+        .map(|i| {
+            let store = stores[i % 2].clone();
+            tokio::spawn(async move {
+                for n in 0..100 {
+                    append_to_stream(
+                        &*store,
+                        &format!("s-{}", n % 3),
+                        ExpectedVersion::Any,
+                        vec![event(n)],
+                    )
+                    .await
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let all = stores[1].read_all(0, 1000, None).await.unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.position).collect::<Vec<_>>(),
+        (1..=800).collect::<Vec<_>>()
+    );
+    for stream in ["s-0", "s-1", "s-2"] {
+        let versions: Vec<u64> = all
+            .iter()
+            .filter(|e| e.stream == stream)
+            .map(|e| e.version)
+            .collect();
+        assert_eq!(versions, (0..versions.len() as u64).collect::<Vec<_>>());
+    }
+}
+
+/// `open_store` picks the backend from the URL.
+#[tokio::test]
+async fn open_store_picks_the_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let sqlite = open_store(None, &path).await.unwrap();
+    append_to_stream(&*sqlite, "s", ExpectedVersion::Any, vec![event(0)])
+        .await
+        .unwrap();
+    drop(sqlite);
+    assert!(path.exists());
+    let reopened = open_store(Some(""), &path).await.unwrap();
+    assert_eq!(reopened.head_position().await.unwrap(), 1);
+    assert!(matches!(
+        open_store(Some("mysql://localhost/hub"), &path).await,
+        Err(StoreError::InvalidRequest(_))
+    ));
+    let database = TestDatabase::create().await.unwrap();
+    let postgres = open_store(Some(&database.url), &path).await.unwrap();
+    assert_eq!(postgres.head_position().await.unwrap(), 0);
+    drop(postgres);
+    database.drop_database().await.unwrap();
 }
