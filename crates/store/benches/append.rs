@@ -1,8 +1,10 @@
 //! Appends per second for 1, 8 and 64 concurrent writers on each backend, beside the same
 //! database's own rate for a plain single-row INSERT transaction at the same concurrency.
 //!
-//! `cargo bench -p store --bench append` (PostgreSQL: `HUB_TEST_PG_URL` or the local server;
-//! `HUB_BENCH_SECONDS` per cell, default 3).
+//! `cargo bench -p store --bench append`. PostgreSQL: the database `HUB_BENCH_PG_URL` names
+//! (its `events` table grows; the raw table is created and dropped), else a fresh database per
+//! cell on the test server (`HUB_TEST_PG_URL` or the local one). `HUB_BENCH_SECONDS` per cell,
+//! default 3. Both sides of a row use the same pool size: the writers, at most [`MAX_POOL`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,6 +21,8 @@ use store::{
 use uuid::Uuid;
 
 const CONCURRENCY: [usize; 3] = [1, 8, 64];
+/// Connections per pool: the test server allows 100 and other suites may be running.
+const MAX_POOL: usize = 16;
 
 fn event() -> NewEvent {
     NewEvent {
@@ -99,7 +103,7 @@ async fn main() {
     println!("|------------|---------|--------------|--------------|-------|");
     let dir = tempfile::tempdir().unwrap();
     for writers in CONCURRENCY {
-        eprintln!("sqlite, {writers} writers…");
+        eprintln!("SQLite, {writers} writers…");
         let store: Arc<dyn EventStore> = Arc::new(
             SqliteEventStore::open(&dir.path().join(format!("events-{writers}.db")))
                 .await
@@ -129,21 +133,30 @@ async fn main() {
         .await;
         row("SQLite", writers, hub, raw);
     }
+    let target = std::env::var("HUB_BENCH_PG_URL").ok();
     for writers in CONCURRENCY {
         eprintln!("postgres, {writers} writers…");
-        let database = TestDatabase::create().await.unwrap();
-        let pool_size = (writers + 1).min(64) as u32;
-        let pg = PgEventStore::connect_with_pool_size(&database.url, pool_size)
+        let database = match &target {
+            Some(_) => None,
+            None => Some(TestDatabase::create().await.unwrap()),
+        };
+        let url = target
+            .clone()
+            .or_else(|| database.as_ref().map(|d| d.url.clone()))
+            .unwrap();
+        let pool_size = writers.min(MAX_POOL) as u32;
+        let pg = PgEventStore::connect_with_pool_size(&url, pool_size)
             .await
             .unwrap();
         let hub = store_rate(Arc::new(pg.clone()), writers).await;
         pg.pool().close().await;
+        drop(pg);
         let pool = PgPoolOptions::new()
             .max_connections(pool_size)
-            .connect(&database.url)
+            .connect(&url)
             .await
             .unwrap();
-        sqlx::query("CREATE TABLE raw (id BIGSERIAL PRIMARY KEY, data JSONB NOT NULL)")
+        sqlx::query("CREATE TABLE store_bench_raw (id BIGSERIAL PRIMARY KEY, data JSONB NOT NULL)")
             .execute(&pool)
             .await
             .unwrap();
@@ -151,7 +164,7 @@ async fn main() {
         let raw = measure(writers, move |_| {
             let pool = raw_pool.clone();
             async move {
-                sqlx::query("INSERT INTO raw (data) VALUES ($1)")
+                sqlx::query("INSERT INTO store_bench_raw (data) VALUES ($1)")
                     .bind(event().data)
                     .execute(&pool)
                     .await
@@ -159,8 +172,14 @@ async fn main() {
             }
         })
         .await;
+        sqlx::query("DROP TABLE store_bench_raw")
+            .execute(&pool)
+            .await
+            .unwrap();
         pool.close().await;
         row("PostgreSQL", writers, hub, raw);
-        let _ = database.drop_database().await;
+        if let Some(database) = database {
+            let _ = database.drop_database().await;
+        }
     }
 }
