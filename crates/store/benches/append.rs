@@ -37,6 +37,14 @@ fn event() -> NewEvent {
     }
 }
 
+/// Connections per pool at most: `HUB_BENCH_POOL`, default [`MAX_POOL`].
+fn max_pool() -> usize {
+    std::env::var("HUB_BENCH_POOL")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(MAX_POOL)
+}
+
 fn seconds() -> Duration {
     Duration::from_secs_f64(
         std::env::var("HUB_BENCH_SECONDS")
@@ -102,7 +110,11 @@ async fn main() {
     println!("| backend    | writers | appends/s    | raw INSERT/s | ratio |");
     println!("|------------|---------|--------------|--------------|-------|");
     let dir = tempfile::tempdir().unwrap();
-    for writers in CONCURRENCY {
+    let backends = std::env::var("HUB_BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    for writers in CONCURRENCY
+        .into_iter()
+        .filter(|_| backends.contains("sqlite"))
+    {
         eprintln!("SQLite, {writers} writers…");
         let store: Arc<dyn EventStore> = Arc::new(
             SqliteEventStore::open(&dir.path().join(format!("events-{writers}.db")))
@@ -134,7 +146,10 @@ async fn main() {
         row("SQLite", writers, hub, raw);
     }
     let target = std::env::var("HUB_BENCH_PG_URL").ok();
-    for writers in CONCURRENCY {
+    for writers in CONCURRENCY
+        .into_iter()
+        .filter(|_| backends.contains("postgres"))
+    {
         eprintln!("postgres, {writers} writers…");
         let database = match &target {
             Some(_) => None,
@@ -144,7 +159,7 @@ async fn main() {
             .clone()
             .or_else(|| database.as_ref().map(|d| d.url.clone()))
             .unwrap();
-        let pool_size = writers.min(MAX_POOL) as u32;
+        let pool_size = writers.min(max_pool()) as u32;
         let pg = PgEventStore::connect_with_pool_size(&url, pool_size)
             .await
             .unwrap();

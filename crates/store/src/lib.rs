@@ -39,6 +39,7 @@
 
 mod error;
 mod event;
+mod group;
 pub mod postgres;
 pub mod sqlite;
 mod subscription;

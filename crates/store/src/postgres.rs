@@ -8,12 +8,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use sqlx::postgres::{PgListener, PgPoolOptions, PgRow};
-use sqlx::{PgPool, Row};
+use sqlx::{PgExecutor, PgPool, Row};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use uuid::Uuid;
 
 use crate::error::{signed, unsigned};
+use crate::group::{commit_failed, Committer, Pending};
 use crate::subscription::{self, advance};
 use crate::{
     resolve_unique_violation, validate, AppendOutcome, AppendRequest, EventStore, ExpectedVersion,
@@ -33,12 +34,16 @@ const APPEND: &str =
     "SELECT result, conflict_stream, conflict_actual, first_pos, last_pos, first_versions \
      FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
-/// The PostgreSQL event store. Cheap to clone: clones share the pool, the head signal and the
-/// listener, which stops when the last clone is dropped.
+/// What the committer answers for one append: the row of `append_events`.
+type Answer = Result<PgRow, sqlx::Error>;
+
+/// The PostgreSQL event store. Cheap to clone: clones share the pool, the head signal, the
+/// committer and the listener, which stop when the last clone is dropped.
 #[derive(Clone)]
 pub struct PgEventStore {
     pool: PgPool,
     head: Arc<watch::Sender<u64>>,
+    committer: Committer<Answer>,
     _listener: Arc<Listener>,
 }
 
@@ -80,9 +85,14 @@ impl PgEventStore {
             .max_connections(1)
             .connect_lazy_with((*pool.connect_options()).clone());
         let task = tokio::spawn(listen(listener_pool, pool.clone(), head.clone()));
+        let committer = {
+            let pool = pool.clone();
+            Committer::spawn(move |group| commit_group(pool.clone(), group))
+        };
         Ok(PgEventStore {
             pool,
             head,
+            committer,
             _listener: Arc::new(Listener(task.abort_handle())),
         })
     }
@@ -107,61 +117,114 @@ impl PgEventStore {
             .await?;
         rows.iter().map(record).collect()
     }
+}
 
-    /// Runs `append_events` as its own transaction.
-    async fn call_append(&self, request: &AppendRequest) -> Result<PgRow, sqlx::Error> {
-        let mut streams = Vec::new();
-        let mut expected = Vec::new();
-        let mut write_of = Vec::new();
-        let mut offsets = Vec::new();
-        let mut event_ids = Vec::new();
-        let mut types = Vec::new();
-        let mut schema_versions = Vec::new();
-        let mut occurred = Vec::new();
-        let mut actor_ids = Vec::new();
-        let mut actor_roles = Vec::new();
-        let mut data = Vec::new();
-        let mut metadata = Vec::new();
-        for (index, write) in request.writes.iter().enumerate() {
-            streams.push(write.stream.as_str());
-            expected.push(match write.expected {
-                ExpectedVersion::Any => -1,
-                ExpectedVersion::NoStream => -2,
-                ExpectedVersion::StreamExists => -3,
-                ExpectedVersion::Exact(version) => signed(version),
-            });
-            for (offset, event) in write.events.iter().enumerate() {
-                write_of.push(i32::try_from(index + 1).unwrap_or(i32::MAX));
-                offsets.push(offset as i64);
-                event_ids.push(event.event_id);
-                types.push(event.event_type.as_str());
-                schema_versions.push(i32::try_from(event.schema_version).unwrap_or(i32::MAX));
-                occurred.push(event.occurred_at);
-                actor_ids.push(event.actor_id);
-                actor_roles.push(event.actor_role.as_str());
-                data.push(&event.data);
-                metadata.push(&event.metadata);
+/// Calls `append_events` (as its own transaction unless `executor` is in one).
+async fn call_append<'c>(
+    executor: impl PgExecutor<'c>,
+    request: &AppendRequest,
+) -> Result<PgRow, sqlx::Error> {
+    let mut streams = Vec::new();
+    let mut expected = Vec::new();
+    let mut write_of = Vec::new();
+    let mut offsets = Vec::new();
+    let mut event_ids = Vec::new();
+    let mut types = Vec::new();
+    let mut schema_versions = Vec::new();
+    let mut occurred = Vec::new();
+    let mut actor_ids = Vec::new();
+    let mut actor_roles = Vec::new();
+    let mut data = Vec::new();
+    let mut metadata = Vec::new();
+    for (index, write) in request.writes.iter().enumerate() {
+        streams.push(write.stream.as_str());
+        expected.push(match write.expected {
+            ExpectedVersion::Any => -1,
+            ExpectedVersion::NoStream => -2,
+            ExpectedVersion::StreamExists => -3,
+            ExpectedVersion::Exact(version) => signed(version),
+        });
+        for (offset, event) in write.events.iter().enumerate() {
+            write_of.push(i32::try_from(index + 1).unwrap_or(i32::MAX));
+            offsets.push(offset as i64);
+            event_ids.push(event.event_id);
+            types.push(event.event_type.as_str());
+            schema_versions.push(i32::try_from(event.schema_version).unwrap_or(i32::MAX));
+            occurred.push(event.occurred_at);
+            actor_ids.push(event.actor_id);
+            actor_roles.push(event.actor_role.as_str());
+            data.push(&event.data);
+            metadata.push(&event.metadata);
+        }
+    }
+    let key = request.idempotency.as_ref();
+    sqlx::query(APPEND)
+        .bind(&streams)
+        .bind(&expected)
+        .bind(&write_of)
+        .bind(&offsets)
+        .bind(&event_ids)
+        .bind(&types)
+        .bind(&schema_versions)
+        .bind(&occurred)
+        .bind(&actor_ids)
+        .bind(&actor_roles)
+        .bind(&data)
+        .bind(&metadata)
+        .bind(key.map(|k| k.actor_id))
+        .bind(key.map(|k| k.key.as_str()))
+        .fetch_one(executor)
+        .await
+}
+
+/// Commits a group of appends in one transaction; one by one when the group fails before its
+/// commit (a unique violation aborts the whole transaction) or holds one append.
+async fn commit_group(pool: PgPool, group: Vec<Pending<Answer>>) {
+    if group.len() > 1 {
+        match append_together(&pool, &group).await {
+            Ok(rows) => {
+                for (pending, row) in group.into_iter().zip(rows) {
+                    pending.answer(Ok(row));
+                }
+                return;
+            }
+            Err(Together::Commit(error)) => {
+                for pending in group {
+                    pending.answer(Err(commit_failed(&error)));
+                }
+                return;
+            }
+            Err(Together::Before(error)) => {
+                tracing::debug!(%error, "group of appends failed; appending one by one");
             }
         }
-        let key = request.idempotency.as_ref();
-        sqlx::query(APPEND)
-            .bind(&streams)
-            .bind(&expected)
-            .bind(&write_of)
-            .bind(&offsets)
-            .bind(&event_ids)
-            .bind(&types)
-            .bind(&schema_versions)
-            .bind(&occurred)
-            .bind(&actor_ids)
-            .bind(&actor_roles)
-            .bind(&data)
-            .bind(&metadata)
-            .bind(key.map(|k| k.actor_id))
-            .bind(key.map(|k| k.key.as_str()))
-            .fetch_one(&self.pool)
-            .await
     }
+    for pending in group {
+        let answer = call_append(&pool, &pending.request).await;
+        pending.answer(answer);
+    }
+}
+
+/// Why a group transaction failed.
+enum Together {
+    /// Before the commit: nothing was written.
+    Before(sqlx::Error),
+    /// At the commit: the outcome is unknown.
+    Commit(sqlx::Error),
+}
+
+async fn append_together(pool: &PgPool, group: &[Pending<Answer>]) -> Result<Vec<PgRow>, Together> {
+    let mut tx = pool.begin().await.map_err(Together::Before)?;
+    let mut rows = Vec::with_capacity(group.len());
+    for pending in group {
+        rows.push(
+            call_append(&mut *tx, &pending.request)
+                .await
+                .map_err(Together::Before)?,
+        );
+    }
+    tx.commit().await.map_err(Together::Commit)?;
+    Ok(rows)
 }
 
 /// Follows commits of every process through `LISTEN` until the store is dropped,
@@ -224,7 +287,8 @@ fn record(row: &PgRow) -> Result<RecordedEvent, StoreError> {
 impl EventStore for PgEventStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
         validate(&request)?;
-        let row = match self.call_append(&request).await {
+        let (request, answer) = self.committer.submit(request).await?;
+        let row = match answer {
             Ok(row) => row,
             Err(error) => return resolve_unique_violation(self, error, &request).await,
         };

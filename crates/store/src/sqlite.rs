@@ -12,11 +12,12 @@ use futures::stream::BoxStream;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{Row, SqliteConnection, SqlitePool};
 use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::error::{signed, unsigned};
+use crate::group::{commit_failed, Committer, Pending};
 use crate::subscription::{self, advance};
 use crate::{
     resolve_unique_violation, validate, AppendOutcome, AppendRequest, EventStore, IdempotencyKey,
@@ -27,15 +28,16 @@ const COLUMNS: &str = "position, event_id, stream, version, event_type, schema_v
 /// Reader connections; writes go through one connection.
 const READERS: u32 = 4;
 
-/// The SQLite event store. Cheap to clone: clones share the pools and the head signal.
-/// Appends go through one writer connection and open with `BEGIN IMMEDIATE`, so they are
-/// serialized within a process and across processes sharing the file. The head signal knows
+/// The SQLite event store. Cheap to clone: clones share the pools, the head signal and the
+/// committer. Appends go through the committer's one writer connection, grouped into
+/// `BEGIN IMMEDIATE` transactions, so they are serialized within a process and across
+/// processes sharing the file. The head signal knows
 /// only this process's commits; subscribers here see other processes' within the re-check.
 #[derive(Clone)]
 pub struct SqliteEventStore {
-    writer: SqlitePool,
     reader: SqlitePool,
     head: Arc<watch::Sender<u64>>,
+    committer: Committer<Answer>,
 }
 
 /// Connection options of the event log file: WAL, a busy timeout, and `synchronous = FULL`
@@ -83,10 +85,11 @@ impl SqliteEventStore {
         let position: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
             .fetch_one(&reader)
             .await?;
+        let committer = Committer::spawn(move |group| commit_group(writer.clone(), group));
         Ok(SqliteEventStore {
-            writer,
             reader,
             head: Arc::new(watch::Sender::new(unsigned(position))),
+            committer,
         })
     }
 
@@ -105,90 +108,166 @@ impl SqliteEventStore {
             .await?;
         rows.iter().map(record).collect()
     }
+}
 
-    async fn idempotent_range(
-        executor: impl sqlx::SqliteExecutor<'_>,
-        key: &IdempotencyKey,
-    ) -> Result<Option<(i64, i64)>, StoreError> {
-        let row = sqlx::query("SELECT first_position, last_position FROM idempotency_keys WHERE actor_id = ?1 AND key = ?2")
+/// What the committer answers for one append: the recorded events, or the positions of the
+/// first append with the same idempotency key.
+type Answer = Result<Result<Vec<RecordedEvent>, (i64, i64)>, StoreError>;
+
+/// Appends in the caller's transaction. Checks every write before inserting anything, so an
+/// append that conflicts or repeats a key writes nothing (and leaves the transaction usable).
+async fn try_append(connection: &mut SqliteConnection, request: &AppendRequest) -> Answer {
+    if let Some(key) = &request.idempotency {
+        if let Some(range) = idempotent_range(&mut *connection, key).await? {
+            return Ok(Err(range));
+        }
+    }
+    let mut first_versions = Vec::with_capacity(request.writes.len());
+    for write in &request.writes {
+        let actual: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM events WHERE stream = ?1")
+                .bind(&write.stream)
+                .fetch_one(&mut *connection)
+                .await?;
+        let actual = actual.map(unsigned);
+        if !write.expected.accepts(actual) {
+            return Err(StoreError::ConcurrencyConflict {
+                stream: write.stream.clone(),
+                expected: write.expected,
+                actual,
+            });
+        }
+        first_versions.push(actual.map_or(0, |v| v + 1));
+    }
+    let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+        .fetch_one(&mut *connection)
+        .await?;
+    let mut recorded = Vec::new();
+    let mut position = head;
+    for (write, first_version) in request.writes.iter().zip(first_versions) {
+        for (offset, event) in write.events.iter().enumerate() {
+            position += 1;
+            let version = first_version + offset as u64;
+            recorded.push(crate::recorded(
+                event,
+                &write.stream,
+                version,
+                unsigned(position),
+            ));
+            sqlx::query(
+                "INSERT INTO events (position, event_id, stream, version, event_type, schema_version, occurred_at, actor_id, actor_role, data, metadata) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )
+            .bind(position)
+            .bind(event.event_id.to_string())
+            .bind(&write.stream)
+            .bind(signed(version))
+            .bind(&event.event_type)
+            .bind(i64::from(event.schema_version))
+            .bind(event.occurred_at.to_rfc3339_opts(SecondsFormat::Micros, true))
+            .bind(event.actor_id.to_string())
+            .bind(&event.actor_role)
+            .bind(event.data.to_string())
+            .bind(event.metadata.to_string())
+            .execute(&mut *connection)
+            .await?;
+        }
+    }
+    if let Some(key) = &request.idempotency {
+        sqlx::query("INSERT INTO idempotency_keys (actor_id, key, first_position, last_position) VALUES (?1, ?2, ?3, ?4)")
             .bind(key.actor_id.to_string())
             .bind(&key.key)
-            .fetch_optional(executor)
+            .bind(head + 1)
+            .bind(position)
+            .execute(&mut *connection)
             .await?;
-        Ok(match row {
-            Some(row) => Some((row.try_get(0)?, row.try_get(1)?)),
-            None => None,
-        })
     }
+    Ok(Ok(recorded))
+}
 
-    /// Appends in `tx`: the recorded events, or `Err(range)` of a repeated idempotency key.
-    async fn try_append(
-        tx: &mut Transaction<'static, Sqlite>,
-        request: &AppendRequest,
-    ) -> Result<Result<Vec<RecordedEvent>, (i64, i64)>, StoreError> {
-        if let Some(key) = &request.idempotency {
-            if let Some(range) = Self::idempotent_range(&mut **tx, key).await? {
-                return Ok(Err(range));
+/// Commits a group of appends in one `BEGIN IMMEDIATE` transaction; one by one when the group
+/// fails before its commit (a database error may have left part of an append behind) or holds
+/// one append.
+async fn commit_group(writer: SqlitePool, group: Vec<Pending<Answer>>) {
+    if group.len() > 1 {
+        match append_together(&writer, &group).await {
+            Ok(answers) => {
+                for (pending, answer) in group.into_iter().zip(answers) {
+                    pending.answer(answer);
+                }
+                return;
+            }
+            Err(Together::Commit(error)) => {
+                for pending in group {
+                    pending.answer(Err(StoreError::Database(commit_failed(&error))));
+                }
+                return;
+            }
+            Err(Together::Before(error)) => {
+                tracing::debug!(%error, "group of appends failed; appending one by one");
             }
         }
-        let mut recorded = Vec::new();
-        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
-            .fetch_one(&mut **tx)
-            .await?;
-        let mut position = head;
-        for write in &request.writes {
-            let actual: Option<i64> =
-                sqlx::query_scalar("SELECT MAX(version) FROM events WHERE stream = ?1")
-                    .bind(&write.stream)
-                    .fetch_one(&mut **tx)
-                    .await?;
-            let actual = actual.map(unsigned);
-            if !write.expected.accepts(actual) {
-                return Err(StoreError::ConcurrencyConflict {
-                    stream: write.stream.clone(),
-                    expected: write.expected,
-                    actual,
-                });
-            }
-            let first_version = actual.map_or(0, |v| v + 1);
-            for (offset, event) in write.events.iter().enumerate() {
-                position += 1;
-                recorded.push(crate::recorded(
-                    event,
-                    &write.stream,
-                    first_version + offset as u64,
-                    unsigned(position),
-                ));
-                sqlx::query(
-                    "INSERT INTO events (position, event_id, stream, version, event_type, schema_version, occurred_at, actor_id, actor_role, data, metadata) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                )
-                .bind(position)
-                .bind(event.event_id.to_string())
-                .bind(&write.stream)
-                .bind(signed(first_version + offset as u64))
-                .bind(&event.event_type)
-                .bind(i64::from(event.schema_version))
-                .bind(event.occurred_at.to_rfc3339_opts(SecondsFormat::Micros, true))
-                .bind(event.actor_id.to_string())
-                .bind(&event.actor_role)
-                .bind(event.data.to_string())
-                .bind(event.metadata.to_string())
-                .execute(&mut **tx)
-                .await?;
-            }
-        }
-        if let Some(key) = &request.idempotency {
-            sqlx::query("INSERT INTO idempotency_keys (actor_id, key, first_position, last_position) VALUES (?1, ?2, ?3, ?4)")
-                .bind(key.actor_id.to_string())
-                .bind(&key.key)
-                .bind(head + 1)
-                .bind(position)
-                .execute(&mut **tx)
-                .await?;
-        }
-        Ok(Ok(recorded))
     }
+    for pending in group {
+        let answer = append_alone(&writer, &pending.request).await;
+        pending.answer(answer);
+    }
+}
+
+/// Why a group transaction failed.
+enum Together {
+    /// Before the commit: rolled back, nothing was written.
+    Before(StoreError),
+    /// At the commit: the outcome is unknown.
+    Commit(sqlx::Error),
+}
+
+async fn append_together(
+    writer: &SqlitePool,
+    group: &[Pending<Answer>],
+) -> Result<Vec<Answer>, Together> {
+    let mut tx = writer
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(|e| Together::Before(e.into()))?;
+    let mut answers = Vec::with_capacity(group.len());
+    for pending in group {
+        match try_append(&mut tx, &pending.request).await {
+            Err(conflict @ StoreError::ConcurrencyConflict { .. }) => answers.push(Err(conflict)),
+            Err(error) => return Err(Together::Before(error)),
+            answer => answers.push(answer),
+        }
+    }
+    tx.commit().await.map_err(Together::Commit)?;
+    Ok(answers)
+}
+
+/// One append in its own `BEGIN IMMEDIATE` transaction: the write lock from the start, so no
+/// other process can slip a commit in between the reads of the head and versions and the inserts.
+async fn append_alone(writer: &SqlitePool, request: &AppendRequest) -> Answer {
+    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+    let answer = try_append(&mut tx, request).await;
+    if matches!(answer, Ok(Ok(_))) {
+        tx.commit().await?;
+    } else if let Err(error) = tx.rollback().await {
+        tracing::debug!(%error, "rollback of a failed append failed");
+    }
+    answer
+}
+
+async fn idempotent_range(
+    executor: impl sqlx::SqliteExecutor<'_>,
+    key: &IdempotencyKey,
+) -> Result<Option<(i64, i64)>, StoreError> {
+    let row = sqlx::query("SELECT first_position, last_position FROM idempotency_keys WHERE actor_id = ?1 AND key = ?2")
+        .bind(key.actor_id.to_string())
+        .bind(&key.key)
+        .fetch_optional(executor)
+        .await?;
+    Ok(match row {
+        Some(row) => Some((row.try_get(0)?, row.try_get(1)?)),
+        None => None,
+    })
 }
 
 fn decode_error(column: &str, error: impl std::fmt::Display) -> StoreError {
@@ -225,12 +304,9 @@ fn record(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
 impl EventStore for SqliteEventStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
         validate(&request)?;
-        // The write lock from the start: no other process can slip a commit in between the
-        // reads of the head and versions and the inserts.
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        match Self::try_append(&mut tx, &request).await {
+        let (request, answer) = self.committer.submit(request).await?;
+        match answer {
             Ok(Ok(events)) => {
-                tx.commit().await?;
                 let last = events.last().map_or(0, |e| e.position);
                 self.head.send_if_modified(|current| advance(current, last));
                 Ok(AppendOutcome {
@@ -238,19 +314,15 @@ impl EventStore for SqliteEventStore {
                     duplicate: false,
                 })
             }
-            Ok(Err((first, last))) => {
-                tx.rollback().await?;
-                Ok(AppendOutcome {
-                    events: self.read_positions(first, last).await?,
-                    duplicate: true,
-                })
-            }
+            Ok(Err((first, last))) => Ok(AppendOutcome {
+                events: self.read_positions(first, last).await?,
+                duplicate: true,
+            }),
             Err(StoreError::Database(error))
                 if error
                     .as_database_error()
                     .is_some_and(|db| db.is_unique_violation()) =>
             {
-                tx.rollback().await?;
                 resolve_unique_violation(self, error, &request).await
             }
             Err(error) => Err(error),
@@ -261,7 +333,7 @@ impl EventStore for SqliteEventStore {
         &self,
         key: &IdempotencyKey,
     ) -> Result<Option<Vec<RecordedEvent>>, StoreError> {
-        match Self::idempotent_range(&self.reader, key).await? {
+        match idempotent_range(&self.reader, key).await? {
             Some((first, last)) => Ok(Some(self.read_positions(first, last).await?)),
             None => Ok(None),
         }

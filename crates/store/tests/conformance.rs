@@ -293,6 +293,56 @@ async fn subscriptions(store: Arc<dyn EventStore>) {
     assert_eq!(*watch.borrow_and_update(), 4);
 }
 
+/// An append that reuses a recorded event id is refused and writes nothing, and appends
+/// committed in the same group as it are unaffected.
+async fn duplicate_event_id(store: Arc<dyn EventStore>) {
+    let first = append_to_stream(&*store, "a", ExpectedVersion::Any, vec![event(0)])
+        .await
+        .unwrap();
+    let mut reused = event(1);
+    reused.event_id = first.events[0].event_id;
+    for round in 0..3 {
+        let mut tasks = vec![{
+            let store = store.clone();
+            let reused = reused.clone();
+            tokio::spawn(async move {
+                append_to_stream(&*store, "b", ExpectedVersion::Any, vec![reused]).await
+            })
+        }];
+        tasks.extend((0..5).map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                append_to_stream(
+                    &*store,
+                    &format!("c-{round}-{i}"),
+                    ExpectedVersion::NoStream,
+                    vec![event(i)],
+                )
+                .await
+            })
+        }));
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(task.await.unwrap());
+        }
+        assert!(
+            matches!(outcomes[0], Err(StoreError::InvalidRequest(_))),
+            "{:?}",
+            outcomes[0]
+        );
+        assert!(outcomes[1..].iter().all(Result::is_ok), "{outcomes:?}");
+    }
+    assert_eq!(store.stream_version("b").await.unwrap(), None);
+    let positions: Vec<u64> = store
+        .read_all(0, 100, None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.position)
+        .collect();
+    assert_eq!(positions, (1..=16).collect::<Vec<_>>());
+}
+
 /// 16 writers × 500 appends over random streams while 2 subscribers read.
 async fn concurrent_writers(store: Arc<dyn EventStore>) {
     const WRITERS: usize = 16;
@@ -403,6 +453,7 @@ conformance!(
     atomic_multi_stream,
     idempotency,
     subscriptions,
+    duplicate_event_id,
     concurrent_writers
 );
 
@@ -516,8 +567,30 @@ async fn postgres_unique_violation_is_a_conflict() {
             append_to_stream(&*store, "x", ExpectedVersion::NoStream, vec![event(1)]).await
         })
     };
+    // Appends queued with it (perhaps committed as a group with it) either commit or, if
+    // they too ran into the rogue's position, end in a conflict; never another error.
+    let neighbours: Vec<_> = (0..5)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                append_to_stream(
+                    &*store,
+                    &format!("n-{i}"),
+                    ExpectedVersion::NoStream,
+                    vec![event(i)],
+                )
+                .await
+            })
+        })
+        .collect();
     tokio::time::sleep(Duration::from_millis(200)).await;
     rogue.commit().await.unwrap();
+    for neighbour in neighbours {
+        match neighbour.await.unwrap() {
+            Ok(_) | Err(StoreError::ConcurrencyConflict { .. }) => {}
+            Err(error) => panic!("{error}"),
+        }
+    }
     let outcome = racing.await.unwrap();
     assert!(
         matches!(
@@ -529,7 +602,19 @@ async fn postgres_unique_violation_is_a_conflict() {
     let next = append_to_stream(&*store, "x", ExpectedVersion::Exact(0), vec![event(2)])
         .await
         .unwrap();
-    assert_eq!((next.events[0].position, next.events[0].version), (3, 1));
+    assert_eq!(next.events[0].version, 1);
+    let positions: Vec<u64> = store
+        .read_all(0, 100, None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.position)
+        .collect();
+    assert_eq!(
+        positions,
+        (1..=next.events[0].position).collect::<Vec<_>>(),
+        "no holes"
+    );
     pool.close().await;
     fixture.finish().await;
 }
