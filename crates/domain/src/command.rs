@@ -9,7 +9,7 @@ use crate::attachment::AttachmentRef;
 use crate::channel::{Channel, Direction};
 use crate::contact::PatientContact;
 use crate::error::DomainError;
-use crate::ids::{ConversationId, MessageId, PatientId, StaffId};
+use crate::ids::{ConversationId, MessageId, PatientId, StaffId, UnmatchedId};
 
 /// Register a staff member (admin only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -173,6 +173,31 @@ pub struct SetArchived {
     pub archived: bool,
 }
 
+/// File a message that a patient sent through a provider: into an existing conversation of
+/// the patient's, or into a new reception conversation. Decided for the hub's webhooks (as the
+/// system) or for reception filing an unmatched message (`unmatched_id`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReceiveMessage {
+    /// The conversation: an existing one of the patient's, or the id for a new one.
+    pub conversation_id: ConversationId,
+    /// Id for the message.
+    pub message_id: MessageId,
+    /// The patient who sent it (for a new conversation; an existing one names its own).
+    pub patient_id: PatientId,
+    /// The channel it came on (`sms`, `email` or `whatsapp`).
+    pub channel: Channel,
+    /// Subject line (e-mail).
+    pub subject: Option<String>,
+    /// The text (may be empty when files came instead).
+    pub body: String,
+    /// Files that came with it, already stored.
+    pub attachments: Vec<AttachmentRef>,
+    /// The provider's id of the message.
+    pub provider_message_id: String,
+    /// The unmatched queue entry being filed, when reception files one.
+    pub unmatched_id: Option<UnmatchedId>,
+}
+
 /// Every command that a conversation decides (with its patient's record beside it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", content = "data")]
@@ -189,6 +214,8 @@ pub enum ConversationCommand {
     SetStar(SetStar),
     /// See [`SetArchived`].
     SetArchived(SetArchived),
+    /// See [`ReceiveMessage`].
+    ReceiveMessage(ReceiveMessage),
 }
 
 impl ConversationCommand {
@@ -201,6 +228,7 @@ impl ConversationCommand {
             ConversationCommand::MarkRead(c) => c.conversation_id,
             ConversationCommand::SetStar(c) => c.conversation_id,
             ConversationCommand::SetArchived(c) => c.conversation_id,
+            ConversationCommand::ReceiveMessage(c) => c.conversation_id,
         }
     }
 }

@@ -10,13 +10,16 @@ use crate::actor::{Actor, Principal, Role};
 use crate::attachment::validate_attachments;
 use crate::channel::{validate_body, Channel, Direction};
 use crate::command::{
-    Context, ConversationCommand, Draft, LogCall, SendMessage, StartConversation,
+    Context, ConversationCommand, Draft, LogCall, ReceiveMessage, SendMessage, StartConversation,
 };
+use crate::consent::sms_consent_keyword;
 use crate::error::DomainError;
 use crate::event::{
     CallLogged, ConversationArchived, ConversationReopened, ConversationStarted, Counterpart,
-    Event, MessageSent, MessageStarred, MessageUnstarred, PatientConversationArchived,
-    PatientConversationOpened, PatientConversationReopened, StatusChanged,
+    Event, MessageReceived, MessageSent, MessageStarred, MessageUnstarred,
+    PatientConversationArchived, PatientConversationOpened, PatientConversationReopened,
+    ProviderMessageLinked, SmsConsentChanged, StatusChanged, UnmatchedAssigned,
+    WhatsappWindowOpened,
 };
 use crate::ids::{ConversationId, MessageId, PatientId, StaffId};
 use crate::patient::{Patient, PatientRecord};
@@ -91,6 +94,33 @@ impl ConversationRecord {
             .then_some(StaffId(self.initiator.id))
     }
 
+    /// Records a new unread message as the latest entry.
+    fn add_message(
+        &mut self,
+        id: MessageId,
+        channel: Channel,
+        direction: Direction,
+        author: Actor,
+        delivery_status: Option<DeliveryStatus>,
+    ) {
+        if !self.has_participant(&author) {
+            self.participants.push(author);
+        }
+        self.messages.insert(
+            id,
+            MessageState {
+                channel,
+                direction,
+                author,
+                status: MessageStatus::Unread,
+                delivery_status,
+                starred_by: BTreeSet::new(),
+            },
+        );
+        self.unanswered.entry(direction).or_default().insert(id);
+        self.latest_message = Some(id);
+    }
+
     fn message(&self, id: MessageId) -> Result<&MessageState, DomainError> {
         self.messages
             .get(&id)
@@ -129,27 +159,15 @@ impl Aggregate for Conversation {
             return;
         };
         match event {
-            Event::MessageSent(e) => {
-                if !record.has_participant(&e.author) {
-                    record.participants.push(e.author);
-                }
-                record.messages.insert(
-                    e.message_id,
-                    MessageState {
-                        channel: e.channel,
-                        direction: e.direction,
-                        author: e.author,
-                        status: MessageStatus::Unread,
-                        delivery_status: e.delivery_status,
-                        starred_by: BTreeSet::new(),
-                    },
-                );
-                record
-                    .unanswered
-                    .entry(e.direction)
-                    .or_default()
-                    .insert(e.message_id);
-                record.latest_message = Some(e.message_id);
+            Event::MessageSent(e) => record.add_message(
+                e.message_id,
+                e.channel,
+                e.direction,
+                e.author,
+                e.delivery_status,
+            ),
+            Event::MessageReceived(e) => {
+                record.add_message(e.message_id, e.channel, Direction::Inbound, e.author, None)
             }
             Event::CallLogged(e) => {
                 record.messages.insert(
@@ -276,6 +294,49 @@ fn message_sent(
     })
 }
 
+/// The `replied` events a new message written in `direction` brings: its writer is the
+/// recipient of every unanswered message from the other side.
+fn replied(record: &ConversationRecord, direction: Direction) -> impl Iterator<Item = Event> + '_ {
+    let answered = match direction {
+        Direction::Inbound => Direction::Outbound,
+        Direction::Outbound => Direction::Inbound,
+    };
+    let unanswered = record.unanswered.get(&answered).into_iter().flatten();
+    unanswered.map(|message_id| {
+        Event::StatusChanged(StatusChanged {
+            conversation_id: record.id,
+            message_id: *message_id,
+            status: MessageStatus::Replied,
+        })
+    })
+}
+
+/// What an inbound message changes on the patient's record: an SMS consent keyword changes
+/// consent, a WhatsApp message (re)opens the 24-hour window.
+fn channel_effects(
+    patient: &PatientRecord,
+    cmd: &ReceiveMessage,
+    now: DateTime<Utc>,
+) -> Option<Event> {
+    match cmd.channel {
+        Channel::Sms => {
+            let opted_in = sms_consent_keyword(&cmd.body)?;
+            (opted_in != patient.sms_consent).then(|| {
+                Event::SmsConsentChanged(SmsConsentChanged {
+                    patient_id: patient.id,
+                    opted_in,
+                    keyword: cmd.body.trim().to_ascii_uppercase(),
+                })
+            })
+        }
+        Channel::Whatsapp => Some(Event::WhatsappWindowOpened(WhatsappWindowOpened {
+            patient_id: patient.id,
+            opened_at: now,
+        })),
+        _ => None,
+    }
+}
+
 /// What the conversation and its patient's record decide on together.
 #[derive(Debug, Clone, Copy)]
 pub struct ConversationScope<'a> {
@@ -297,6 +358,7 @@ impl ConversationScope<'_> {
             ConversationCommand::StartConversation(cmd) => self.start(cmd, ctx),
             ConversationCommand::SendMessage(cmd) => self.send(cmd, ctx),
             ConversationCommand::LogCall(cmd) => self.log_call(cmd, ctx),
+            ConversationCommand::ReceiveMessage(cmd) => self.receive(cmd, ctx),
             ConversationCommand::MarkRead(cmd) => {
                 let (record, actor) = self.visible(ctx)?;
                 let message = record.message(cmd.message_id)?;
@@ -464,19 +526,79 @@ impl ConversationScope<'_> {
         validate_draft(ctx.principal, self.patient.record()?, &cmd.draft, ctx.now)?;
         let mut events = self.before_new_entry(record, cmd.message_id)?;
         events.push(message_sent(record.id, cmd.message_id, actor, &cmd.draft));
-        // The writer is the recipient of every unanswered message from the other side.
-        let answered = match direction_of(&actor) {
-            Direction::Inbound => Direction::Outbound,
-            Direction::Outbound => Direction::Inbound,
+        events.extend(replied(record, direction_of(&actor)));
+        Ok(events)
+    }
+
+    fn receive(&self, cmd: &ReceiveMessage, ctx: &Context<'_>) -> Result<Vec<Event>, DomainError> {
+        let filer = ctx.principal.role();
+        let allowed = match cmd.unmatched_id {
+            None => filer == Role::System,
+            Some(_) => matches!(filer, Role::Receptionist | Role::Admin),
         };
-        let replied = record.unanswered.get(&answered).into_iter().flatten();
-        events.extend(replied.map(|message_id| {
-            Event::StatusChanged(StatusChanged {
-                conversation_id: record.id,
-                message_id: *message_id,
-                status: MessageStatus::Replied,
-            })
+        if !allowed {
+            return Err(DomainError::forbidden(
+                "inbound messages are filed by the hub's webhooks or by reception",
+            ));
+        }
+        if !cmd.channel.is_external() {
+            return Err(DomainError::invalid(
+                "inbound messages come on sms, email or whatsapp",
+            ));
+        }
+        let patient = self.patient.record()?;
+        let author = patient.actor();
+        let mut events = match &self.conversation.0 {
+            None => vec![
+                Event::PatientConversationOpened(PatientConversationOpened {
+                    patient_id: patient.id,
+                    conversation_id: cmd.conversation_id,
+                    counterpart: Counterpart::Reception,
+                    staff_id: None,
+                }),
+                Event::ConversationStarted(ConversationStarted {
+                    conversation_id: cmd.conversation_id,
+                    patient_id: patient.id,
+                    counterpart: Counterpart::Reception,
+                    initiator: author,
+                }),
+            ],
+            Some(record) if record.patient_id != patient.id => {
+                return Err(DomainError::invalid(
+                    "the conversation belongs to another patient",
+                ))
+            }
+            Some(record) => self.before_new_entry(record, cmd.message_id)?,
+        };
+        events.push(Event::MessageReceived(MessageReceived {
+            conversation_id: cmd.conversation_id,
+            message_id: cmd.message_id,
+            channel: cmd.channel,
+            author,
+            subject: cmd.subject.clone(),
+            body: cmd.body.clone(),
+            attachments: cmd.attachments.clone(),
+            provider_message_id: cmd.provider_message_id.clone(),
         }));
+        if let Some(record) = &self.conversation.0 {
+            events.extend(replied(record, Direction::Inbound));
+        }
+        events.extend(channel_effects(patient, cmd, ctx.now));
+        events.push(Event::ProviderMessageLinked(ProviderMessageLinked {
+            channel: cmd.channel,
+            provider_message_id: cmd.provider_message_id.clone(),
+            direction: Direction::Inbound,
+            conversation_id: cmd.conversation_id,
+            message_id: cmd.message_id,
+        }));
+        if let Some(unmatched_id) = cmd.unmatched_id {
+            events.push(Event::UnmatchedAssigned(UnmatchedAssigned {
+                unmatched_id,
+                patient_id: patient.id,
+                conversation_id: cmd.conversation_id,
+                message_id: cmd.message_id,
+            }));
+        }
         Ok(events)
     }
 

@@ -13,7 +13,10 @@ use crate::actor::{Actor, Permission, Role};
 use crate::attachment::AttachmentRef;
 use crate::channel::{Channel, Direction};
 use crate::contact::PatientContact;
-use crate::ids::{AttachmentId, ConversationId, MessageId, PatientId, StaffId, StreamName};
+use crate::ids::{
+    dispatch_stream, provider_message_stream, AttachmentId, ConversationId, MessageId, PatientId,
+    StaffId, StreamName, UnmatchedId,
+};
 use crate::status::{DeliveryStatus, MessageStatus};
 
 /// Who the clinic side of a conversation is.
@@ -264,6 +267,106 @@ pub struct AttachmentStored {
     pub uploaded_by: Actor,
 }
 
+/// A patient's message that came in through a provider (SMS, e-mail, WhatsApp).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct MessageReceived {
+    /// The conversation it was filed in.
+    pub conversation_id: ConversationId,
+    /// The message.
+    pub message_id: MessageId,
+    /// The channel it came on.
+    pub channel: Channel,
+    /// The patient who sent it.
+    pub author: Actor,
+    /// Subject line (e-mail).
+    pub subject: Option<String>,
+    /// The text.
+    pub body: String,
+    /// Files that came with it.
+    pub attachments: Vec<AttachmentRef>,
+    /// The provider's id of the message.
+    pub provider_message_id: String,
+}
+
+/// A provider's message id was linked to the hub's message (stream `provider-message-<key>`,
+/// written once: a webhook delivered twice finds it and adds nothing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ProviderMessageLinked {
+    /// The channel.
+    pub channel: Channel,
+    /// The provider's id.
+    pub provider_message_id: String,
+    /// `inbound` for a received message, `outbound` for one the hub sent.
+    pub direction: Direction,
+    /// The conversation of the hub's message.
+    pub conversation_id: ConversationId,
+    /// The hub's message.
+    pub message_id: MessageId,
+}
+
+/// A dispatcher claimed an outbound message before handing it to the provider
+/// (stream `dispatch-<message id>`): no other dispatcher sends it while the claim holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DispatchClaimed {
+    /// The conversation.
+    pub conversation_id: ConversationId,
+    /// The message.
+    pub message_id: MessageId,
+    /// The channel it goes out on.
+    pub channel: Channel,
+    /// The dispatcher instance that holds the claim.
+    pub dispatcher: String,
+    /// Until when the claim holds; a claim past it without an outcome is abandoned.
+    pub lease_until: DateTime<Utc>,
+}
+
+/// An outbound message's delivery status moved forward (stream `dispatch-<message id>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DeliveryStatusChanged {
+    /// The conversation.
+    pub conversation_id: ConversationId,
+    /// The message.
+    pub message_id: MessageId,
+    /// The new delivery status.
+    pub status: DeliveryStatus,
+    /// Why it failed (the provider's reason, or `outcome_unknown`).
+    pub reason: Option<String>,
+    /// The provider's ids of the message, when it accepted it.
+    pub provider_message_ids: Vec<String>,
+}
+
+/// An inbound message from a sender that matches no patient, kept for reception.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct InboundUnmatched {
+    /// The queue entry.
+    pub unmatched_id: UnmatchedId,
+    /// The channel it came on.
+    pub channel: Channel,
+    /// The sender's phone number or e-mail address.
+    pub sender: String,
+    /// Subject line (e-mail).
+    pub subject: Option<String>,
+    /// The text.
+    pub body: String,
+    /// Files that came with it.
+    pub attachments: Vec<AttachmentRef>,
+    /// The provider's id of the message.
+    pub provider_message_id: String,
+}
+
+/// Reception filed an unmatched inbound message into a patient's conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UnmatchedAssigned {
+    /// The queue entry.
+    pub unmatched_id: UnmatchedId,
+    /// The patient it belongs to.
+    pub patient_id: PatientId,
+    /// The conversation it was filed in.
+    pub conversation_id: ConversationId,
+    /// The message it became.
+    pub message_id: MessageId,
+}
+
 /// Everything the hub records. Serialized as `{"type": "...", "data": {...}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", content = "data")]
@@ -308,6 +411,18 @@ pub enum Event {
     ConversationReopened(ConversationReopened),
     /// See [`AttachmentStored`].
     AttachmentStored(AttachmentStored),
+    /// See [`MessageReceived`].
+    MessageReceived(MessageReceived),
+    /// See [`ProviderMessageLinked`].
+    ProviderMessageLinked(ProviderMessageLinked),
+    /// See [`DispatchClaimed`].
+    DispatchClaimed(DispatchClaimed),
+    /// See [`DeliveryStatusChanged`].
+    DeliveryStatusChanged(DeliveryStatusChanged),
+    /// See [`InboundUnmatched`].
+    InboundUnmatched(InboundUnmatched),
+    /// See [`UnmatchedAssigned`].
+    UnmatchedAssigned(UnmatchedAssigned),
 }
 
 /// The stream of the actor that holds a token: the patient's or the staff member's.
@@ -342,6 +457,14 @@ impl Event {
             Event::ConversationArchived(e) => e.conversation_id.stream(),
             Event::ConversationReopened(e) => e.conversation_id.stream(),
             Event::AttachmentStored(e) => AttachmentId::stream(&e.attachment.id),
+            Event::MessageReceived(e) => e.conversation_id.stream(),
+            Event::ProviderMessageLinked(e) => {
+                provider_message_stream(e.channel, &e.provider_message_id)
+            }
+            Event::DispatchClaimed(e) => dispatch_stream(e.message_id),
+            Event::DeliveryStatusChanged(e) => dispatch_stream(e.message_id),
+            Event::InboundUnmatched(e) => e.unmatched_id.stream(),
+            Event::UnmatchedAssigned(e) => e.unmatched_id.stream(),
         }
     }
 
@@ -368,6 +491,12 @@ impl Event {
             Event::ConversationArchived(_) => "ConversationArchived",
             Event::ConversationReopened(_) => "ConversationReopened",
             Event::AttachmentStored(_) => "AttachmentStored",
+            Event::MessageReceived(_) => "MessageReceived",
+            Event::ProviderMessageLinked(_) => "ProviderMessageLinked",
+            Event::DispatchClaimed(_) => "DispatchClaimed",
+            Event::DeliveryStatusChanged(_) => "DeliveryStatusChanged",
+            Event::InboundUnmatched(_) => "InboundUnmatched",
+            Event::UnmatchedAssigned(_) => "UnmatchedAssigned",
         }
     }
 

@@ -56,6 +56,33 @@ id_type!(
     /// A stored attachment file.
     AttachmentId
 );
+id_type!(
+    /// An inbound message from a sender the hub could not match to a patient.
+    UnmatchedId
+);
+
+/// The namespace of [`provider_message_key`]'s name-based UUIDs.
+const PROVIDER_MESSAGE_NAMESPACE: Uuid = Uuid::from_u128(0x6875_6270_726f_7669_6465_722d_6d73_6700);
+
+/// A fixed-size key for a provider's message id on a channel (a name-based UUID, so provider
+/// ids of any length and alphabet make valid stream names).
+pub fn provider_message_key(channel: crate::Channel, provider_message_id: &str) -> Uuid {
+    let name = format!("{}:{provider_message_id}", channel.as_str());
+    Uuid::new_v5(&PROVIDER_MESSAGE_NAMESPACE, name.as_bytes())
+}
+
+/// The stream that records a provider's message once: `provider-message-<key>`.
+pub fn provider_message_stream(channel: crate::Channel, provider_message_id: &str) -> String {
+    format!(
+        "provider-message-{}",
+        provider_message_key(channel, provider_message_id)
+    )
+}
+
+/// The stream of one outbound message's dispatch: its claim and delivery reports.
+pub fn dispatch_stream(message_id: MessageId) -> String {
+    format!("dispatch-{}", message_id.0)
+}
 
 /// Name of the event stream that holds one aggregate's events.
 pub trait StreamName {
@@ -84,5 +111,11 @@ impl StreamName for ConversationId {
 impl StreamName for AttachmentId {
     fn stream(&self) -> String {
         format!("attachment-{}", self.0)
+    }
+}
+
+impl StreamName for UnmatchedId {
+    fn stream(&self) -> String {
+        format!("unmatched-{}", self.0)
     }
 }

@@ -15,8 +15,10 @@ pub mod actor;
 pub mod attachment;
 pub mod channel;
 pub mod command;
+pub mod consent;
 pub mod contact;
 pub mod conversation;
+pub mod dispatch;
 pub mod error;
 pub mod event;
 pub mod ids;
@@ -30,7 +32,9 @@ pub use actor::{Actor, Permission, Principal, Role};
 pub use channel::{Channel, Direction};
 pub use error::DomainError;
 pub use event::{Event, EventEnvelope, EventMetadata};
-pub use ids::{AttachmentId, ConversationId, MessageId, PatientId, StaffId, StreamName};
+pub use ids::{
+    AttachmentId, ConversationId, MessageId, PatientId, StaffId, StreamName, UnmatchedId,
+};
 pub use token::Tokens;
 
 /// State rebuilt as a fold over events: `apply` each event of the stream in order.

@@ -52,6 +52,12 @@ pub fn all() -> Vec<SchemaFile> {
         file::<event::ConversationArchived>("events", "ConversationArchived"),
         file::<event::ConversationReopened>("events", "ConversationReopened"),
         file::<event::AttachmentStored>("events", "AttachmentStored"),
+        file::<event::MessageReceived>("events", "MessageReceived"),
+        file::<event::ProviderMessageLinked>("events", "ProviderMessageLinked"),
+        file::<event::DispatchClaimed>("events", "DispatchClaimed"),
+        file::<event::DeliveryStatusChanged>("events", "DeliveryStatusChanged"),
+        file::<event::InboundUnmatched>("events", "InboundUnmatched"),
+        file::<event::UnmatchedAssigned>("events", "UnmatchedAssigned"),
         file::<command::StaffCommand>("commands", "StaffCommand"),
         file::<command::PatientCommand>("commands", "PatientCommand"),
         file::<command::ConversationCommand>("commands", "ConversationCommand"),
@@ -67,5 +73,6 @@ pub fn all() -> Vec<SchemaFile> {
         file::<command::MarkRead>("commands", "MarkRead"),
         file::<command::SetStar>("commands", "SetStar"),
         file::<command::SetArchived>("commands", "SetArchived"),
+        file::<command::ReceiveMessage>("commands", "ReceiveMessage"),
     ]
 }
