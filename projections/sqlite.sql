@@ -90,3 +90,27 @@ CREATE TABLE {ns}patients (
     position       INTEGER  NOT NULL
 );
 CREATE INDEX {ns}patients_name ON {ns}patients (name);
+
+-- Inbound messages from senders that match no patient, kept for reception (inbox projection).
+CREATE TABLE {ns}unmatched (
+    id                  TEXT   PRIMARY KEY,
+    channel             TEXT   NOT NULL,
+    sender              TEXT   NOT NULL,
+    subject             TEXT,
+    body                TEXT   NOT NULL,
+    attachments         TEXT   NOT NULL,
+    received_at         TEXT   NOT NULL,
+    position            INTEGER NOT NULL,
+    assigned_patient_id TEXT,
+    assigned_message_id TEXT
+);
+CREATE INDEX {ns}unmatched_open ON {ns}unmatched (assigned_patient_id, position DESC);
+
+-- Each patient's phone number and e-mail address, for matching inbound messages (patient directory).
+CREATE TABLE {ns}patient_contacts (
+    kind       TEXT NOT NULL,
+    address    TEXT NOT NULL,
+    patient_id TEXT NOT NULL,
+    PRIMARY KEY (kind, address, patient_id)
+);
+CREATE INDEX {ns}patient_contacts_patient ON {ns}patient_contacts (patient_id);

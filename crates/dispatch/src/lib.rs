@@ -1,1 +1,17 @@
+//! Channel dispatch: outbound messages to their providers, and what providers tell the hub.
+//!
+//! - [`outbound::Dispatcher`] claims an outbound message in the event log before it calls the
+//!   provider, retries transient errors with backoff, and records `sent` or `failed`;
+//! - [`from_log`] runs it from the event log's subscription (embedded default), [`nats`] from
+//!   JetStream durable consumers fed by a relay (production);
+//! - [`provider`] holds the adapters (Twilio SMS, WhatsApp Cloud API, SMTP e-mail);
+//! - [`inbound`] parses and authenticates provider webhooks; [`status`] records delivery reports.
 
+pub mod from_log;
+pub mod inbound;
+mod log;
+pub mod nats;
+pub mod outbound;
+pub mod provider;
+pub mod retry;
+pub mod status;

@@ -1,7 +1,7 @@
 //! How each event changes the read models. Runs inside the projector's batch transaction.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use domain::event::{CallLogged, ConversationStarted, MessageSent};
+use domain::event::{CallLogged, ConversationStarted, MessageReceived, MessageSent};
 use domain::{Actor, Direction, Event, EventEnvelope};
 use sqlx::{AnyConnection, Row};
 
@@ -31,6 +31,21 @@ pub(crate) async fn apply(
     match &envelope.event {
         Event::ConversationStarted(e) => started(conn, tables, e, position, &at).await,
         Event::MessageSent(e) => sent(conn, tables, e, position, &at).await,
+        Event::MessageReceived(e) => sent(conn, tables, &as_sent(e), position, &at).await,
+        Event::DeliveryStatusChanged(e) => {
+            let mut sql = Sql::new(
+                tables.dialect(),
+                format!("UPDATE {} SET delivery_status = ", tables.name("messages")),
+            );
+            sql.text(e.status.as_str())
+                .push(", delivery_error = ")
+                .bind(Arg::OptText(e.reason.clone()))
+                .push(" WHERE id = ")
+                .text(e.message_id.to_string());
+            sql.query().execute(&mut *conn).await.map(drop)
+        }
+        Event::InboundUnmatched(e) => crate::unmatched::add(conn, tables, e, position, &at).await,
+        Event::UnmatchedAssigned(e) => crate::unmatched::assign(conn, tables, e).await,
         Event::CallLogged(e) => called(conn, tables, e, position, &at).await,
         Event::StatusChanged(e) => {
             status_changed(
@@ -305,6 +320,21 @@ async fn sent(
         call: None,
     };
     insert_entry(conn, tables, entry, position, at).await
+}
+
+/// A received message is projected as an inbound message without delivery status.
+fn as_sent(e: &MessageReceived) -> MessageSent {
+    MessageSent {
+        conversation_id: e.conversation_id,
+        message_id: e.message_id,
+        channel: e.channel,
+        direction: Direction::Inbound,
+        author: e.author,
+        subject: e.subject.clone(),
+        body: e.body.clone(),
+        attachments: e.attachments.clone(),
+        delivery_status: None,
+    }
 }
 
 async fn called(

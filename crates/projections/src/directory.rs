@@ -1,6 +1,7 @@
 //! The patient directory: one row per registered patient, for reporting and pickers.
 
-use domain::{Event, EventEnvelope};
+use domain::contact::PatientContact;
+use domain::{Event, EventEnvelope, PatientId};
 use sqlx::AnyConnection;
 
 use crate::apply::time_text;
@@ -67,5 +68,63 @@ pub(crate) async fn apply(
         }
         _ => return Ok(()),
     };
-    sql.query().execute(conn).await.map(drop)
+    sql.query().execute(&mut *conn).await?;
+    match &envelope.event {
+        Event::PatientRegistered(e) => {
+            replace_contacts(conn, tables, e.patient_id, &e.contact).await
+        }
+        Event::PatientContactChanged(e) => {
+            replace_contacts(conn, tables, e.patient_id, &e.contact).await
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The `patient_contacts` key of a phone number or e-mail address (addresses in lower case).
+pub(crate) fn contact_key(contact: &crate::ContactAddress) -> (&'static str, String) {
+    match contact {
+        crate::ContactAddress::Phone(phone) => ("phone", phone.clone()),
+        crate::ContactAddress::Email(email) => ("email", email.to_lowercase()),
+    }
+}
+
+/// Replaces the patient's rows in `patient_contacts` with its current phone and e-mail.
+async fn replace_contacts(
+    conn: &mut AnyConnection,
+    tables: &Tables,
+    patient: PatientId,
+    contact: &PatientContact,
+) -> Result<(), sqlx::Error> {
+    let table = tables.name("patient_contacts");
+    let mut sql = Sql::new(
+        tables.dialect(),
+        format!("DELETE FROM {table} WHERE patient_id = "),
+    );
+    sql.text(patient.to_string());
+    sql.query().execute(&mut *conn).await?;
+    let addresses = [
+        contact
+            .phone
+            .as_ref()
+            .map(|p| crate::ContactAddress::Phone(p.as_str().to_owned())),
+        contact
+            .email
+            .as_ref()
+            .map(|e| crate::ContactAddress::Email(e.as_str().to_owned())),
+    ];
+    for address in addresses.iter().flatten() {
+        let (kind, address) = contact_key(address);
+        let mut sql = Sql::new(
+            tables.dialect(),
+            format!("INSERT INTO {table} (kind, address, patient_id) VALUES ("),
+        );
+        sql.text(kind)
+            .push(", ")
+            .text(address)
+            .push(", ")
+            .text(patient.to_string())
+            .push(") ON CONFLICT DO NOTHING");
+        sql.query().execute(&mut *conn).await?;
+    }
+    Ok(())
 }

@@ -15,16 +15,18 @@ mod projector;
 mod query;
 mod replay;
 mod sql;
+mod unmatched;
 mod views;
 
 use std::time::Duration;
 
-use domain::{Actor, AttachmentId, ConversationId, MessageId};
+use domain::{Actor, AttachmentId, Channel, ConversationId, MessageId, PatientId, UnmatchedId};
 use thiserror::Error;
 
 pub use model::{open_read_model, SqlReadModel};
 pub use projector::Projector;
 pub use replay::{replay, ReplayLimit, ReplayOutcome, ReplayProgress};
+pub use unmatched::UnmatchedView;
 pub use views::{
     AttachmentView, CallView, ConversationFilter, ConversationView, MessageFilter, MessageView,
     Page, PageRequest,
@@ -71,6 +73,15 @@ impl Projection {
             Projection::PatientDirectory => directory::apply(conn, tables, envelope).await,
         }
     }
+}
+
+/// A sender's address on an external channel, as inbound messages carry it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContactAddress {
+    /// An E.164 phone number (SMS, WhatsApp).
+    Phone(String),
+    /// An e-mail address (matched in any case).
+    Email(String),
 }
 
 /// Why a read-model operation failed.
@@ -150,6 +161,30 @@ pub trait ReadModel: Send + Sync + 'static {
         viewer: &Actor,
         id: AttachmentId,
     ) -> Result<bool, QueryError>;
+
+    /// Patients whose record carries this phone number or e-mail address.
+    async fn patients_with_contact(
+        &self,
+        address: &ContactAddress,
+    ) -> Result<Vec<PatientId>, QueryError>;
+
+    /// Where an inbound message from `patient` on `channel` belongs: the conversation of the
+    /// patient's latest message on that channel if it is not archived, else the patient's most
+    /// recently active open reception conversation; `None` when neither exists.
+    async fn inbound_conversation(
+        &self,
+        patient: PatientId,
+        channel: Channel,
+    ) -> Result<Option<ConversationId>, QueryError>;
+
+    /// The unmatched queue: inbound messages not yet filed, newest first.
+    async fn unmatched(&self, page: &PageRequest) -> Result<Page<UnmatchedView>, QueryError>;
+
+    /// One entry of the unmatched queue, filed or not (`true` when filed).
+    async fn unmatched_entry(
+        &self,
+        id: UnmatchedId,
+    ) -> Result<Option<(UnmatchedView, bool)>, QueryError>;
 
     /// The last global position applied to the live read models.
     async fn checkpoint(&self) -> Result<u64, QueryError>;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use domain::status::ConversationStatus;
-use domain::{Actor, AttachmentId, ConversationId, MessageId};
+use domain::{Actor, AttachmentId, Channel, ConversationId, MessageId, PatientId, UnmatchedId};
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor, Row};
 use tokio::sync::watch;
@@ -17,9 +17,13 @@ use crate::query::{
 use crate::sql::{Dialect, Sql, Tables};
 use crate::views::cursor;
 use crate::{
-    ConversationFilter, ConversationView, MessageFilter, MessageView, Page, PageRequest,
-    Projection, QueryError, ReadModel,
+    ContactAddress, ConversationFilter, ConversationView, MessageFilter, MessageView, Page,
+    PageRequest, Projection, QueryError, ReadModel, UnmatchedView,
 };
+
+/// The version of the read-model DDL (`projections/*.sql`). A database whose live generation
+/// was made by another version gets a fresh generation, which the projectors fill from position 0.
+const DDL_VERSION: &str = "2";
 
 /// How often a waiter re-reads the checkpoint when no in-process signal wakes it.
 const WAIT_POLL: Duration = Duration::from_millis(10);
@@ -159,15 +163,26 @@ impl SqlReadModel {
             sqlx::query_scalar("SELECT value FROM readmodel_meta WHERE key = 'live'")
                 .fetch_optional(&mut *tx)
                 .await?;
-        if live.is_none() {
-            let tables = self.generation(1);
+        let ddl_version: Option<String> =
+            sqlx::query_scalar("SELECT value FROM readmodel_meta WHERE key = 'ddl_version'")
+                .fetch_optional(&mut *tx)
+                .await?;
+        let stale = match &live {
+            None => Some(1),
+            Some(_) if ddl_version.as_deref() == Some(DDL_VERSION) => None,
+            Some(namespace) => {
+                let current = Self::generation_number(&Tables::new(self.dialect, namespace));
+                Some(current + 1)
+            }
+        };
+        if let Some(generation) = stale {
+            let tables = self.generation(generation);
+            for statement in tables.drop_statements() {
+                tx.execute(statement.as_str()).await?;
+            }
             create_tables(&mut tx, &tables).await?;
-            let mut sql = Sql::new(
-                self.dialect,
-                "INSERT INTO readmodel_meta (key, value) VALUES ('live', ",
-            );
-            sql.text(tables.namespace()).push(")");
-            sql.query().execute(&mut *tx).await?;
+            set_meta(&mut tx, self.dialect, "live", tables.namespace()).await?;
+            set_meta(&mut tx, self.dialect, "ddl_version", DDL_VERSION).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -269,6 +284,32 @@ impl SqlReadModel {
         let rows = sql.query().fetch_all(&self.pool).await?;
         conversation_rows(&self.pool, tables, viewer, &rows).await
     }
+}
+
+/// Sets one `readmodel_meta` entry.
+async fn set_meta(
+    conn: &mut sqlx::AnyConnection,
+    dialect: Dialect,
+    key: &str,
+    value: &str,
+) -> Result<(), QueryError> {
+    let mut sql = Sql::new(dialect, "DELETE FROM readmodel_meta WHERE key = ");
+    sql.text(key);
+    sql.query().execute(&mut *conn).await?;
+    let mut sql = Sql::new(dialect, "INSERT INTO readmodel_meta (key, value) VALUES (");
+    sql.text(key).push(", ").text(value).push(")");
+    sql.query().execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Reads a UUID-typed id from the first column of `row`.
+fn parse_id<T: std::str::FromStr>(row: &sqlx::any::AnyRow, what: &str) -> Result<T, QueryError>
+where
+    T::Err: std::fmt::Display,
+{
+    let text: String = row.try_get(0)?;
+    text.parse()
+        .map_err(|e| QueryError::Corrupt(format!("{what}: {e}")))
 }
 
 fn signed(value: u64) -> i64 {
@@ -499,6 +540,114 @@ impl ReadModel for SqlReadModel {
         push_visible(&mut sql, &tables, viewer);
         sql.push(" LIMIT 1");
         Ok(sql.query().fetch_optional(&self.pool).await?.is_some())
+    }
+
+    async fn patients_with_contact(
+        &self,
+        address: &ContactAddress,
+    ) -> Result<Vec<PatientId>, QueryError> {
+        let tables = self.live().await?;
+        let (kind, address) = crate::directory::contact_key(address);
+        let mut sql = Sql::new(
+            self.dialect,
+            format!(
+                "SELECT patient_id FROM {} WHERE kind = ",
+                tables.name("patient_contacts")
+            ),
+        );
+        sql.text(kind)
+            .push(" AND address = ")
+            .text(address)
+            .push(" ORDER BY patient_id LIMIT 20");
+        let rows = sql.query().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| parse_id::<PatientId>(row, "patient_id"))
+            .collect()
+    }
+
+    async fn inbound_conversation(
+        &self,
+        patient: PatientId,
+        channel: Channel,
+    ) -> Result<Option<ConversationId>, QueryError> {
+        let tables = self.live().await?;
+        let (m, c) = (tables.name("messages"), tables.name("conversations"));
+        let mut sql = Sql::new(
+            self.dialect,
+            format!("SELECT c.id FROM {m} m JOIN {c} c ON c.id = m.conversation_id WHERE m.patient_id = "),
+        );
+        sql.text(patient.to_string())
+            .push(" AND m.channel = ")
+            .text(channel.as_str())
+            .push(" ORDER BY m.position DESC LIMIT 1");
+        let latest = sql.query().fetch_optional(&self.pool).await?;
+        let mut sql = Sql::new(
+            self.dialect,
+            format!("SELECT c.id FROM {c} c WHERE c.archived = 0 AND c.counterpart = 'reception' AND c.patient_id = "),
+        );
+        sql.text(patient.to_string())
+            .push(" ORDER BY c.last_position DESC LIMIT 1");
+        let reception = sql.query().fetch_optional(&self.pool).await?;
+        if let Some(row) = latest {
+            let id: ConversationId = parse_id(&row, "conversation_id")?;
+            let mut sql = Sql::new(
+                self.dialect,
+                format!("SELECT archived FROM {c} WHERE id = "),
+            );
+            sql.text(id.to_string());
+            let archived: i64 = sql.query().fetch_one(&self.pool).await?.try_get(0)?;
+            if archived == 0 {
+                return Ok(Some(id));
+            }
+        }
+        reception
+            .map(|row| parse_id(&row, "conversation_id"))
+            .transpose()
+    }
+
+    async fn unmatched(&self, request: &PageRequest) -> Result<Page<UnmatchedView>, QueryError> {
+        let tables = self.live().await?;
+        let before = after_cursor("u", request.cursor.as_deref())?;
+        let mut sql = Sql::new(
+            self.dialect,
+            format!(
+                "SELECT {} FROM {} WHERE assigned_patient_id IS NULL",
+                crate::unmatched::COLUMNS,
+                tables.name("unmatched")
+            ),
+        );
+        if let Some(before) = before {
+            sql.push(" AND position < ").int(signed(before));
+        }
+        sql.push(" ORDER BY position DESC LIMIT ")
+            .int(i64::from(request.limit) + 1);
+        let rows = sql.query().fetch_all(&self.pool).await?;
+        let items = rows
+            .iter()
+            .map(crate::unmatched::row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(page(items, request.limit, "u", |u| u.position))
+    }
+
+    async fn unmatched_entry(
+        &self,
+        id: UnmatchedId,
+    ) -> Result<Option<(UnmatchedView, bool)>, QueryError> {
+        let tables = self.live().await?;
+        let mut sql = Sql::new(
+            self.dialect,
+            format!(
+                "SELECT {}, assigned_patient_id FROM {} WHERE id = ",
+                crate::unmatched::COLUMNS,
+                tables.name("unmatched")
+            ),
+        );
+        sql.text(id.to_string());
+        let Some(row) = sql.query().fetch_optional(&self.pool).await? else {
+            return Ok(None);
+        };
+        let filed: Option<String> = row.try_get(8)?;
+        Ok(Some((crate::unmatched::row(&row)?, filed.is_some())))
     }
 
     async fn checkpoint(&self) -> Result<u64, QueryError> {

@@ -105,6 +105,8 @@ impl Tables {
                 "message_attachments",
                 "checkpoint",
                 "patients",
+                "unmatched",
+                "patient_contacts",
             ]
             .iter()
             .map(|table| format!("DROP TABLE IF EXISTS {}", self.name(table)))

@@ -104,6 +104,13 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// The latest committed position this process knows of, updated on every commit.
     fn head_watch(&self) -> tokio::sync::watch::Receiver<u64>;
+
+    /// The last position the consumer `name` finished (0 when it never saved one).
+    async fn consumer_checkpoint(&self, name: &str) -> Result<u64, StoreError>;
+
+    /// Records that the consumer `name` finished everything up to `position`; a checkpoint
+    /// never moves back.
+    async fn save_consumer_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError>;
 }
 
 /// Appends events to one stream.

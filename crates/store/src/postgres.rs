@@ -356,6 +356,28 @@ impl EventStore for PgEventStore {
         }
     }
 
+    async fn consumer_checkpoint(&self, name: &str) -> Result<u64, StoreError> {
+        let position: Option<i64> =
+            sqlx::query_scalar("SELECT position FROM consumer_checkpoints WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(position.map_or(0, unsigned))
+    }
+
+    async fn save_consumer_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO consumer_checkpoints (name, position) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET position = excluded.position \
+             WHERE consumer_checkpoints.position < excluded.position",
+        )
+        .bind(name)
+        .bind(i64::try_from(position).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {
         let version: Option<i64> =
             sqlx::query_scalar("SELECT MAX(version) FROM events WHERE stream = $1")

@@ -36,6 +36,8 @@ const READERS: u32 = 4;
 #[derive(Clone)]
 pub struct SqliteEventStore {
     reader: SqlitePool,
+    /// The writer pool the committer appends through (also for consumer checkpoints).
+    writer: SqlitePool,
     head: Arc<watch::Sender<u64>>,
     committer: Committer<Answer>,
 }
@@ -85,9 +87,11 @@ impl SqliteEventStore {
         let position: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
             .fetch_one(&reader)
             .await?;
-        let committer = Committer::spawn(move |group| commit_group(writer.clone(), group));
+        let committer_pool = writer.clone();
+        let committer = Committer::spawn(move |group| commit_group(committer_pool.clone(), group));
         Ok(SqliteEventStore {
             reader,
+            writer,
             head: Arc::new(watch::Sender::new(unsigned(position))),
             committer,
         })
@@ -337,6 +341,28 @@ impl EventStore for SqliteEventStore {
             Some((first, last)) => Ok(Some(self.read_positions(first, last).await?)),
             None => Ok(None),
         }
+    }
+
+    async fn consumer_checkpoint(&self, name: &str) -> Result<u64, StoreError> {
+        let position: Option<i64> =
+            sqlx::query_scalar("SELECT position FROM consumer_checkpoints WHERE name = ?1")
+                .bind(name)
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(position.map_or(0, unsigned))
+    }
+
+    async fn save_consumer_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO consumer_checkpoints (name, position) VALUES (?1, ?2) \
+             ON CONFLICT (name) DO UPDATE SET position = excluded.position \
+             WHERE consumer_checkpoints.position < excluded.position",
+        )
+        .bind(name)
+        .bind(i64::try_from(position).unwrap_or(i64::MAX))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
     }
 
     async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {

@@ -412,6 +412,18 @@ async fn concurrent_writers(store: Arc<dyn EventStore>) {
     assert_eq!(store.head_position().await.unwrap(), TOTAL);
 }
 
+/// Consumer checkpoints start at 0, are kept per name and never move back.
+async fn consumer_checkpoints(store: Arc<dyn EventStore>) {
+    assert_eq!(store.consumer_checkpoint("relay").await.unwrap(), 0);
+    store.save_consumer_checkpoint("relay", 7).await.unwrap();
+    store.save_consumer_checkpoint("dispatch", 3).await.unwrap();
+    store.save_consumer_checkpoint("relay", 5).await.unwrap();
+    assert_eq!(store.consumer_checkpoint("relay").await.unwrap(), 7);
+    assert_eq!(store.consumer_checkpoint("dispatch").await.unwrap(), 3);
+    store.save_consumer_checkpoint("relay", 9).await.unwrap();
+    assert_eq!(store.consumer_checkpoint("relay").await.unwrap(), 9);
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -454,7 +466,8 @@ conformance!(
     idempotency,
     subscriptions,
     duplicate_event_id,
-    concurrent_writers
+    concurrent_writers,
+    consumer_checkpoints
 );
 
 /// Appends one event through the store's own `append_events` function inside `tx`, as the

@@ -1,0 +1,208 @@
+//! Production fan-out through NATS JetStream: a relay publishes every committed event to the
+//! `HUB_EVENTS` stream (the log is the outbox), and each channel's dispatchers share one
+//! durable pull consumer with explicit acks, so a message goes to one dispatcher at a time and
+//! is redelivered when that dispatcher dies.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{pull, AckPolicy, PullConsumer};
+use async_nats::jetstream::context::Publish;
+use async_nats::jetstream::stream::{self, StorageType};
+use async_nats::jetstream::{self, AckKind};
+use domain::Channel;
+use futures::StreamExt;
+use projections::codec;
+use store::EventStore;
+
+use crate::outbound::{Dispatcher, Handled};
+
+/// The JetStream stream every event is published to.
+pub const STREAM: &str = "HUB_EVENTS";
+/// The subject prefix: events are published on `hub.events.<stream category>.<event type>`.
+pub const SUBJECT_PREFIX: &str = "hub.events";
+/// The name of the relay's checkpoint in the event store.
+pub const RELAY_CHECKPOINT: &str = "nats-relay";
+/// How many publishes the relay keeps in flight before it waits for their acks.
+const RELAY_WINDOW: usize = 256;
+/// Header carrying the event's global position.
+pub const POSITION_HEADER: &str = "Hub-Position";
+
+/// Why the NATS side stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum NatsError {
+    /// Connecting, creating the stream or a consumer, or publishing failed.
+    #[error("NATS: {0}")]
+    Nats(String),
+    /// The event store failed.
+    #[error("event store: {0}")]
+    Store(#[from] store::StoreError),
+}
+
+fn nats_error(error: impl std::fmt::Display) -> NatsError {
+    NatsError::Nats(error.to_string())
+}
+
+/// The subject of an event: `hub.events.<category>.<type>`, the category being the stream
+/// name up to its first `-` (`conversation`, `patient`, `dispatch`, …).
+pub fn subject_of(stream_name: &str, event_type: &str) -> String {
+    let category = stream_name.split('-').next().unwrap_or("other");
+    format!("{SUBJECT_PREFIX}.{category}.{event_type}")
+}
+
+/// Connects to NATS and makes sure the events stream exists.
+pub async fn connect(url: &str) -> Result<jetstream::Context, NatsError> {
+    let client = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect(url)
+        .await
+        .map_err(nats_error)?;
+    let context = jetstream::new(client);
+    context
+        .get_or_create_stream(stream::Config {
+            name: STREAM.to_owned(),
+            subjects: vec![format!("{SUBJECT_PREFIX}.>")],
+            storage: StorageType::File,
+            duplicate_window: Duration::from_secs(120),
+            max_age: Duration::from_secs(30 * 24 * 3600),
+            ..Default::default()
+        })
+        .await
+        .map_err(nats_error)?;
+    Ok(context)
+}
+
+/// Publishes every committed event to JetStream in order, with `Nats-Msg-Id` = event id so a
+/// republish after a crash is dropped as a duplicate, and keeps its checkpoint in the event
+/// store. Runs until `shutdown` or an error.
+pub async fn relay(
+    store: Arc<dyn EventStore>,
+    context: jetstream::Context,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), NatsError> {
+    tokio::pin!(shutdown);
+    let start = store.consumer_checkpoint(RELAY_CHECKPOINT).await?;
+    tracing::info!(position = start, "relaying events to NATS JetStream");
+    let mut events = store.subscribe(start).ready_chunks(RELAY_WINDOW);
+    loop {
+        let batch = tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            batch = events.next() => batch,
+        };
+        let Some(batch) = batch else {
+            return Ok(());
+        };
+        let mut acks = Vec::with_capacity(batch.len());
+        let mut last = None;
+        for record in batch {
+            let record = record?;
+            let envelope = codec::decode(&record)
+                .map_err(|e| store::StoreError::InvalidRequest(e.to_string()))?;
+            let payload = serde_json::to_vec(&envelope).map_err(nats_error)?;
+            let publish = Publish::build()
+                .payload(payload.into())
+                .message_id(record.event_id.to_string())
+                .header(POSITION_HEADER, record.position.to_string().as_str());
+            let subject = subject_of(&record.stream, &record.event_type);
+            acks.push(
+                context
+                    .send_publish(subject, publish)
+                    .await
+                    .map_err(nats_error)?,
+            );
+            last = Some(record.position);
+        }
+        for ack in acks {
+            ack.await.map_err(nats_error)?;
+        }
+        if let Some(position) = last {
+            store
+                .save_consumer_checkpoint(RELAY_CHECKPOINT, position)
+                .await?;
+        }
+    }
+}
+
+/// The durable consumer name of a channel's dispatchers.
+pub fn consumer_name(channel: Channel) -> String {
+    format!("dispatch-{}", channel.as_str())
+}
+
+/// Runs one channel's share of the durable consumer: each outbound message of that channel
+/// is handled by [`Dispatcher::handle`] and acknowledged once its outcome is recorded.
+/// While a message is being handled, progress acks keep JetStream from redelivering it.
+pub async fn consume(
+    dispatcher: Arc<Dispatcher>,
+    context: jetstream::Context,
+    channel: Channel,
+    ack_wait: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), NatsError> {
+    tokio::pin!(shutdown);
+    let stream = context.get_stream(STREAM).await.map_err(nats_error)?;
+    let name = consumer_name(channel);
+    let consumer: PullConsumer = stream
+        .get_or_create_consumer(
+            &name,
+            pull::Config {
+                durable_name: Some(name.clone()),
+                filter_subject: subject_of("conversation", "MessageSent"),
+                ack_policy: AckPolicy::Explicit,
+                ack_wait,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(nats_error)?;
+    let mut messages = consumer.messages().await.map_err(nats_error)?;
+    tracing::info!(consumer = %name, "dispatching from NATS JetStream");
+    loop {
+        let message = tokio::select! {
+            _ = &mut shutdown => return Ok(()),
+            message = messages.next() => message,
+        };
+        let Some(message) = message else {
+            return Ok(());
+        };
+        let message = message.map_err(nats_error)?;
+        let envelope: domain::EventEnvelope = match serde_json::from_slice(&message.payload) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                tracing::warn!(%error, "undecodable event on the events stream; dropped");
+                message.ack_with(AckKind::Term).await.map_err(nats_error)?;
+                continue;
+            }
+        };
+        let is_ours =
+            matches!(&envelope.event, domain::Event::MessageSent(m) if m.channel == channel);
+        if !is_ours {
+            message.ack().await.map_err(nats_error)?;
+            continue;
+        }
+        let progress = {
+            let message = message.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(ack_wait / 3).await;
+                    if message.ack_with(AckKind::Progress).await.is_err() {
+                        return;
+                    }
+                }
+            })
+        };
+        let handled = dispatcher.handle(&envelope).await;
+        progress.abort();
+        let ack = match handled {
+            Ok(Handled::HeldElsewhere(until)) => {
+                let wait = (until - chrono::Utc::now()).to_std().unwrap_or_default();
+                AckKind::Nak(Some(wait + Duration::from_millis(100)))
+            }
+            Ok(_) => AckKind::Ack,
+            Err(error) => {
+                tracing::warn!(%error, "dispatch failed; the message will be redelivered");
+                AckKind::Nak(Some(Duration::from_secs(1)))
+            }
+        };
+        message.ack_with(ack).await.map_err(nats_error)?;
+    }
+}
