@@ -10,8 +10,9 @@ use sha2::{Digest, Sha256};
 use super::{InboundAttachment, InboundError, InboundMessage};
 
 /// Reads a raw e-mail: the sender (lower case), subject, plain-text body (HTML converted to
-/// text when there is no plain part), attachments, `Message-ID` (or `sha256:` and the hex
-/// digest of the raw bytes when it has none), thread references and date.
+/// text when there is no plain part; line ends as `\n`), attachments, `Message-ID` (or
+/// `sha256:` and the hex digest of the raw bytes when it has none), thread references and
+/// date.
 pub fn parse(raw: &[u8]) -> Result<InboundMessage, InboundError> {
     let message = MessageParser::default()
         .parse(raw)
@@ -62,7 +63,7 @@ pub fn parse(raw: &[u8]) -> Result<InboundMessage, InboundError> {
         subject: message.subject().map(str::to_owned),
         body: message
             .body_text(0)
-            .map(|body| body.into_owned())
+            .map(|body| body.replace("\r\n", "\n"))
             .unwrap_or_default(),
         attachments,
         sent_at,
