@@ -100,6 +100,7 @@ CREATE TABLE {ns}.unmatched (
     subject             TEXT,
     body                TEXT   NOT NULL,
     attachments         TEXT   NOT NULL,
+    provider_message_id TEXT   NOT NULL,
     received_at         TEXT   NOT NULL,
     position            BIGINT NOT NULL,
     assigned_patient_id TEXT,

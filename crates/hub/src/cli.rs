@@ -1,4 +1,4 @@
-//! The command line: `serve`, `project`, `replay`, `events`.
+//! The command line: `serve`, `project`, `dispatch`, `replay`, `events`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -44,6 +44,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run only the projector that keeps the read models up to date.
     Project(StorageArgs),
+    /// Run only the channel dispatchers (and, with `--nats-url`, the relay to JetStream).
+    Dispatch(DispatchArgs),
     /// Rebuild the read models from the event log (blue/green), or build a point-in-time copy.
     Replay(ReplayArgs),
     /// Print the event log as JSON lines.
@@ -59,13 +61,111 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "HUB_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Attachment storage.
+    #[command(flatten)]
+    pub blobs: BlobArgs,
+    /// Token of the bootstrap admin, which holds every permission.
+    #[arg(long, env = "HUB_BOOTSTRAP_ADMIN_TOKEN", hide_env_values = true)]
+    pub bootstrap_admin_token: Option<String>,
+    /// Channel providers.
+    #[command(flatten)]
+    pub providers: ProviderArgs,
+    /// How outbound messages are dispatched.
+    #[command(flatten)]
+    pub dispatch: DispatchTuning,
+    /// Serve only the API: no projector and no dispatchers in this process (production
+    /// topology, where `hub project` and `hub dispatch` run beside it).
+    #[arg(long)]
+    pub api_only: bool,
+}
+
+/// Where attachment contents are kept.
+#[derive(Debug, Clone, Args)]
+pub struct BlobArgs {
     /// Where attachment contents go: `s3://bucket/prefix` for an S3-compatible store (credentials
     /// and endpoint from the `AWS_*` environment); by default `<data-dir>/attachments`.
     #[arg(long, env = "HUB_BLOB_URL")]
     pub blob_url: Option<String>,
-    /// Token of the bootstrap admin, which holds every permission.
-    #[arg(long, env = "HUB_BOOTSTRAP_ADMIN_TOKEN", hide_env_values = true)]
-    pub bootstrap_admin_token: Option<String>,
+}
+
+/// `hub dispatch`.
+#[derive(Debug, Args)]
+pub struct DispatchArgs {
+    /// Storage.
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Attachment storage (the dispatchers read attached files).
+    #[command(flatten)]
+    pub blobs: BlobArgs,
+    /// Channel providers.
+    #[command(flatten)]
+    pub providers: ProviderArgs,
+    /// How outbound messages are dispatched.
+    #[command(flatten)]
+    pub dispatch: DispatchTuning,
+}
+
+/// How outbound messages reach the dispatchers, and how the dispatchers retry.
+#[derive(Debug, Clone, Args)]
+pub struct DispatchTuning {
+    /// NATS server with JetStream (`nats://host:4222`): outbound events go through it. Without
+    /// it the dispatchers follow the event log directly.
+    #[arg(long, env = "HUB_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// How long a dispatcher's claim on a message holds (and the JetStream ack wait).
+    #[arg(long, env = "HUB_DISPATCH_LEASE_SECONDS", default_value_t = 120)]
+    pub dispatch_lease_seconds: u64,
+    /// Provider calls per message when the provider is unavailable, the first included.
+    #[arg(long, env = "HUB_DISPATCH_ATTEMPTS", default_value_t = 6)]
+    pub dispatch_attempts: u32,
+    /// The first wait between provider calls, in milliseconds (it doubles, up to 30 s).
+    #[arg(long, env = "HUB_DISPATCH_BACKOFF_MS", default_value_t = 500)]
+    pub dispatch_backoff_ms: u64,
+}
+
+/// Channel providers and webhook secrets (contract section 7). A channel whose provider is
+/// not configured keeps its messages `queued`.
+#[derive(Debug, Clone, Args)]
+pub struct ProviderArgs {
+    /// The URL providers call back (status callbacks, signature checks).
+    #[arg(long, env = "HUB_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Twilio's API base URL.
+    #[arg(long, env = "HUB_TWILIO_API_BASE", default_value = dispatch::provider::twilio::DEFAULT_API_BASE)]
+    pub twilio_api_base: String,
+    /// Twilio account SID.
+    #[arg(long, env = "HUB_TWILIO_ACCOUNT_SID")]
+    pub twilio_account_sid: Option<String>,
+    /// Twilio auth token (also the key of `X-Twilio-Signature`).
+    #[arg(long, env = "HUB_TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    pub twilio_auth_token: Option<String>,
+    /// The number SMS are sent from.
+    #[arg(long, env = "HUB_TWILIO_FROM")]
+    pub twilio_from: Option<String>,
+    /// WhatsApp Cloud API base URL (with its version).
+    #[arg(long, env = "HUB_WHATSAPP_API_BASE", default_value = dispatch::provider::whatsapp::DEFAULT_API_BASE)]
+    pub whatsapp_api_base: String,
+    /// The WhatsApp business phone number id.
+    #[arg(long, env = "HUB_WHATSAPP_PHONE_NUMBER_ID")]
+    pub whatsapp_phone_number_id: Option<String>,
+    /// WhatsApp access token.
+    #[arg(long, env = "HUB_WHATSAPP_TOKEN", hide_env_values = true)]
+    pub whatsapp_token: Option<String>,
+    /// WhatsApp app secret (key of `X-Hub-Signature-256`).
+    #[arg(long, env = "HUB_WHATSAPP_APP_SECRET", hide_env_values = true)]
+    pub whatsapp_app_secret: Option<String>,
+    /// The token the WhatsApp subscription handshake must present.
+    #[arg(long, env = "HUB_WHATSAPP_VERIFY_TOKEN", hide_env_values = true)]
+    pub whatsapp_verify_token: Option<String>,
+    /// SMTP server, e.g. `smtp://user:pass@host:587?tls=required`.
+    #[arg(long, env = "HUB_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of e-mails, e.g. `Clinic <clinic@example.org>`.
+    #[arg(long, env = "HUB_EMAIL_FROM")]
+    pub email_from: Option<String>,
+    /// Bearer token the inbound e-mail webhook requires.
+    #[arg(long, env = "HUB_INBOUND_EMAIL_TOKEN", hide_env_values = true)]
+    pub inbound_email_token: Option<String>,
 }
 
 /// `hub replay`.

@@ -118,6 +118,7 @@ impl Committed {
             match envelope.event {
                 Event::MessageSent(e) => Some((e.conversation_id, e.message_id)),
                 Event::CallLogged(e) => Some((e.conversation_id, e.message_id)),
+                Event::MessageReceived(e) => Some((e.conversation_id, e.message_id)),
                 _ => None,
             }
         })
@@ -577,10 +578,49 @@ impl CommandService {
         new_conversation_patient: Option<PatientId>,
         command: &ConversationCommand,
     ) -> Result<Committed, ApiError> {
+        self.decide_conversation(principal, meta, new_conversation_patient, command, None)
+            .await
+    }
+
+    /// Files a message a patient sent through a provider, at most once per provider message
+    /// id: when the message's `provider-message` stream already exists (a webhook delivered
+    /// twice, even concurrently), nothing is appended and the answer has no events.
+    pub async fn receive_message(
+        &self,
+        principal: &Principal,
+        command: &domain::command::ReceiveMessage,
+    ) -> Result<Committed, ApiError> {
+        let once = domain::ids::provider_message_stream(command.channel, &command.provider_message_id);
+        let wrapped = ConversationCommand::ReceiveMessage(command.clone());
+        self.decide_conversation(
+            principal,
+            &RequestMeta::new(),
+            Some(command.patient_id),
+            &wrapped,
+            Some(&once),
+        )
+        .await
+    }
+
+    /// Decides a conversation command; `once` names a stream that must not exist yet (it is
+    /// checked at decision time and again by the append).
+    async fn decide_conversation(
+        &self,
+        principal: &Principal,
+        meta: &RequestMeta,
+        new_conversation_patient: Option<PatientId>,
+        command: &ConversationCommand,
+        once: Option<&str>,
+    ) -> Result<Committed, ApiError> {
         let conversation_stream = command.conversation_id().stream();
         let conversation_stream = conversation_stream.as_str();
         self.execute(principal, meta, || {
             Box::pin(async move {
+                if let Some(once) = once {
+                    if self.store.stream_version(once).await?.is_some() {
+                        return Ok(Plan::default());
+                    }
+                }
                 let conversation: Loaded<Conversation> =
                     self.conversations.load(conversation_stream).await?;
                 let patient_id = conversation
@@ -604,13 +644,14 @@ impl CommandService {
                     conversation: &conversation.state,
                 };
                 let events = scope.decide(command, &context(principal))?;
-                Ok(Plan::new(
-                    events,
-                    &[
-                        (conversation_stream.to_owned(), conversation.expected()),
-                        (patient_stream, patient.expected()),
-                    ],
-                ))
+                let mut expected = vec![
+                    (conversation_stream.to_owned(), conversation.expected()),
+                    (patient_stream, patient.expected()),
+                ];
+                if let Some(once) = once {
+                    expected.push((once.to_owned(), ExpectedVersion::NoStream));
+                }
+                Ok(Plan::new(events, &expected))
             })
         })
         .await

@@ -27,6 +27,11 @@ impl ApiError {
         }
     }
 
+    /// The contract's error code, e.g. `not_found`.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
     /// 400 `invalid_request`.
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)

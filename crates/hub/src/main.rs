@@ -6,8 +6,11 @@ mod cli;
 mod commands;
 mod error;
 mod http;
+mod inbound;
+mod providers;
 mod run;
 mod token;
+mod workers;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -22,6 +25,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => run::serve(args).await,
         Command::Project(args) => run::project(args).await,
         Command::Replay(args) => run::replay(args).await,
+        Command::Dispatch(args) => run::dispatch(args).await,
         Command::Events(args) => run::events(args).await,
     }
 }

@@ -5,14 +5,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use projections::{Projection, Projector, ReplayLimit, SqlReadModel};
+use projections::{ReplayLimit, SqlReadModel};
 use store::EventStore;
 use tokio::net::TcpListener;
 
 use crate::blobs::BlobStore;
-use crate::cli::{EventsArgs, ReplayArgs, ServeArgs, StorageArgs};
+use crate::cli::{BlobArgs, DispatchArgs, EventsArgs, ReplayArgs, ServeArgs, StorageArgs};
 use crate::commands::CommandService;
-use crate::http::{self, AppState, ChannelReport};
+use crate::http::{self, AppState};
+use crate::workers::{self, Shutdown};
 
 const EVENTS_DB: &str = "events.db";
 const READ_MODEL_DB: &str = "readmodel.db";
@@ -52,31 +53,50 @@ async fn shutdown_signal() {
     }
 }
 
-/// `hub serve`: the API with the projector beside it.
-pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let (store, read_model) = open(&args.storage).await?;
-    let blobs = match &args.blob_url {
+/// A fresh future per worker that completes on Ctrl-C or SIGTERM.
+fn shutdown() -> Shutdown {
+    Arc::new(|| Box::pin(shutdown_signal()))
+}
+
+/// The attachment store the arguments name.
+fn open_blobs(blobs: &BlobArgs, storage: &StorageArgs) -> anyhow::Result<Arc<BlobStore>> {
+    let store = match &blobs.blob_url {
         Some(url) => BlobStore::s3(url),
-        None => BlobStore::local(&args.storage.data_dir.join("attachments")),
+        None => BlobStore::local(&storage.data_dir.join("attachments")),
     }
     .context("opening the attachment store")?;
+    Ok(Arc::new(store))
+}
+
+/// `hub serve`: the API, with the projectors and dispatchers beside it unless `--api-only`.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let (store, read_model) = open(&args.storage).await?;
+    let blobs = open_blobs(&args.blobs, &args.storage)?;
+    let providers = args.providers.providers()?;
     let commands = Arc::new(CommandService::new(
         store.clone(),
         args.bootstrap_admin_token.as_deref(),
     ));
-    let projectors: Vec<_> = Projection::ALL
-        .into_iter()
-        .map(|projection| {
-            let projector = Projector::new(store.clone(), read_model.clone(), projection);
-            tokio::spawn(projector.run(shutdown_signal()))
-        })
-        .collect();
+    let mut workers = Vec::new();
+    if !args.api_only {
+        workers.extend(workers::start_projectors(&store, &read_model, &shutdown()));
+        let exclusive = args.storage.database_url.is_none();
+        workers.extend(workers::start_dispatch(
+            &store,
+            blobs.clone(),
+            &providers,
+            &args.dispatch,
+            exclusive,
+            &shutdown(),
+        ));
+    }
     let state = AppState::new(
         commands,
         read_model,
-        Arc::new(blobs),
-        ChannelReport::unconfigured(),
-    );
+        blobs,
+        args.providers.channel_report(&providers),
+    )
+    .with_webhooks(args.providers.webhook_secrets(), providers.whatsapp.clone());
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -91,22 +111,49 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
-    for projector in projectors {
-        projector.abort();
+    for worker in workers {
+        worker.abort();
     }
     Ok(())
 }
 
-/// `hub project`: only the projector.
+/// `hub project`: only the projectors.
 pub async fn project(storage: StorageArgs) -> anyhow::Result<()> {
     let (store, read_model) = open(&storage).await?;
     println!("projecting into the read models; Ctrl-C stops");
-    let runs = Projection::ALL.into_iter().map(|projection| {
-        Projector::new(store.clone(), read_model.clone(), projection).run(shutdown_signal())
-    });
-    for result in futures::future::join_all(runs).await {
-        result?;
+    let workers = workers::start_projectors(&store, &read_model, &shutdown());
+    futures::future::join_all(workers).await;
+    Ok(())
+}
+
+/// `hub dispatch`: only the dispatchers (and the relay to NATS when configured).
+pub async fn dispatch(args: DispatchArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.storage.data_dir)
+        .with_context(|| format!("creating data folder {}", args.storage.data_dir.display()))?;
+    let store = store::open_store(
+        args.storage.database_url.as_deref(),
+        &args.storage.data_dir.join(EVENTS_DB),
+    )
+    .await
+    .context("opening the event store")?;
+    let blobs = open_blobs(&args.blobs, &args.storage)?;
+    let providers = args.providers.providers()?;
+    let channels: Vec<_> = providers.all.iter().map(|p| p.channel().as_str()).collect();
+    let via = args.dispatch.nats_url.as_deref().unwrap_or("the event log");
+    println!("dispatching {channels:?} from {via}; Ctrl-C stops");
+    let exclusive = args.storage.database_url.is_none();
+    let workers = workers::start_dispatch(
+        &store,
+        blobs,
+        &providers,
+        &args.dispatch,
+        exclusive,
+        &shutdown(),
+    );
+    if workers.is_empty() {
+        anyhow::bail!("no provider is configured: nothing to dispatch");
     }
+    futures::future::join_all(workers).await;
     Ok(())
 }
 

@@ -168,13 +168,14 @@ pub trait ReadModel: Send + Sync + 'static {
         address: &ContactAddress,
     ) -> Result<Vec<PatientId>, QueryError>;
 
-    /// Where an inbound message from `patient` on `channel` belongs: the conversation of the
-    /// patient's latest message on that channel if it is not archived, else the patient's most
-    /// recently active open reception conversation; `None` when neither exists.
+    /// Where an inbound message from `patient` belongs: with `channel`, the conversation of the
+    /// patient's latest message on that channel if it is not archived; else (and always without
+    /// `channel`) the patient's most recently active open reception conversation; `None` when
+    /// neither exists.
     async fn inbound_conversation(
         &self,
         patient: PatientId,
-        channel: Channel,
+        channel: Option<Channel>,
     ) -> Result<Option<ConversationId>, QueryError>;
 
     /// The unmatched queue: inbound messages not yet filed, newest first.

@@ -568,19 +568,26 @@ impl ReadModel for SqlReadModel {
     async fn inbound_conversation(
         &self,
         patient: PatientId,
-        channel: Channel,
+        channel: Option<Channel>,
     ) -> Result<Option<ConversationId>, QueryError> {
         let tables = self.live().await?;
         let (m, c) = (tables.name("messages"), tables.name("conversations"));
-        let mut sql = Sql::new(
-            self.dialect,
-            format!("SELECT c.id FROM {m} m JOIN {c} c ON c.id = m.conversation_id WHERE m.patient_id = "),
-        );
-        sql.text(patient.to_string())
-            .push(" AND m.channel = ")
-            .text(channel.as_str())
-            .push(" ORDER BY m.position DESC LIMIT 1");
-        let latest = sql.query().fetch_optional(&self.pool).await?;
+        if let Some(channel) = channel {
+            let mut sql = Sql::new(
+                self.dialect,
+                format!("SELECT m.conversation_id, c.archived FROM {m} m JOIN {c} c ON c.id = m.conversation_id WHERE m.patient_id = "),
+            );
+            sql.text(patient.to_string())
+                .push(" AND m.channel = ")
+                .text(channel.as_str())
+                .push(" ORDER BY m.position DESC LIMIT 1");
+            if let Some(row) = sql.query().fetch_optional(&self.pool).await? {
+                let archived: i64 = row.try_get(1)?;
+                if archived == 0 {
+                    return Ok(Some(parse_id(&row, "conversation_id")?));
+                }
+            }
+        }
         let mut sql = Sql::new(
             self.dialect,
             format!("SELECT c.id FROM {c} c WHERE c.archived = 0 AND c.counterpart = 'reception' AND c.patient_id = "),
@@ -588,18 +595,6 @@ impl ReadModel for SqlReadModel {
         sql.text(patient.to_string())
             .push(" ORDER BY c.last_position DESC LIMIT 1");
         let reception = sql.query().fetch_optional(&self.pool).await?;
-        if let Some(row) = latest {
-            let id: ConversationId = parse_id(&row, "conversation_id")?;
-            let mut sql = Sql::new(
-                self.dialect,
-                format!("SELECT archived FROM {c} WHERE id = "),
-            );
-            sql.text(id.to_string());
-            let archived: i64 = sql.query().fetch_one(&self.pool).await?.try_get(0)?;
-            if archived == 0 {
-                return Ok(Some(id));
-            }
-        }
         reception
             .map(|row| parse_id(&row, "conversation_id"))
             .transpose()
@@ -646,7 +641,7 @@ impl ReadModel for SqlReadModel {
         let Some(row) = sql.query().fetch_optional(&self.pool).await? else {
             return Ok(None);
         };
-        let filed: Option<String> = row.try_get(8)?;
+        let filed: Option<String> = row.try_get(9)?;
         Ok(Some((crate::unmatched::row(&row)?, filed.is_some())))
     }
 

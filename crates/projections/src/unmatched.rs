@@ -24,6 +24,8 @@ pub struct UnmatchedView {
     pub body: String,
     /// Files that came with it.
     pub attachments: Vec<domain::attachment::AttachmentRef>,
+    /// The provider's id of the message.
+    pub provider_message_id: String,
     /// When the hub received it.
     pub received_at: chrono::DateTime<chrono::Utc>,
     /// The global position of its event (the list's order, newest first).
@@ -43,7 +45,7 @@ pub(crate) async fn add(
     let mut sql = Sql::new(
         tables.dialect(),
         format!(
-            "INSERT INTO {} (id, channel, sender, subject, body, attachments, received_at, position) VALUES (",
+            "INSERT INTO {} (id, channel, sender, subject, body, attachments, provider_message_id, received_at, position) VALUES (",
             tables.name("unmatched")
         ),
     );
@@ -58,6 +60,8 @@ pub(crate) async fn add(
         .text(e.body.clone())
         .push(", ")
         .text(attachments)
+        .push(", ")
+        .text(e.provider_message_id.clone())
         .push(", ");
     sql.text(at)
         .push(", ")
@@ -89,7 +93,7 @@ pub(crate) async fn assign(
 
 /// The columns [`row`] reads.
 pub(crate) const COLUMNS: &str =
-    "id, channel, sender, subject, body, attachments, received_at, position";
+    "id, channel, sender, subject, body, attachments, provider_message_id, received_at, position";
 
 /// Decodes one row of [`COLUMNS`].
 pub(crate) fn row(row: &sqlx::any::AnyRow) -> Result<UnmatchedView, QueryError> {
@@ -99,8 +103,8 @@ pub(crate) fn row(row: &sqlx::any::AnyRow) -> Result<UnmatchedView, QueryError> 
     let id: String = row.try_get(0)?;
     let channel: String = row.try_get(1)?;
     let attachments: String = row.try_get(5)?;
-    let received_at: String = row.try_get(6)?;
-    let position: i64 = row.try_get(7)?;
+    let received_at: String = row.try_get(7)?;
+    let position: i64 = row.try_get(8)?;
     Ok(UnmatchedView {
         id: id.parse().map_err(|e| corrupt("id", &e))?,
         channel: serde_json::from_value(serde_json::Value::String(channel))
@@ -109,6 +113,7 @@ pub(crate) fn row(row: &sqlx::any::AnyRow) -> Result<UnmatchedView, QueryError> 
         subject: row.try_get(3)?,
         body: row.try_get(4)?,
         attachments: serde_json::from_str(&attachments).map_err(|e| corrupt("attachments", &e))?,
+        provider_message_id: row.try_get(6)?,
         received_at: chrono::DateTime::parse_from_rfc3339(&received_at)
             .map_err(|e| corrupt("received_at", &e))?
             .with_timezone(&chrono::Utc),

@@ -14,19 +14,6 @@ use super::AppState;
 #[derive(Debug, Clone, Serialize)]
 pub struct ChannelReport(pub BTreeMap<&'static str, &'static str>);
 
-impl ChannelReport {
-    /// No provider configured: SMS, e-mail and WhatsApp messages stay `queued`; the portal
-    /// delivers inside the platform.
-    pub fn unconfigured() -> Self {
-        ChannelReport(BTreeMap::from([
-            ("email", "not_configured: messages stay queued"),
-            ("portal", "delivered in the platform"),
-            ("sms", "not_configured: messages stay queued"),
-            ("whatsapp", "not_configured: messages stay queued"),
-        ]))
-    }
-}
-
 /// `GET /v1/health`: no token needed.
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let head = state.commands.store().head_position().await;

@@ -11,6 +11,8 @@ pub mod openapi;
 mod patients;
 mod staff;
 mod tokens;
+mod unmatched;
+mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +28,8 @@ use tower_http::timeout::TimeoutLayer;
 use crate::blobs::BlobStore;
 use crate::commands::CommandService;
 use crate::error::ApiError;
+use crate::providers::WebhookSecrets;
+use dispatch::provider::whatsapp::WhatsappCloud;
 use openapi::ApiBuilder;
 
 /// The largest JSON body any endpoint accepts.
@@ -44,6 +48,10 @@ pub struct AppState {
     pub channels: Arc<health::ChannelReport>,
     /// The OpenAPI document served at `/v1/openapi.json`.
     pub openapi: Arc<serde_json::Value>,
+    /// What the provider webhooks check calls against.
+    pub webhooks: Arc<WebhookSecrets>,
+    /// The WhatsApp client, for fetching inbound media.
+    pub whatsapp: Option<Arc<WhatsappCloud>>,
 }
 
 impl AppState {
@@ -60,7 +68,19 @@ impl AppState {
             blobs,
             channels: Arc::new(channels),
             openapi: Arc::new(api().1),
+            webhooks: Arc::new(WebhookSecrets::default()),
+            whatsapp: None,
         }
+    }
+    /// The same state with webhook secrets and the WhatsApp media client.
+    pub fn with_webhooks(
+        mut self,
+        secrets: WebhookSecrets,
+        whatsapp: Option<Arc<WhatsappCloud>>,
+    ) -> Self {
+        self.webhooks = Arc::new(secrets);
+        self.whatsapp = whatsapp;
+        self
     }
 }
 
@@ -259,6 +279,65 @@ pub fn api() -> (Router<AppState>, serde_json::Value) {
         .query(&["after", "limit", "stream"])
         .answers::<answers::EventPage>(g),
         Op::new(Get, "/health", "Liveness and projection lag", 200).public(),
+        Op::new(
+            Get,
+            "/unmatched",
+            "Inbound messages from unknown senders, newest first (reception, admin)",
+            200,
+        )
+        .query(&["limit", "cursor", "min_position"])
+        .answers::<projections::Page<projections::UnmatchedView>>(g),
+        Op::new(
+            Post,
+            "/unmatched/{id}/assign",
+            "File an unmatched message into the patient's reception conversation",
+            201,
+        )
+        .json_body::<unmatched::AssignBody>(g)
+        .answers::<answers::MessageAnswer>(g),
+        Op::new(
+            Post,
+            "/webhooks/twilio/sms",
+            "Inbound SMS from Twilio (X-Twilio-Signature)",
+            200,
+        )
+        .raw_body()
+        .public(),
+        Op::new(
+            Post,
+            "/webhooks/twilio/status",
+            "Twilio delivery status callback (X-Twilio-Signature)",
+            200,
+        )
+        .raw_body()
+        .answers::<webhooks::WebhookAnswer>(g)
+        .public(),
+        Op::new(
+            Get,
+            "/webhooks/whatsapp",
+            "WhatsApp subscription handshake: answers hub.challenge",
+            200,
+        )
+        .query(&["hub.mode", "hub.verify_token", "hub.challenge"])
+        .public(),
+        Op::new(
+            Post,
+            "/webhooks/whatsapp",
+            "WhatsApp inbound messages and statuses (X-Hub-Signature-256)",
+            200,
+        )
+        .raw_body()
+        .answers::<webhooks::WebhookAnswer>(g)
+        .public(),
+        Op::new(
+            Post,
+            "/webhooks/email",
+            "One raw RFC 5322 e-mail (Bearer HUB_INBOUND_EMAIL_TOKEN)",
+            200,
+        )
+        .raw_body()
+        .answers::<webhooks::WebhookAnswer>(g)
+        .public(),
         Op::new(Get, "/openapi.json", "This document", 200).public(),
     ];
     let mut handlers = operations.into_iter();
@@ -290,6 +369,13 @@ pub fn api() -> (Router<AppState>, serde_json::Value) {
         .route(next(), attachments::download)
         .route(next(), events::list)
         .route(next(), health::health)
+        .route(next(), unmatched::list)
+        .route(next(), unmatched::assign)
+        .route(next(), webhooks::twilio_sms)
+        .route(next(), webhooks::twilio_status)
+        .route(next(), webhooks::whatsapp_verify)
+        .route(next(), webhooks::whatsapp)
+        .route(next(), webhooks::email)
         .route(next(), serve_openapi);
     api.finish("/v1")
 }
@@ -338,7 +424,12 @@ async fn read_whole_body(request: Request, next: Next) -> Response {
         };
     }
     let (parts, body) = request.into_parts();
-    match axum::body::to_bytes(body, JSON_BODY_LIMIT).await {
+    match axum::body::to_bytes(body, limit).await {
+    let limit = if request.uri().path() == "/v1/webhooks/email" {
+        webhooks::EMAIL_BODY_LIMIT
+    } else {
+        JSON_BODY_LIMIT
+    };
         Ok(bytes) => {
             next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
                 .await

@@ -1,0 +1,97 @@
+//! The unmatched queue: inbound messages from unknown senders, for reception to file.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use domain::command::ReceiveMessage;
+use domain::{ConversationId, MessageId, PatientId, Role, UnmatchedId};
+use projections::{Page, UnmatchedView};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::answers::MessageAnswer;
+use super::extract::{Caller, JsonBody, Params, PathId};
+use super::messages::page_request;
+use super::AppState;
+use crate::error::ApiError;
+
+/// `POST /v1/unmatched/{id}/assign` body.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignBody {
+    /// The patient the message came from.
+    patient_id: Uuid,
+}
+
+/// Fails unless the caller works the front desk (reception, admin; auditors may look).
+fn ensure_front_desk(principal: &domain::Principal, may_look: bool) -> Result<(), ApiError> {
+    principal.ensure_may_use_hub()?;
+    match principal.role() {
+        Role::Receptionist | Role::Admin => Ok(()),
+        Role::Auditor if may_look => Ok(()),
+        _ => Err(ApiError::forbidden(
+            "the unmatched queue belongs to reception",
+        )),
+    }
+}
+
+/// `GET /v1/unmatched`: messages from unknown senders not yet filed, newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    params: Params,
+) -> Result<Json<Page<UnmatchedView>>, ApiError> {
+    ensure_front_desk(&principal, true)?;
+    let page = page_request(&params)?;
+    params.await_min_position(&state).await?;
+    Ok(Json(state.read_model.unmatched(&page).await?))
+}
+
+/// `POST /v1/unmatched/{id}/assign`: files the message into the patient's reception
+/// conversation (a new one when none is open).
+pub async fn assign(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    PathId(id): PathId,
+    JsonBody(body): JsonBody<AssignBody>,
+) -> Result<(StatusCode, Json<MessageAnswer>), ApiError> {
+    ensure_front_desk(&principal, false)?;
+    let unmatched_id = UnmatchedId(id);
+    let (entry, filed) = state
+        .read_model
+        .unmatched_entry(unmatched_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("unmatched message"))?;
+    if filed {
+        return Err(ApiError::conflict("the message was filed already"));
+    }
+    let patient_id = PatientId(body.patient_id);
+    if state.commands.patient(patient_id).await?.0.is_none() {
+        return Err(ApiError::not_found("patient"));
+    }
+    let conversation_id = state
+        .read_model
+        .inbound_conversation(patient_id, None)
+        .await?
+        .unwrap_or_else(|| ConversationId(Uuid::new_v4()));
+    let command = ReceiveMessage {
+        conversation_id,
+        message_id: MessageId(Uuid::new_v4()),
+        patient_id,
+        channel: entry.channel,
+        subject: entry.subject,
+        body: entry.body,
+        attachments: entry.attachments,
+        provider_message_id: entry.provider_message_id,
+        unmatched_id: Some(unmatched_id),
+    };
+    let committed = state.commands.receive_message(&principal, &command).await?;
+    if committed.events.is_empty() {
+        return Err(ApiError::conflict("the message was filed already"));
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(MessageAnswer::from_committed(&committed)),
+    ))
+}

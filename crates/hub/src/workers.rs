@@ -1,0 +1,148 @@
+//! The background workers a hub process runs beside (or instead of) the API: projectors,
+//! dispatchers, and the relay to NATS JetStream.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dispatch::outbound::{AttachmentSource, DispatchConfig, Dispatcher};
+use dispatch::retry::RetryPolicy;
+use domain::attachment::AttachmentRef;
+use futures::future::BoxFuture;
+use futures::TryStreamExt;
+use projections::{Projection, Projector, SqlReadModel};
+use store::EventStore;
+use tokio::task::JoinHandle;
+
+use crate::blobs::BlobStore;
+use crate::cli::DispatchTuning;
+use crate::providers::Providers;
+
+/// Attachment contents for the dispatchers, read from the blob store.
+struct BlobAttachments(Arc<BlobStore>);
+
+#[async_trait::async_trait]
+impl AttachmentSource for BlobAttachments {
+    async fn load(&self, attachment: &AttachmentRef) -> Result<bytes::Bytes, String> {
+        let chunks: Vec<bytes::Bytes> = self
+            .0
+            .get(&attachment.sha256)
+            .await
+            .map_err(|e| format!("attachment {}: {e}", attachment.id))?
+            .try_collect()
+            .await
+            .map_err(|e| format!("attachment {}: {e}", attachment.id))?;
+        Ok(chunks.concat().into())
+    }
+}
+
+/// Makes a fresh future that completes when the process is asked to stop.
+pub type Shutdown = Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// Starts one projector per projection.
+pub fn start_projectors(
+    store: &Arc<dyn EventStore>,
+    read_model: &Arc<SqlReadModel>,
+    shutdown: &Shutdown,
+) -> Vec<JoinHandle<()>> {
+    Projection::ALL
+        .into_iter()
+        .map(|projection| {
+            let (store, read_model) = (store.clone(), read_model.clone());
+            let shutdown = shutdown.clone();
+            tokio::spawn(supervise(projection.name(), move || {
+                Projector::new(store.clone(), read_model.clone(), projection).run(shutdown())
+            }))
+        })
+        .collect()
+}
+
+/// Starts the dispatchers of the configured providers: from the event log, or with a NATS
+/// URL the relay and one JetStream consumer per channel. `exclusive` says this is the only
+/// dispatcher of the log (the embedded SQLite default).
+pub fn start_dispatch(
+    store: &Arc<dyn EventStore>,
+    blobs: Arc<BlobStore>,
+    providers: &Providers,
+    tuning: &DispatchTuning,
+    exclusive: bool,
+    shutdown: &Shutdown,
+) -> Vec<JoinHandle<()>> {
+    let lease = Duration::from_secs(tuning.dispatch_lease_seconds.max(1));
+    let config = DispatchConfig {
+        instance: format!("{}-{}", hostname(), uuid::Uuid::new_v4()),
+        lease,
+        retry: RetryPolicy {
+            max_attempts: tuning.dispatch_attempts.max(1),
+            base: Duration::from_millis(tuning.dispatch_backoff_ms),
+            ..RetryPolicy::default()
+        },
+        exclusive: exclusive && tuning.nats_url.is_none(),
+    };
+    let dispatcher = Arc::new(Dispatcher::new(
+        store.clone(),
+        providers.all.clone(),
+        Arc::new(BlobAttachments(blobs)),
+        config,
+    ));
+    let mut tasks = Vec::new();
+    let Some(url) = tuning.nats_url.clone() else {
+        if !providers.all.is_empty() {
+            let (store, shutdown) = (store.clone(), shutdown.clone());
+            tasks.push(tokio::spawn(supervise("dispatcher", move || {
+                dispatch::from_log::run(dispatcher.clone(), store.clone(), shutdown())
+            })));
+        }
+        return tasks;
+    };
+    {
+        let (store, shutdown, url) = (store.clone(), shutdown.clone(), url.clone());
+        tasks.push(tokio::spawn(supervise("NATS relay", move || {
+            let (store, shutdown, url) = (store.clone(), shutdown.clone(), url.clone());
+            async move {
+                let context = dispatch::nats::connect(&url).await?;
+                dispatch::nats::relay(store, context, shutdown()).await
+            }
+        })));
+    }
+    for channel in dispatcher.channels() {
+        let (dispatcher, shutdown, url) = (dispatcher.clone(), shutdown.clone(), url.clone());
+        tasks.push(tokio::spawn(supervise("NATS dispatcher", move || {
+            let (dispatcher, shutdown, url) = (dispatcher.clone(), shutdown.clone(), url.clone());
+            async move {
+                let context = dispatch::nats::connect(&url).await?;
+                dispatch::nats::consume(dispatcher, context, channel, lease, shutdown()).await
+            }
+        })));
+    }
+    tasks
+}
+
+/// Runs a worker until it ends without an error (shutdown); after an error it is restarted
+/// with a growing pause (1 s doubling to 30 s), so a database or NATS restart heals by itself.
+async fn supervise<F, Fut, E>(name: &'static str, mut start: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let mut pause = Duration::from_secs(1);
+    loop {
+        match start().await {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::error!(worker = name, %error, ?pause, "worker stopped after an error; restarting");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// This machine's name, for naming dispatcher instances in their claims.
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "hub".to_owned())
+}
