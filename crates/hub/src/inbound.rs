@@ -11,8 +11,8 @@ use domain::command::ReceiveMessage;
 use domain::event::InboundUnmatched;
 use domain::ids::{provider_message_key, provider_message_stream};
 use domain::{
-    Actor, AttachmentId, Channel, ConversationId, Event, MessageId, PatientId,
-    Principal, StreamName, UnmatchedId,
+    Actor, AttachmentId, Channel, ConversationId, Event, MessageId, PatientId, Principal,
+    StreamName, UnmatchedId,
 };
 use projections::ContactAddress;
 use store::{ExpectedVersion, StoreError};
@@ -50,7 +50,10 @@ pub async fn file(state: &AppState, message: InboundMessage) -> Result<Filed, Ap
     let unmatched_id = UnmatchedId(provider_message_key(channel, &message.provider_message_id));
     let link = provider_message_stream(channel, &message.provider_message_id);
     if store.stream_version(&link).await?.is_some()
-        || store.stream_version(&unmatched_id.stream()).await?.is_some()
+        || store
+            .stream_version(&unmatched_id.stream())
+            .await?
+            .is_some()
     {
         return Ok(Filed::Duplicate);
     }
@@ -96,7 +99,10 @@ pub async fn file(state: &AppState, message: InboundMessage) -> Result<Filed, Ap
 
 /// Whether filing into the chosen conversation was refused by its state.
 fn refused_conversation(error: &ApiError) -> bool {
-    matches!(error.code(), "conversation_exists" | "invalid_request" | "not_found")
+    matches!(
+        error.code(),
+        "conversation_exists" | "invalid_request" | "not_found"
+    )
 }
 
 /// The conversation an inbound message belongs to: the one its e-mail thread names (when it
@@ -108,7 +114,11 @@ async fn conversation_for(
 ) -> Result<ConversationId, ApiError> {
     for reference in &message.thread_references {
         if let Some((_, conversation)) = parse_hub_message_id(reference) {
-            if let Some(view) = state.read_model.conversation(&Actor::system(), conversation).await? {
+            if let Some(view) = state
+                .read_model
+                .conversation(&Actor::system(), conversation)
+                .await?
+            {
                 if view.patient_id == patient {
                     return Ok(conversation);
                 }
@@ -191,7 +201,10 @@ async fn store_attachments(
             Ok(blob) => blob,
             Err(error @ crate::blobs::BlobError::Store(_)) => return Err(error.into()),
             Err(error) => {
-                notes.push(format!("[attachment not kept: {} ({error})]", file.filename));
+                notes.push(format!(
+                    "[attachment not kept: {} ({error})]",
+                    file.filename
+                ));
                 continue;
             }
         };

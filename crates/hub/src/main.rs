@@ -24,8 +24,8 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => run::serve(args).await,
         Command::Project(args) => run::project(args).await,
-        Command::Replay(args) => run::replay(args).await,
         Command::Dispatch(args) => run::dispatch(args).await,
+        Command::Replay(args) => run::replay(args).await,
         Command::Events(args) => run::events(args).await,
     }
 }

@@ -72,6 +72,7 @@ impl AppState {
             whatsapp: None,
         }
     }
+
     /// The same state with webhook secrets and the WhatsApp media client.
     pub fn with_webhooks(
         mut self,
@@ -278,7 +279,6 @@ pub fn api() -> (Router<AppState>, serde_json::Value) {
         )
         .query(&["after", "limit", "stream"])
         .answers::<answers::EventPage>(g),
-        Op::new(Get, "/health", "Liveness and projection lag", 200).public(),
         Op::new(
             Get,
             "/unmatched",
@@ -338,6 +338,7 @@ pub fn api() -> (Router<AppState>, serde_json::Value) {
         .raw_body()
         .answers::<webhooks::WebhookAnswer>(g)
         .public(),
+        Op::new(Get, "/health", "Liveness and projection lag", 200).public(),
         Op::new(Get, "/openapi.json", "This document", 200).public(),
     ];
     let mut handlers = operations.into_iter();
@@ -368,7 +369,6 @@ pub fn api() -> (Router<AppState>, serde_json::Value) {
         .route(next(), attachments::upload)
         .route(next(), attachments::download)
         .route(next(), events::list)
-        .route(next(), health::health)
         .route(next(), unmatched::list)
         .route(next(), unmatched::assign)
         .route(next(), webhooks::twilio_sms)
@@ -376,6 +376,7 @@ pub fn api() -> (Router<AppState>, serde_json::Value) {
         .route(next(), webhooks::whatsapp_verify)
         .route(next(), webhooks::whatsapp)
         .route(next(), webhooks::email)
+        .route(next(), health::health)
         .route(next(), serve_openapi);
     api.finish("/v1")
 }
@@ -423,13 +424,13 @@ async fn read_whole_body(request: Request, next: Next) -> Response {
             response
         };
     }
-    let (parts, body) = request.into_parts();
-    match axum::body::to_bytes(body, limit).await {
     let limit = if request.uri().path() == "/v1/webhooks/email" {
         webhooks::EMAIL_BODY_LIMIT
     } else {
         JSON_BODY_LIMIT
     };
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => {
             next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
                 .await

@@ -74,7 +74,10 @@ fn rejected(what: &str) -> ApiError {
 /// Compares two secrets in constant time (by their digests).
 fn same_secret(given: &str, expected: &str) -> bool {
     let (a, b) = (Sha256::digest(given), Sha256::digest(expected));
-    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 /// The URL Twilio signed: `HUB_PUBLIC_URL` (or `http://<Host>`) + the path and query it called.
@@ -106,8 +109,8 @@ fn twilio_params(
         .get("x-twilio-signature")
         .and_then(|h| h.to_str().ok())
         .ok_or_else(|| rejected("X-Twilio-Signature"))?;
-    let params: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|_| rejected("X-Twilio-Signature"))?;
+    let params: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(body).map_err(|_| rejected("X-Twilio-Signature"))?;
     let url = twilio_url(state, headers, uri);
     if !inbound::twilio::verify_signature(token, &url, &params, signature) {
         return Err(rejected("X-Twilio-Signature"));
@@ -318,7 +321,11 @@ pub async fn email(
         .get(CONTENT_TYPE)
         .and_then(|h| h.to_str().ok())
         .unwrap_or_default();
-    if !content_type.trim().to_ascii_lowercase().starts_with("message/rfc822") {
+    if !content_type
+        .trim()
+        .to_ascii_lowercase()
+        .starts_with("message/rfc822")
+    {
         return Err(ApiError::unsupported_media_type(
             "the e-mail webhook takes `Content-Type: message/rfc822`",
         ));
