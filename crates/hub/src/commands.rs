@@ -590,7 +590,8 @@ impl CommandService {
         principal: &Principal,
         command: &domain::command::ReceiveMessage,
     ) -> Result<Committed, ApiError> {
-        let once = domain::ids::provider_message_stream(command.channel, &command.provider_message_id);
+        let once =
+            domain::ids::provider_message_stream(command.channel, &command.provider_message_id);
         let wrapped = ConversationCommand::ReceiveMessage(command.clone());
         self.decide_conversation(
             principal,
