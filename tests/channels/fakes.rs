@@ -59,6 +59,7 @@ pub enum Scripted {
 #[derive(Clone)]
 struct FakeState {
     kind: Kind,
+    delay: Arc<Mutex<Duration>>,
     requests: Arc<Mutex<Vec<Recorded>>>,
     script: Arc<Mutex<VecDeque<Scripted>>>,
 }
@@ -90,6 +91,7 @@ impl FakeApi {
     async fn start(kind: Kind) -> FakeApi {
         let state = FakeState {
             kind,
+            delay: Default::default(),
             requests: Default::default(),
             script: Default::default(),
         };
@@ -105,6 +107,11 @@ impl FakeApi {
     /// Queues answers for the next requests (afterwards it answers as documented).
     pub fn script(&self, answers: impl IntoIterator<Item = Scripted>) {
         self.state.script.lock().unwrap().extend(answers);
+    }
+
+    /// Makes every later answer wait this long (a slow provider).
+    pub fn set_delay(&self, delay: Duration) {
+        *self.state.delay.lock().unwrap() = delay;
     }
 
     /// Every request so far.
@@ -138,6 +145,8 @@ async fn answer(State(state): State<FakeState>, request: Request) -> Response {
         headers: parts.headers,
         body,
     });
+    let delay = *state.delay.lock().unwrap();
+    tokio::time::sleep(delay).await;
     let scripted = state.script.lock().unwrap().pop_front();
     match scripted {
         Some(Scripted::Hang) => std::future::pending().await,

@@ -25,6 +25,8 @@ pub const SUBJECT_PREFIX: &str = "hub.events";
 pub const RELAY_CHECKPOINT: &str = "nats-relay";
 /// How many publishes the relay keeps in flight before it waits for their acks.
 const RELAY_WINDOW: usize = 256;
+/// How many messages a dispatcher pulls at once.
+const PULL_BATCH: usize = 4;
 /// Header carrying the event's global position.
 pub const POSITION_HEADER: &str = "Hub-Position";
 
@@ -154,7 +156,13 @@ pub async fn consume(
         )
         .await
         .map_err(nats_error)?;
-    let mut messages = consumer.messages().await.map_err(nats_error)?;
+    // Small pulls: what a dispatcher holds unacknowledged is what another one waits for.
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(PULL_BATCH)
+        .messages()
+        .await
+        .map_err(nats_error)?;
     tracing::info!(consumer = %name, "dispatching from NATS JetStream");
     loop {
         let message = tokio::select! {

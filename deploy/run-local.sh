@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Starts the production topology on this machine from a built `hub` binary, against an
+# existing PostgreSQL database and NATS server: two API nodes, one projector, two dispatchers.
+#
+#   deploy/run-local.sh start   # needs HUB_DATABASE_URL and HUB_NATS_URL; optional HUB_BIN,
+#                               # HUB_RUN_DIR, HUB_API_PORTS ("8080 8081"), provider settings
+#   deploy/run-local.sh stop    # stops what `start` started (same HUB_RUN_DIR)
+#
+# `start` prints one `api http://127.0.0.1:<port>` line per API node once it answers, then
+# `ready`. Logs and pid files go to HUB_RUN_DIR (default ./hub-run).
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+bin="${HUB_BIN:-$here/../target/release/hub}"
+run_dir="${HUB_RUN_DIR:-./hub-run}"
+ports="${HUB_API_PORTS:-8080 8081}"
+
+stop() {
+  for pid_file in "$run_dir"/*.pid; do
+    [ -e "$pid_file" ] || continue
+    kill "$(cat "$pid_file")" 2>/dev/null || true
+    rm -f "$pid_file"
+  done
+}
+
+launch() {
+  local name=$1
+  shift
+  "$bin" --log-format json "$@" >"$run_dir/$name.out" 2>"$run_dir/$name.log" &
+  echo $! >"$run_dir/$name.pid"
+}
+
+wait_for_api() {
+  local port=$1
+  for _ in $(seq 1 100); do
+    if (echo >"/dev/tcp/127.0.0.1/$port") >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  echo "API node on port $port did not start; see $run_dir/api-$port.log" >&2
+  return 1
+}
+
+start() {
+  : "${HUB_DATABASE_URL:?set HUB_DATABASE_URL (postgres://…)}"
+  : "${HUB_NATS_URL:?set HUB_NATS_URL (nats://…)}"
+  [ -x "$bin" ] || { echo "no hub binary at $bin (cargo build --release -p hub, or set HUB_BIN)" >&2; exit 1; }
+  mkdir -p "$run_dir"
+  export HUB_DATA_DIR="$run_dir/data"
+  # The first process creates the schemas; start it alone so the others find them.
+  launch projector project
+  sleep 1
+  for port in $ports; do
+    launch "api-$port" serve --api-only --listen "127.0.0.1:$port"
+  done
+  launch dispatcher-1 dispatch
+  launch dispatcher-2 dispatch
+  for port in $ports; do
+    wait_for_api "$port"
+    echo "api http://127.0.0.1:$port"
+  done
+  echo ready
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac

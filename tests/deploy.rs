@@ -1,0 +1,276 @@
+//! The production topology started by `deploy/run-local.sh` from the built binary: two API
+//! nodes, one projector and two dispatchers on one PostgreSQL database and a NATS JetStream
+//! server of the test's own, sending SMS through a local Twilio-speaking server. A dispatcher
+//! killed mid-batch and a NATS restart lose no message and send none twice.
+
+#[path = "channels/fakes.rs"]
+mod fakes;
+mod support;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use fakes::FakeApi;
+use serde_json::{json, Value};
+use store::testing::TestDatabase;
+use support::ADMIN;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A NATS server with JetStream on a free port, storing under its own folder.
+struct NatsServer {
+    port: u16,
+    store: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl NatsServer {
+    async fn start() -> NatsServer {
+        let mut server = NatsServer {
+            port: free_port(),
+            store: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        server.spawn().await;
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    async fn spawn(&mut self) {
+        let binary = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .unwrap_or("nats-server");
+        let child = Command::new(binary)
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(self.store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start nats-server");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("nats-server did not start");
+    }
+
+    /// Kills the server (SIGKILL) and starts it again on the same port and storage.
+    async fn restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.unwrap();
+        }
+        self.spawn().await;
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `deploy/run-local.sh` with the test's settings.
+fn script(run_dir: &Path, database: &str, nats: &str, twilio: &FakeApi, ports: &str) -> Command {
+    let mut command = Command::new("bash");
+    command
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/run-local.sh"
+        ))
+        .env("HUB_BIN", env!("CARGO_BIN_EXE_hub"))
+        .env("HUB_RUN_DIR", run_dir)
+        .env("HUB_API_PORTS", ports)
+        .env("HUB_DATABASE_URL", database)
+        .env("HUB_NATS_URL", nats)
+        .env("HUB_BOOTSTRAP_ADMIN_TOKEN", ADMIN)
+        .env("HUB_TWILIO_API_BASE", &twilio.base)
+        .env(
+            "HUB_TWILIO_ACCOUNT_SID",
+            "AC0123456789abcdef0123456789abcdef",
+        )
+        .env("HUB_TWILIO_AUTH_TOKEN", "token")
+        .env("HUB_TWILIO_FROM", "+15005550006")
+        .env("HUB_DISPATCH_LEASE_SECONDS", "4")
+        .env("HUB_DISPATCH_BACKOFF_MS", "20")
+        .env("HUB_LOG", "info");
+    command
+}
+
+async fn post(http: &reqwest::Client, base: &str, token: &str, path: &str, body: Value) -> Value {
+    let response = http
+        .post(format!("{base}{path}"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
+    response.json().await.unwrap()
+}
+
+async fn get(http: &reqwest::Client, base: &str, token: &str, path: &str) -> Value {
+    let response = http
+        .get(format!("{base}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    response.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_topology_sends_through_both_api_nodes_and_survives_faults() {
+    let database = TestDatabase::create().await.unwrap();
+    let mut nats = NatsServer::start().await;
+    let twilio = FakeApi::twilio().await;
+    let run_dir = tempfile::tempdir().unwrap();
+    let ports = format!("{} {}", free_port(), free_port());
+    let mut start = script(run_dir.path(), &database.url, &nats.url(), &twilio, &ports)
+        .arg("start")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(start.stdout.take().unwrap()).lines();
+    let mut nodes = Vec::new();
+    while let Some(line) = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("the script starts the topology within 60 s")
+        .unwrap()
+    {
+        if let Some(url) = line.strip_prefix("api ") {
+            nodes.push(url.to_owned());
+        }
+        if line == "ready" {
+            break;
+        }
+    }
+    assert!(start.wait().await.unwrap().success());
+    assert_eq!(nodes.len(), 2);
+
+    let http = reqwest::Client::new();
+    let staff = post(
+        &http,
+        &nodes[0],
+        ADMIN,
+        "/v1/staff",
+        json!({ "name": "Rita", "role": "receptionist", "permissions": ["send_messages"] }),
+    )
+    .await;
+    let reception = staff["token"].as_str().unwrap().to_owned();
+    let patient = post(&http, &nodes[1], ADMIN, "/v1/patients", json!({ "name": "Pat", "phone": "+4915112345678", "portal_enabled": false, "whatsapp_opt_in": false })).await;
+    let patient = patient["id"].as_str().unwrap().to_owned();
+
+    // A slow provider, so that a batch is still going on when a dispatcher dies.
+    twilio.set_delay(Duration::from_millis(60));
+    let mut messages = HashMap::new();
+    for i in 0..60 {
+        let node = &nodes[i % 2];
+        let body = format!("message {i}");
+        let answer = post(
+            &http,
+            node,
+            &reception,
+            "/v1/messages",
+            json!({ "patient_id": patient, "channel": "sms", "body": body }),
+        )
+        .await;
+        messages.insert(answer["message_id"].as_str().unwrap().to_owned(), body);
+        if i == 20 {
+            // One dispatcher dies mid-batch.
+            twilio.wait_for(5).await;
+            let pid = std::fs::read_to_string(run_dir.path().join("dispatcher-1.pid")).unwrap();
+            Command::new("kill")
+                .args(["-9", pid.trim()])
+                .status()
+                .await
+                .unwrap();
+        }
+        if i == 40 {
+            nats.restart().await;
+        }
+    }
+
+    // Every message settles: sent by the provider, or failed as outcome_unknown (a claim the
+    // killed dispatcher held); none stays queued.
+    let mut settled = HashMap::new();
+    for _ in 0..600 {
+        for id in messages.keys() {
+            if settled.contains_key(id) {
+                continue;
+            }
+            let message = get(&http, &nodes[0], &reception, &format!("/v1/messages/{id}")).await;
+            match message["delivery_status"].as_str() {
+                Some("sent") => {
+                    settled.insert(id.clone(), ("sent".to_owned(), Value::Null));
+                }
+                Some("failed") => {
+                    settled.insert(
+                        id.clone(),
+                        ("failed".to_owned(), message["delivery_error"].clone()),
+                    );
+                }
+                _ => {}
+            }
+        }
+        if settled.len() == messages.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        settled.len(),
+        messages.len(),
+        "every message settles: {settled:?}"
+    );
+    let mut received: HashMap<String, usize> = HashMap::new();
+    for request in twilio.requests() {
+        *received.entry(request.field("Body").unwrap()).or_default() += 1;
+    }
+    for (id, body) in &messages {
+        let count = received.get(body).copied().unwrap_or(0);
+        assert!(count <= 1, "{body} sent {count} times");
+        match &settled[id] {
+            (status, _) if status == "sent" => assert_eq!(count, 1, "{body} sent once"),
+            (_, reason) => assert_eq!(reason, "outcome_unknown", "{body} failed: {reason}"),
+        }
+    }
+    let unknown = settled.values().filter(|(s, _)| s == "failed").count();
+    eprintln!(
+        "{} sent, {unknown} outcome_unknown",
+        messages.len() - unknown
+    );
+
+    let stop = script(run_dir.path(), &database.url, &nats.url(), &twilio, &ports)
+        .arg("stop")
+        .status()
+        .await
+        .unwrap();
+    assert!(stop.success());
+    database.drop_database().await.unwrap();
+}
