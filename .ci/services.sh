@@ -52,9 +52,16 @@ ensure_moto() {
   if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
 }
 
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then return; fi
+  echo "installing Chromium and chromedriver (the web pages' browser tests)"
+  apt_install chromium chromium-driver
+}
+
 ensure_postgres
 ensure_nats
 ensure_moto
+ensure_chromium
 
 # Drop test databases that earlier runs left behind (a test that fails keeps its database).
 psql -h 127.0.0.1 -U root -d postgres -tAc "SELECT datname FROM pg_database WHERE datname LIKE 'hub\_test\_%'" \

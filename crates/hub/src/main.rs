@@ -10,6 +10,7 @@ mod inbound;
 mod providers;
 mod run;
 mod token;
+mod web;
 mod workers;
 
 use clap::Parser;

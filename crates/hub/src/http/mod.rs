@@ -394,6 +394,7 @@ pub fn router(state: AppState) -> Router {
     let api = api.layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
     Router::new()
         .nest("/v1", api)
+        .merge(crate::web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .with_state(state)

@@ -1,0 +1,300 @@
+//! The pages talk to the hub only through its own `/v1` API, called in-process with the
+//! signed-in caller's token: every read and write passes the same authentication,
+//! authorization, validation and error mapping as an API client's.
+
+use std::sync::OnceLock;
+
+use axum::body::Body;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::{Method, Request, StatusCode};
+use axum::response::Response;
+use axum::Router;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use crate::http::AppState;
+
+/// The API routes (relative to `/v1`), built once.
+fn routes() -> &'static Router<AppState> {
+    static ROUTES: OnceLock<Router<AppState>> = OnceLock::new();
+    ROUTES.get_or_init(|| crate::http::api().0)
+}
+
+/// A refusal or failure as the API answered it.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// The contract error code.
+    pub code: String,
+    /// The human-readable message.
+    pub message: String,
+    /// For `conversation_exists`: the existing conversation.
+    pub conversation_id: Option<String>,
+}
+
+impl Failure {
+    fn from_answer(status: StatusCode, body: &Value) -> Self {
+        let error = &body["error"];
+        Failure {
+            status,
+            code: error["code"].as_str().unwrap_or("unavailable").to_owned(),
+            message: error["message"]
+                .as_str()
+                .unwrap_or("the service is temporarily unavailable")
+                .to_owned(),
+            conversation_id: error["conversation_id"].as_str().map(str::to_owned),
+        }
+    }
+
+    /// A failure of the page itself (not an API answer).
+    pub fn local(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Failure {
+            status,
+            code: code.to_owned(),
+            message: message.into(),
+            conversation_id: None,
+        }
+    }
+}
+
+/// The API as one caller sees it.
+pub struct Api<'a> {
+    state: &'a AppState,
+    token: &'a str,
+}
+
+impl<'a> Api<'a> {
+    /// The API called with `token`.
+    pub fn new(state: &'a AppState, token: &'a str) -> Self {
+        Api { state, token }
+    }
+
+    /// Sends one request and answers the raw response.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Body,
+    ) -> Response {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(AUTHORIZATION, format!("Bearer {}", self.token));
+        if let Some(content_type) = content_type {
+            request = request.header(CONTENT_TYPE, content_type);
+        }
+        let request = request.body(body).expect("a valid request");
+        let router = routes().clone().with_state(self.state.clone());
+        match router.oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Body,
+    ) -> Result<T, Failure> {
+        let response = self.send(method, path, content_type, body).await;
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .map_err(|_| {
+                Failure::local(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the answer could not be read",
+                )
+            })?;
+        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(Failure::from_answer(status, &value));
+        }
+        serde_json::from_value(value).map_err(|error| {
+            Failure::local(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!("unexpected answer: {error}"),
+            )
+        })
+    }
+
+    /// `GET` a JSON answer.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Failure> {
+        self.json(Method::GET, path, None, Body::empty()).await
+    }
+
+    /// `POST` (or another method) with a JSON body.
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+    ) -> Result<T, Failure> {
+        let bytes = serde_json::to_vec(body).expect("serializable");
+        self.json(method, path, Some("application/json"), Body::from(bytes))
+            .await
+    }
+
+    /// Stores a file; answers its id.
+    pub async fn upload(
+        &self,
+        media_type: &str,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String, Failure> {
+        let query = serde_urlencoded::to_string([("filename", filename)]).unwrap_or_default();
+        let stored: Stored = self
+            .json(
+                Method::POST,
+                &format!("/attachments?{query}"),
+                Some(media_type),
+                Body::from(bytes),
+            )
+            .await?;
+        Ok(stored.id)
+    }
+}
+
+#[derive(Deserialize)]
+struct Stored {
+    id: String,
+}
+
+/// `{items, next_cursor}`.
+#[derive(Debug, Deserialize)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// The next page's cursor.
+    pub next_cursor: Option<String>,
+}
+
+/// `{id, role}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Actor {
+    /// Id.
+    pub id: String,
+    /// Role.
+    pub role: String,
+}
+
+/// An attachment as a message lists it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Attachment {
+    /// Id.
+    pub id: String,
+    /// Media type.
+    pub media_type: String,
+    /// Bytes.
+    pub size: u64,
+    /// File name.
+    pub filename: Option<String>,
+}
+
+/// A call's own time and length.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Call {
+    /// When.
+    pub occurred_at: String,
+    /// Seconds.
+    pub duration_seconds: u64,
+}
+
+/// A message or call log.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Message {
+    /// Id.
+    pub id: String,
+    /// Conversation.
+    pub conversation_id: String,
+    /// Channel.
+    pub channel: String,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    /// Author.
+    pub author: Actor,
+    /// Subject.
+    pub subject: Option<String>,
+    /// Text.
+    pub body: String,
+    /// Files.
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    /// Recipient-side status.
+    pub status: String,
+    /// Delivery status.
+    pub delivery_status: Option<String>,
+    /// The provider's reason for a failure.
+    #[serde(default)]
+    pub delivery_error: Option<String>,
+    /// The caller's star.
+    pub starred: bool,
+    /// Recorded at.
+    pub sent_at: String,
+    /// Call details.
+    pub call: Option<Call>,
+}
+
+/// A conversation.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Conversation {
+    /// Id.
+    pub id: String,
+    /// Patient.
+    pub patient_id: String,
+    /// `reception` or `staff`.
+    pub counterpart: String,
+    /// Participants.
+    pub participants: Vec<Actor>,
+    /// Status.
+    pub status: String,
+    /// Archived.
+    pub archived: bool,
+    /// Latest activity.
+    pub last_message_at: String,
+    /// Unread messages for the caller's side.
+    pub unread_count: u64,
+    /// Latest entry.
+    pub latest_message: Message,
+    /// Global position of its latest activity.
+    #[serde(default)]
+    pub position: u64,
+}
+
+/// A patient's contact record.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Patient {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Phone.
+    pub phone: Option<String>,
+    /// E-mail.
+    pub email: Option<String>,
+    /// Portal account.
+    pub portal_enabled: bool,
+    /// WhatsApp opt-in.
+    pub whatsapp_opt_in: bool,
+    /// Opted out of SMS.
+    #[serde(default)]
+    pub sms_opted_out: bool,
+}
+
+/// A command's answer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Written {
+    /// The conversation, when the command names one.
+    #[serde(default)]
+    pub conversation_id: Option<String>,
+    /// The global position to wait for.
+    pub position: u64,
+}

@@ -1,0 +1,399 @@
+//! Writing messages: "New message" with a patient picker, and the message fields that the
+//! reply form shares (channels the patient's record allows, subject, SMS segment counter,
+//! attachments).
+
+use axum::extract::{Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use maud::{html, Markup};
+use projections::ContactAddress;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::api::{Api, Failure, Patient, Written};
+use super::page::{self, Nav};
+use super::session::{FormData, Session, Submitted};
+use super::Directory;
+use crate::http::AppState;
+
+/// A channel the form offers, and why it is disabled when it is.
+pub struct ChannelOption {
+    /// Wire name.
+    pub channel: &'static str,
+    /// Why it cannot be used for this patient; `None` when it can.
+    pub reason: Option<&'static str>,
+}
+
+/// The channels a staff member may write on to this patient, each with its availability.
+pub fn channel_options(patient: &Patient) -> Vec<ChannelOption> {
+    let sms = if patient.phone.is_none() {
+        Some("No phone number on the patient's record.")
+    } else if patient.sms_opted_out {
+        Some("The patient opted out of SMS.")
+    } else {
+        None
+    };
+    let email = patient
+        .email
+        .is_none()
+        .then_some("No e-mail address on the patient's record.");
+    let portal = (!patient.portal_enabled).then_some("The patient has no portal account.");
+    let whatsapp = if patient.phone.is_none() {
+        Some("No phone number on the patient's record.")
+    } else if !patient.whatsapp_opt_in {
+        Some("The patient has not opted in to WhatsApp.")
+    } else {
+        None
+    };
+    vec![
+        ChannelOption {
+            channel: "sms",
+            reason: sms,
+        },
+        ChannelOption {
+            channel: "email",
+            reason: email,
+        },
+        ChannelOption {
+            channel: "portal",
+            reason: portal,
+        },
+        ChannelOption {
+            channel: "whatsapp",
+            reason: whatsapp,
+        },
+    ]
+}
+
+/// What the writer typed, kept when the hub refuses the message.
+#[derive(Debug, Default, Clone)]
+pub struct Draft {
+    /// Chosen channel.
+    pub channel: String,
+    /// Subject.
+    pub subject: String,
+    /// Text.
+    pub body: String,
+}
+
+impl Draft {
+    /// The draft of a submitted form.
+    pub fn from_form(form: &FormData) -> Self {
+        Draft {
+            channel: form.text("channel").to_owned(),
+            subject: form.text("subject").to_owned(),
+            body: form.text("body").to_owned(),
+        }
+    }
+}
+
+/// The channel, subject, text and attachment fields of a message form. `options` is `None`
+/// for a patient, who writes on the portal only.
+pub fn message_fields(prefix: &str, options: Option<&[ChannelOption]>, draft: &Draft) -> Markup {
+    let selected = match options {
+        None => "portal",
+        Some(options) => options
+            .iter()
+            .filter(|o| o.reason.is_none())
+            .find(|o| o.channel == draft.channel)
+            .or_else(|| options.iter().find(|o| o.reason.is_none()))
+            .map(|o| o.channel)
+            .unwrap_or(""),
+    };
+    let id = |name: &str| format!("{prefix}-{name}");
+    html! {
+        @match options {
+            None => { input type="hidden" name="channel" value="portal"; }
+            Some(options) => {
+                fieldset.channels {
+                    legend { "Channel" }
+                    div.channel-list {
+                    @for option in options {
+                        @let option_id = id(&format!("ch-{}", option.channel));
+                        @let why_id = format!("{option_id}-why");
+                        div class={ "channel-option" @if option.reason.is_some() { " disabled" } } {
+                            input type="radio" name="channel" id=(option_id) value=(option.channel)
+                                checked[option.channel == selected] disabled[option.reason.is_some()]
+                                aria-describedby=[option.reason.map(|_| why_id.as_str())];
+                            label for=(option_id) { (page::channel_pill(option.channel)) }
+                            @if let Some(reason) = option.reason {
+                                small.reason id=(why_id) { (reason) }
+                            } @else if option.channel == "whatsapp" {
+                                small.hint { "Free text only within 24 h of the patient's last WhatsApp message." }
+                            }
+                        }
+                    }
+                    }
+                    @if selected.is_empty() {
+                        p.alert role="alert" { "No channel is available for this patient." }
+                    }
+                }
+            }
+        }
+        div.field data-channel-only="email portal" {
+            label for=(id("subject")) {
+                "Subject"
+                span.hint.inline { @if options.is_some() { " (required for e-mail)" } @else { " (optional)" } }
+            }
+            input id=(id("subject")) type="text" name="subject" value=(draft.subject)
+                maxlength="998" required[selected == "email"];
+        }
+        div.field {
+            label for=(id("body")) { "Message" }
+            textarea id=(id("body")) name="body" rows="5" required
+                data-segments=(id("segments")) aria-describedby=(id("segments")) { (draft.body) }
+            p.segments id=(id("segments")) aria-live="polite" {}
+        }
+        div.field data-channel-not="sms" {
+            label for=(id("files")) { "Attachments" }
+            input id=(id("files")) type="file" name="files" multiple
+                accept="image/jpeg,image/png,image/webp,image/gif,application/pdf,text/plain,.doc,.docx,.xlsx,.odt"
+                disabled[selected == "sms"] aria-describedby=(id("files-hint"));
+            small.hint id=(id("files-hint")) { "Images, PDF and documents. Not available on SMS." }
+        }
+    }
+}
+
+/// Uploads the form's files, then writes the message to `path` with the extra fields.
+pub async fn send_message(
+    api: &Api<'_>,
+    form: &FormData,
+    path: &str,
+    extra: Value,
+) -> Result<Written, Failure> {
+    let mut attachment_ids = Vec::with_capacity(form.files.len());
+    for file in &form.files {
+        attachment_ids.push(
+            api.upload(&file.media_type, &file.filename, file.bytes.clone())
+                .await?,
+        );
+    }
+    let mut body = json!({
+        "channel": form.text("channel"),
+        "body": form.text("body"),
+        "attachment_ids": attachment_ids,
+    });
+    if let Some(subject) = form.optional("subject") {
+        body["subject"] = json!(subject);
+    }
+    if let Some(key) = form.optional("idempotency_key") {
+        body["idempotency_key"] = json!(key);
+    }
+    if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
+        body.extend(extra);
+    }
+    api.call(Method::POST, path, &body).await
+}
+
+/// A fresh idempotency key for a form, so that a double submit sends once.
+pub fn idempotency_field() -> Markup {
+    html! { input type="hidden" name="idempotency_key" value=(uuid::Uuid::new_v4()); }
+}
+
+/// The compose page's query.
+#[derive(Debug, Default, Deserialize)]
+pub struct ComposeQuery {
+    #[serde(default)]
+    patient_id: String,
+    #[serde(default)]
+    find: String,
+}
+
+/// `GET /new`.
+pub async fn form(
+    State(state): State<AppState>,
+    session: Session,
+    Query(query): Query<ComposeQuery>,
+) -> Response {
+    render(&state, &session, &query, &Draft::default(), None).await
+}
+
+/// `POST /new`: writes the first message of a new conversation.
+pub async fn send(State(state): State<AppState>, Submitted(session, form): Submitted) -> Response {
+    let api = Api::new(&state, &session.token);
+    let extra = if session.is_patient() {
+        json!({ "to": "reception" })
+    } else {
+        json!({ "patient_id": form.text("patient_id") })
+    };
+    match send_message(&api, &form, "/messages", extra).await {
+        Ok(written) => page::see_other(&format!(
+            "/conversations/{}?after={}",
+            written.conversation_id.unwrap_or_default(),
+            written.position
+        )),
+        Err(failure) => {
+            let query = ComposeQuery {
+                patient_id: form.text("patient_id").to_owned(),
+                find: String::new(),
+            };
+            render(
+                &state,
+                &session,
+                &query,
+                &Draft::from_form(&form),
+                Some(failure),
+            )
+            .await
+        }
+    }
+}
+
+/// Patients whose record carries the phone number, e-mail address or id typed in the picker.
+async fn find_patients(
+    state: &AppState,
+    api: &Api<'_>,
+    directory: &mut Directory,
+    find: &str,
+) -> Result<Vec<Patient>, String> {
+    let find = find.trim();
+    let ids: Vec<String> = if let Ok(id) = uuid::Uuid::try_parse(find) {
+        vec![id.to_string()]
+    } else {
+        let address = if find.starts_with('+') {
+            let digits: String = find.chars().filter(|c| !c.is_whitespace()).collect();
+            ContactAddress::Phone(digits)
+        } else if find.contains('@') {
+            ContactAddress::Email(find.to_owned())
+        } else {
+            return Err(
+                "Enter a phone number in international format (+…), an e-mail address or a patient id."
+                    .to_owned(),
+            );
+        };
+        state
+            .read_model
+            .patients_with_contact(&address)
+            .await
+            .map_err(|_| "The patient directory is not available right now.".to_owned())?
+            .into_iter()
+            .map(|id| id.0.to_string())
+            .collect()
+    };
+    let mut found = Vec::new();
+    for id in ids {
+        if let Some(patient) = directory.patient(api, &id).await {
+            found.push(patient.clone());
+        }
+    }
+    Ok(found)
+}
+
+fn contact_line(patient: &Patient) -> String {
+    [patient.phone.as_deref(), patient.email.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+async fn render(
+    state: &AppState,
+    session: &Session,
+    query: &ComposeQuery,
+    draft: &Draft,
+    failure: Option<Failure>,
+) -> Response {
+    let status = failure.as_ref().map(|f| f.status).unwrap_or(StatusCode::OK);
+    if session.is_patient() {
+        let content = html! {
+            h1 { "Write to reception" }
+            form.compose method="post" action="/new" enctype="multipart/form-data" data-compose {
+                (page::csrf(session))
+                (idempotency_field())
+                @if let Some(failure) = &failure { (page::alert(failure)) }
+                (message_fields("new", None, draft))
+                div.actions { button type="submit" { "Send" } }
+            }
+        };
+        return page::respond(
+            status,
+            page::shell("Write to reception", Some(session), Nav::Compose, content),
+        );
+    }
+    let api = Api::new(state, &session.token);
+    let mut directory = Directory::default();
+    let selected = if query.patient_id.is_empty() {
+        None
+    } else {
+        directory.patient(&api, &query.patient_id).await.cloned()
+    };
+    let found = if query.find.trim().is_empty() {
+        None
+    } else {
+        Some(find_patients(state, &api, &mut directory, &query.find).await)
+    };
+    let recent = if selected.is_none() {
+        directory.recent(&api).await
+    } else {
+        Vec::new()
+    };
+    let content = html! {
+        h1 { "New message" }
+        section.card aria-labelledby="patient-title" {
+            h2 id="patient-title" { "Patient" }
+            @if let Some(patient) = &selected {
+                p.selected-patient {
+                    strong { (patient.name) } " "
+                    span.muted { (contact_line(patient)) }
+                    " " a href="/new" { "Choose another patient" }
+                }
+            } @else {
+                @if !query.patient_id.is_empty() {
+                    div.alert role="alert" { p { "This patient was not found." } }
+                }
+                form.inline method="get" action="/new" role="search" aria-label="Find a patient" {
+                    div.field {
+                        label for="find" { "Find by phone number, e-mail address or patient id" }
+                        input id="find" type="search" name="find" value=(query.find) required;
+                    }
+                    button type="submit" { "Find" }
+                }
+                @match &found {
+                    Some(Err(message)) => { div.alert role="alert" { p { (message) } } }
+                    Some(Ok(found)) if found.is_empty() => { p.empty role="status" { "No patient found." } }
+                    Some(Ok(found)) => {
+                        ul.found aria-label="Patients found" {
+                            @for patient in found {
+                                li { a href={ "/new?patient_id=" (patient.id) } {
+                                    strong { (patient.name) } " " span.muted { (contact_line(patient)) }
+                                } }
+                            }
+                        }
+                    }
+                    None => {}
+                }
+                @if !recent.is_empty() {
+                    form.inline method="get" action="/new" {
+                        div.field {
+                            label for="recent" { "Or pick a recent patient" }
+                            select id="recent" name="patient_id" {
+                                @for (id, name) in &recent { option value=(id) { (name) } }
+                            }
+                        }
+                        button type="submit" { "Choose" }
+                    }
+                }
+            }
+        }
+        @if let Some(patient) = &selected {
+            section.card aria-labelledby="message-title" {
+                h2 id="message-title" { "Message" }
+                form.compose method="post" action="/new" enctype="multipart/form-data" data-compose {
+                    (page::csrf(session))
+                    (idempotency_field())
+                    input type="hidden" name="patient_id" value=(patient.id);
+                    @if let Some(failure) = &failure { (page::alert(failure)) }
+                    (message_fields("new", Some(&channel_options(patient)), draft))
+                    div.actions { button type="submit" { "Send" } }
+                }
+            }
+        } @else if let Some(failure) = &failure {
+            (page::alert(failure))
+        }
+    };
+    page::respond(
+        status,
+        page::shell("New message", Some(session), Nav::Compose, content),
+    )
+}

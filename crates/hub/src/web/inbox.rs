@@ -1,0 +1,311 @@
+//! The inbox: conversations with filters, search and paging; the patient's own messages.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use super::api::{Api, Conversation, Failure, Page};
+use super::page::{self, Nav};
+use super::session::Session;
+use super::{query_string, Directory};
+use crate::http::AppState;
+
+/// Conversations per page.
+const PAGE_SIZE: &str = "25";
+
+/// The inbox's query string.
+#[derive(Debug, Default, Deserialize)]
+pub struct InboxQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    patient_id: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    channel: String,
+    #[serde(default)]
+    direction: String,
+    #[serde(default)]
+    starred: String,
+    #[serde(default)]
+    cursor: String,
+    /// A position the read models must include (after a write).
+    #[serde(default)]
+    after: String,
+    /// Polling: the newest position the page shows; unchanged answers 204.
+    #[serde(default)]
+    poll: String,
+}
+
+impl InboxQuery {
+    fn filters(&self) -> [(&'static str, &str); 6] {
+        [
+            ("q", self.q.as_str()),
+            ("patient_id", self.patient_id.as_str()),
+            ("status", self.status.as_str()),
+            ("channel", self.channel.as_str()),
+            ("direction", self.direction.as_str()),
+            ("starred", self.starred.as_str()),
+        ]
+    }
+
+    fn is_filtered(&self) -> bool {
+        self.filters().iter().any(|(_, value)| !value.is_empty())
+    }
+}
+
+/// A conversation row, with the patient's name.
+struct Row {
+    conversation: Conversation,
+    patient: String,
+}
+
+/// `GET /`: the inbox.
+pub async fn index(
+    State(state): State<AppState>,
+    session: Session,
+    Query(query): Query<InboxQuery>,
+) -> Response {
+    let api = Api::new(&state, &session.token);
+    let mut api_query: Vec<(&str, &str)> = vec![("limit", PAGE_SIZE)];
+    api_query.extend(query.filters());
+    api_query.push(("cursor", &query.cursor));
+    api_query.push(("min_position", &query.after));
+    let listed = api
+        .get::<Page<Conversation>>(&format!("/conversations?{}", query_string(api_query)))
+        .await;
+    let newest = listed
+        .as_ref()
+        .map(|page| {
+            page.items
+                .iter()
+                .map(|c| c.position)
+                .max()
+                .unwrap_or(0)
+                .to_string()
+        })
+        .unwrap_or_default();
+    if !query.poll.is_empty() && query.poll == newest {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    let mut directory = Directory::default();
+    let listed = match listed {
+        Ok(page) => {
+            let mut rows = Vec::with_capacity(page.items.len());
+            for conversation in page.items {
+                let patient = directory.name(&api, &conversation.patient_id).await;
+                rows.push(Row {
+                    conversation,
+                    patient,
+                });
+            }
+            Ok((rows, page.next_cursor))
+        }
+        Err(failure) => Err(failure),
+    };
+    let patients = if session.is_patient() {
+        Vec::new()
+    } else {
+        directory.recent(&api).await
+    };
+    let nav = if query.starred == "true" {
+        Nav::Starred
+    } else {
+        Nav::Inbox
+    };
+    let status = match &listed {
+        Err(failure) => failure.status,
+        Ok(_) => StatusCode::OK,
+    };
+    let title = if session.is_patient() {
+        "My messages"
+    } else if nav == Nav::Starred {
+        "Starred"
+    } else {
+        "Communication"
+    };
+    let content = html! {
+        div.page-head {
+            h1 { (title) }
+            @if session.is_patient() {
+                a.button href="/new" { "Write to reception" }
+            } @else if session.role() != domain::Role::Auditor {
+                a.button href="/new" { "New message" }
+            }
+        }
+        div.inbox {
+            (filters(&session, &query, &patients))
+            (list(&session, &query, &listed, &newest))
+        }
+    };
+    page::respond(status, page::shell(title, Some(&session), nav, content))
+}
+
+fn option(value: &str, label: &str, current: &str) -> Markup {
+    html! { option value=(value) selected[value == current] { (label) } }
+}
+
+fn filters(session: &Session, query: &InboxQuery, patients: &[(String, String)]) -> Markup {
+    html! {
+        form.filters method="get" action="/" role="search" aria-label="Filter conversations" {
+            div.field {
+                label for="f-q" { "Search" }
+                input id="f-q" type="search" name="q" value=(query.q)
+                    placeholder="Subject, text or call summary";
+                @if !session.is_patient() { small { "Archived conversations included." } }
+            }
+            @if !session.is_patient() {
+                div.field {
+                    label for="f-patient" { "Patient" }
+                    select id="f-patient" name="patient_id" {
+                        (option("", "All patients", &query.patient_id))
+                        @if !query.patient_id.is_empty()
+                            && !patients.iter().any(|(id, _)| *id == query.patient_id) {
+                            (option(&query.patient_id, "Selected patient", &query.patient_id))
+                        }
+                        @for (id, name) in patients { (option(id, name, &query.patient_id)) }
+                    }
+                }
+                div.field {
+                    label for="f-status" { "Status" }
+                    select id="f-status" name="status" {
+                        (option("", "Any status", &query.status))
+                        @for status in ["unread", "read", "replied", "archived"] {
+                            (option(status, status, &query.status))
+                        }
+                    }
+                }
+                div.field {
+                    label for="f-channel" { "Channel" }
+                    select id="f-channel" name="channel" {
+                        (option("", "Any channel", &query.channel))
+                        @for channel in ["sms", "email", "portal", "whatsapp", "call"] {
+                            (option(channel, page::channel_label(channel), &query.channel))
+                        }
+                    }
+                }
+                div.field {
+                    label for="f-direction" { "Direction" }
+                    select id="f-direction" name="direction" {
+                        (option("", "Both directions", &query.direction))
+                        (option("inbound", "From patients", &query.direction))
+                        (option("outbound", "From the clinic", &query.direction))
+                    }
+                }
+                div.field.check {
+                    input id="f-starred" type="checkbox" name="starred" value="true"
+                        checked[query.starred == "true"];
+                    label for="f-starred" { "Starred by me" }
+                }
+            }
+            div.actions {
+                button type="submit" { "Apply" }
+                @if query.is_filtered() { a href="/" { "Clear filters" } }
+            }
+        }
+    }
+}
+
+fn list(
+    session: &Session,
+    query: &InboxQuery,
+    listed: &Result<(Vec<Row>, Option<String>), Failure>,
+    newest: &str,
+) -> Markup {
+    let filters = query.filters();
+    let here = query_string(filters);
+    // Only the first page follows new activity; later pages stay as they were.
+    let poll_url = query
+        .cursor
+        .is_empty()
+        .then(|| with_pair(&filters, "poll", newest));
+    html! {
+        section id="conversation-list" aria-label="Conversations"
+            hx-get=[poll_url.as_deref()] hx-trigger=[poll_url.as_ref().map(|_| "every 4s")]
+            hx-select="#conversation-list" hx-swap="outerHTML" {
+            @match listed {
+                Err(failure) => { (page::alert(failure)) }
+                Ok((rows, next_cursor)) => {
+                    @if rows.is_empty() {
+                        p.empty { "No conversations match." }
+                    } @else {
+                        ul.conversations {
+                            @for row in rows { (conversation_row(session, row)) }
+                        }
+                    }
+                    nav.pager aria-label="Pages" {
+                        @if !query.cursor.is_empty() {
+                            a href={ "/?" (here) } { "First page" }
+                        }
+                        @if let Some(cursor) = next_cursor {
+                            a rel="next" href=(with_pair(&filters, "cursor", cursor)) { "Next page" }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The inbox URL with these filters and one more pair.
+fn with_pair(filters: &[(&str, &str)], name: &str, value: &str) -> String {
+    let mut pairs = filters.to_vec();
+    pairs.push((name, value));
+    format!("/?{}", query_string(pairs))
+}
+
+/// Who the conversation is with, from the viewer's side.
+pub fn counterpart_label(session: &Session, conversation: &Conversation) -> String {
+    if conversation.counterpart == "reception" {
+        return "Reception".to_owned();
+    }
+    let role = conversation
+        .participants
+        .iter()
+        .find(|p| p.role != "patient")
+        .map(|p| p.role.as_str())
+        .unwrap_or("doctor");
+    if session.is_patient() {
+        format!("Your {}", page::role_label(role).to_lowercase())
+    } else {
+        format!("{} thread", page::role_label(role))
+    }
+}
+
+fn conversation_row(session: &Session, row: &Row) -> Markup {
+    let c = &row.conversation;
+    let latest = &c.latest_message;
+    let title = if session.is_patient() {
+        counterpart_label(session, c)
+    } else {
+        row.patient.clone()
+    };
+    let snippet: String = latest.body.chars().take(140).collect();
+    html! {
+        li class={ "row" @if c.unread_count > 0 { " has-unread" } } {
+            a.row-link href={ "/conversations/" (c.id) } {
+                span.row-top {
+                    span.patient { (title) }
+                    @if !session.is_patient() { span.counterpart { (counterpart_label(session, c)) } }
+                    span.when { (page::time(&c.last_message_at)) }
+                }
+                span.row-bottom {
+                    (page::channel_pill(&latest.channel))
+                    span.snippet {
+                        @if let Some(subject) = &latest.subject { strong { (subject) } " — " }
+                        (snippet)
+                    }
+                    span.row-status {
+                        (page::status_badge(&c.status))
+                        @if c.unread_count > 0 {
+                            span.unread { (c.unread_count) span.visually-hidden { " unread" } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! The web pages served at `/`: the staff inbox ("Communication") and the patient portal.
+//!
+//! Server-rendered HTML (maud) with light progressive enhancement (htmx and a small script,
+//! shipped under `static/`). Every page reads and writes through the hub's own `/v1` API,
+//! called in-process with the signed-in caller's token (see [`api`]), so a page can never do
+//! what the API would refuse.
+
+mod api;
+mod assets;
+mod compose;
+mod conversation;
+mod inbox;
+mod page;
+mod session;
+
+use std::collections::HashMap;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::http::AppState;
+use api::{Api, Patient};
+
+/// The pages' routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(inbox::index))
+        .route("/signin", get(session::sign_in_form).post(session::sign_in))
+        .route("/signout", post(session::sign_out))
+        .route("/new", get(compose::form).post(compose::send))
+        .route("/conversations/{id}", get(conversation::show))
+        .route("/conversations/{id}/updates", get(conversation::updates))
+        .route("/conversations/{id}/reply", post(conversation::reply))
+        .route("/conversations/{id}/call", post(conversation::log_call))
+        .route("/conversations/{id}/archive", post(conversation::archive))
+        .route("/messages/{id}/star", post(conversation::star))
+        .route("/files/{id}", get(conversation::download))
+        .route("/static/{file}", get(assets::serve))
+        .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
+}
+
+/// The largest form a page accepts: a message with attachments up to the portal's 50 MiB.
+const FORM_BODY_LIMIT: usize = 52 * 1024 * 1024;
+
+/// Patient records looked up once per page.
+#[derive(Default)]
+pub struct Directory {
+    known: HashMap<String, Option<Patient>>,
+}
+
+impl Directory {
+    /// A patient's record, if the caller may read it.
+    pub async fn patient(&mut self, api: &Api<'_>, id: &str) -> Option<&Patient> {
+        if !self.known.contains_key(id) {
+            let record = api.get::<Patient>(&format!("/patients/{id}")).await.ok();
+            self.known.insert(id.to_owned(), record);
+        }
+        self.known.get(id).and_then(Option::as_ref)
+    }
+
+    /// A patient's name for display.
+    pub async fn name(&mut self, api: &Api<'_>, id: &str) -> String {
+        self.patient(api, id)
+            .await
+            .map(|p| p.name.clone())
+            .unwrap_or_else(|| "Unknown patient".to_owned())
+    }
+
+    /// Patients of the caller's most recently active conversations, as `(id, name)`.
+    pub async fn recent(&mut self, api: &Api<'_>) -> Vec<(String, String)> {
+        let Ok(page) = api
+            .get::<api::Page<api::Conversation>>("/conversations?limit=50")
+            .await
+        else {
+            return Vec::new();
+        };
+        let mut ids: Vec<String> = Vec::new();
+        for conversation in page.items {
+            if !ids.contains(&conversation.patient_id) {
+                ids.push(conversation.patient_id);
+            }
+        }
+        let mut patients = Vec::with_capacity(ids.len());
+        for id in ids {
+            let name = self.name(api, &id).await;
+            patients.push((id, name));
+        }
+        patients.sort_by_key(|(_, name)| name.to_lowercase());
+        patients
+    }
+}
+
+/// `key=value&…` of the non-empty pairs.
+pub fn query_string<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let pairs: Vec<(&str, &str)> = pairs
+        .into_iter()
+        .filter(|(_, value)| !value.is_empty())
+        .collect();
+    serde_urlencoded::to_string(pairs).unwrap_or_default()
+}

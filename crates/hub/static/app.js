@@ -1,0 +1,81 @@
+// Progressive enhancement for the hub's pages: channel-dependent form fields and the SMS
+// segment counter. Everything works without it; it only hides, disables and counts.
+(function () {
+  "use strict";
+
+  var GSM7_BASIC = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+  var GSM7_EXTENDED = "^{}\\[~]|€\f";
+
+  // The same count as the hub's own (crates/domain sms_segments): GSM-7 160 then 153
+  // septets per part, UCS-2 70 then 67 code units, never splitting an escape or a pair.
+  function smsSegments(text) {
+    var chars = Array.from(text);
+    var gsm = chars.every(function (c) {
+      return GSM7_BASIC.indexOf(c) >= 0 || GSM7_EXTENDED.indexOf(c) >= 0;
+    });
+    var units = chars.map(function (c) {
+      if (gsm) return GSM7_EXTENDED.indexOf(c) >= 0 ? 2 : 1;
+      return c.length; // UTF-16 code units
+    });
+    var single = gsm ? 160 : 70, multi = gsm ? 153 : 67;
+    var total = units.reduce(function (a, b) { return a + b; }, 0);
+    var parts = 1;
+    if (total > single) {
+      var used = 0;
+      units.forEach(function (u) {
+        if (used + u > multi) { parts += 1; used = 0; }
+        used += u;
+      });
+    }
+    return { encoding: gsm ? "GSM-7" : "UCS-2", units: total, segments: parts,
+             perPart: parts === 1 ? single : multi };
+  }
+
+  function selectedChannel(form) {
+    var checked = form.querySelector('input[name="channel"]:checked');
+    if (checked) return checked.value;
+    var hidden = form.querySelector('input[type="hidden"][name="channel"]');
+    return hidden ? hidden.value : "";
+  }
+
+  function update(form) {
+    var channel = selectedChannel(form);
+    form.querySelectorAll("[data-channel-only]").forEach(function (el) {
+      var on = el.getAttribute("data-channel-only").split(" ").indexOf(channel) >= 0;
+      el.hidden = !on;
+      el.querySelectorAll("input, textarea, select").forEach(function (input) {
+        input.required = on && channel === "email";
+      });
+    });
+    form.querySelectorAll("[data-channel-not]").forEach(function (el) {
+      var off = el.getAttribute("data-channel-not").split(" ").indexOf(channel) >= 0;
+      el.classList.toggle("is-disabled", off);
+      el.querySelectorAll("input, textarea, select").forEach(function (input) {
+        input.disabled = off;
+      });
+    });
+    form.querySelectorAll("textarea[data-segments]").forEach(function (area) {
+      var out = document.getElementById(area.getAttribute("data-segments"));
+      if (!out) return;
+      if (channel !== "sms") { out.textContent = ""; return; }
+      var s = smsSegments(area.value);
+      out.textContent = "SMS: " + s.segments + (s.segments === 1 ? " segment" : " segments") +
+        " · " + s.encoding + " · " + s.units + " characters (" + s.perPart + " per segment)";
+      out.setAttribute("data-count", String(s.segments));
+    });
+  }
+
+  function init(root) {
+    root.querySelectorAll("form[data-compose]").forEach(function (form) {
+      if (form.dataset.ready) return;
+      form.dataset.ready = "1";
+      form.addEventListener("change", function () { update(form); });
+      form.addEventListener("input", function () { update(form); });
+      update(form);
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  document.addEventListener("htmx:load", function (event) { init(event.target); });
+  window.hubSmsSegments = smsSegments;
+})();

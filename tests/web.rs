@@ -1,0 +1,680 @@
+//! The web pages in a real browser: headless Chromium driven over WebDriver (chromedriver)
+//! against a real `hub serve`. Each test saves screenshots under the target folder and
+//! prints their paths.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/services.sh` installs them).
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use support::{Backend, Hub, ADMIN};
+use tokio::process::{Child, Command};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const WAIT: Duration = Duration::from_secs(15);
+
+/// Browser tests share two cores with the hub: one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A chromedriver process on a free port.
+struct Driver {
+    _child: Child,
+    url: String,
+    profiles: Vec<tempfile::TempDir>,
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        assert!(
+            std::path::Path::new(CHROMIUM).exists() && std::path::Path::new(CHROMEDRIVER).exists(),
+            "install Debian's chromium and chromium-driver (.ci/services.sh does)"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .expect("address")
+            .port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start chromedriver");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Driver {
+            _child: child,
+            url: format!("http://127.0.0.1:{port}"),
+            profiles: Vec::new(),
+        }
+    }
+
+    /// A new browser window of this width with a fresh profile.
+    async fn browser(&mut self, width: u32) -> Client {
+        let profile = tempfile::tempdir().expect("profile dir");
+        let args = vec![
+            "--headless=new".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            "--no-first-run".to_owned(),
+            format!("--user-data-dir={}", profile.path().display()),
+            format!("--window-size={width},900"),
+        ];
+        self.profiles.push(profile);
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+        });
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!()
+        };
+        // chromedriver speaks plain HTTP on the loopback: no TLS stack needed.
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .expect("start a Chromium session")
+    }
+}
+
+/// Where screenshots go.
+fn screenshot_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    dir
+}
+
+/// Saves a screenshot of the whole page and prints its path.
+async fn shot(client: &Client, name: &str) {
+    let png = client.screenshot().await.expect("screenshot");
+    let path = screenshot_dir().join(format!("{name}.png"));
+    std::fs::write(&path, png).expect("write screenshot");
+    println!("screenshot: {}", path.display());
+}
+
+async fn visit(client: &Client, hub: &Hub, path: &str) {
+    client
+        .goto(&format!("{}{}", hub.base, path))
+        .await
+        .expect("navigate");
+}
+
+/// Waits until `css` matches an element whose text contains `needle`; answers that text.
+async fn wait_text(client: &Client, css: &str, needle: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Ok(elements) = client.find_all(Locator::Css(css)).await {
+            for element in elements {
+                if let Ok(text) = element.text().await {
+                    if text.contains(needle) {
+                        return text;
+                    }
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            let source = client.source().await.unwrap_or_default();
+            panic!("no `{css}` containing {needle:?} within {WAIT:?}; page:\n{source}");
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+/// Waits for the browser to be at a URL whose path starts with `prefix`.
+async fn wait_path(client: &Client, prefix: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let url = client.current_url().await.expect("url");
+        if url.path().starts_with(prefix) {
+            return url.path().to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still at {url}, expected {prefix}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn find(client: &Client, css: &str) -> fantoccini::elements::Element {
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|error| panic!("no `{css}`: {error}"))
+}
+
+async fn type_into(client: &Client, css: &str, text: &str) {
+    let element = find(client, css).await;
+    element.clear().await.expect("clear");
+    element.send_keys(text).await.expect("type");
+}
+
+async fn click(client: &Client, css: &str) {
+    find(client, css).await.click().await.expect("click");
+}
+
+async fn js(client: &Client, script: &str) -> Value {
+    client.execute(script, vec![]).await.expect("script")
+}
+
+/// Signs in on the sign-in page by keyboard: the token, then Enter.
+async fn sign_in(client: &Client, hub: &Hub, token: &str) {
+    visit(client, hub, "/signin").await;
+    let field = find(client, "#token").await;
+    field
+        .send_keys(&format!("{token}\u{E007}"))
+        .await
+        .expect("type the token and press Enter");
+    wait_text(client, "h1", "").await;
+    let path = wait_path(client, "/").await;
+    assert_ne!(path, "/signin", "sign-in failed");
+}
+
+/// Every visible form control has a label (or an accessible name).
+async fn assert_labelled(client: &Client) {
+    let unlabelled = js(
+        client,
+        r#"return Array.from(document.querySelectorAll('input, select, textarea, button'))
+            .filter(e => e.type !== 'hidden')
+            .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                && !(e.tagName === 'BUTTON' && e.textContent.trim()))
+            .map(e => e.outerHTML);"#,
+    )
+    .await;
+    assert_eq!(unlabelled, json!([]), "controls without a label");
+}
+
+/// The page does not scroll sideways at the window's width.
+async fn assert_fits(client: &Client) {
+    let overflow = js(
+        client,
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+    )
+    .await;
+    assert!(
+        overflow.as_i64().unwrap_or(1) <= 0,
+        "the page scrolls sideways by {overflow} px"
+    );
+}
+
+/// A minimal PDF file.
+fn pdf_file() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("results.pdf"),
+        b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n",
+    )
+    .expect("write pdf");
+    dir
+}
+
+/// One test's world: a hub with a receptionist and a patient, and a chromedriver.
+struct Scene {
+    hub: Hub,
+    driver: Driver,
+    reception: String,
+    patient_id: String,
+    patient: String,
+    _serial: tokio::sync::MutexGuard<'static, ()>,
+}
+
+async fn scene() -> Scene {
+    let serial = SERIAL.lock().await;
+    let hub = Hub::start(Backend::Sqlite).await;
+    let (_, reception) = hub.staff("Rita Reception", "receptionist").await;
+    let (patient_id, patient) = hub.patient("Paula Patient").await;
+    Scene {
+        driver: Driver::start().await,
+        hub,
+        reception,
+        patient_id,
+        patient,
+        _serial: serial,
+    }
+}
+
+impl Scene {
+    /// Reception writes a portal message through the API; answers the API's answer.
+    async fn reception_writes(&self, message: Value) -> Value {
+        let mut message = message;
+        message["patient_id"] = json!(self.patient_id);
+        message["channel"] = json!("portal");
+        self.hub
+            .post(&self.reception, "/v1/messages", message)
+            .await
+            .ok()
+            .clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receptionist_sends_filters_stars_logs_a_call_and_archives() {
+    let mut scene = scene().await;
+    let (hub, reception, patient_id) = (&scene.hub, &scene.reception, &scene.patient_id);
+    let browser = scene.driver.browser(1280).await;
+
+    sign_in(&browser, hub, reception).await;
+    wait_text(&browser, "h1", "Communication").await;
+    assert_labelled(&browser).await;
+
+    // New message: find the patient by phone number, send an SMS.
+    click(&browser, "a.button[href='/new']").await;
+    type_into(&browser, "#find", "+4915112345678").await;
+    click(&browser, "form[role=search] button[type=submit]").await;
+    click(&browser, "ul.found a").await;
+    wait_text(&browser, ".selected-patient", "Paula Patient").await;
+    click(&browser, "#new-ch-sms").await;
+    type_into(
+        &browser,
+        "#new-body",
+        "Your appointment is on Monday at 9:00.",
+    )
+    .await;
+    let counter = wait_text(&browser, "#new-segments", "segment").await;
+    assert!(
+        counter.contains("1 segment") && counter.contains("GSM-7"),
+        "{counter}"
+    );
+    type_into(&browser, "#new-body", "Grüße — ünïcödé ✓").await;
+    wait_text(&browser, "#new-segments", "UCS-2").await;
+    assert!(
+        !find(&browser, "#new-files")
+            .await
+            .is_enabled()
+            .await
+            .unwrap(),
+        "the attachment picker is disabled for SMS"
+    );
+    assert_labelled(&browser).await;
+    shot(&browser, "compose-sms-1280").await;
+    type_into(
+        &browser,
+        "#new-body",
+        "Your appointment is on Monday at 9:00.",
+    )
+    .await;
+    click(&browser, "form.compose button[type=submit]").await;
+    wait_path(&browser, "/conversations/").await;
+    wait_text(&browser, "#timeline", "Your appointment is on Monday").await;
+    wait_text(&browser, "#timeline .msg-foot", "queued").await;
+
+    // Reply by e-mail with a PDF.
+    click(&browser, "#reply-ch-email").await;
+    assert!(find(&browser, "#reply-files")
+        .await
+        .is_enabled()
+        .await
+        .unwrap());
+    type_into(&browser, "#reply-subject", "Your lab results").await;
+    type_into(
+        &browser,
+        "#reply-body",
+        "Please find your results attached.",
+    )
+    .await;
+    let files = pdf_file();
+    find(&browser, "#reply-files")
+        .await
+        .send_keys(&files.path().join("results.pdf").display().to_string())
+        .await
+        .expect("pick the file");
+    click(&browser, "#reply-title + form button[type=submit]").await;
+    wait_text(&browser, "#timeline", "Your lab results").await;
+    wait_text(&browser, "#timeline a.file", "Download results.pdf").await;
+    let conversation_path = wait_path(&browser, "/conversations/").await;
+    let conversation_id = conversation_path
+        .trim_start_matches("/conversations/")
+        .to_owned();
+    let href = find(&browser, "#timeline a.file")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let status = js(
+        &browser,
+        &format!(
+            "return fetch('{href}').then(r => r.status + ' ' + r.headers.get('content-type'));"
+        ),
+    )
+    .await;
+    assert_eq!(status, json!("200 application/pdf"));
+
+    // Star the e-mail and find it under Starred.
+    let star = "#timeline li.msg:last-child .star-toggle";
+    click(&browser, star).await;
+    let pressed =
+        format!("return document.querySelector('{star}').getAttribute('aria-pressed') === 'true';");
+    let deadline = Instant::now() + WAIT;
+    while js(&browser, &pressed).await != json!(true) {
+        assert!(Instant::now() < deadline, "the star did not toggle");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_labelled(&browser).await;
+    shot(&browser, "conversation-1280").await;
+
+    // Log a call.
+    type_into(&browser, "#call-minutes", "4").await;
+    type_into(&browser, "#call-seconds", "30").await;
+    find(&browser, "#call-direction")
+        .await
+        .select_by_value("outbound")
+        .await
+        .unwrap();
+    type_into(
+        &browser,
+        "#call-summary",
+        "Discussed the cholesterol results",
+    )
+    .await;
+    click(&browser, "form.call button[type=submit]").await;
+    wait_text(&browser, "#timeline .call-facts", "4 min 30 s").await;
+
+    // Filters: by channel, then Starred.
+    click(&browser, "nav a[href='/']").await;
+    find(&browser, "#f-channel")
+        .await
+        .select_by_value("email")
+        .await
+        .unwrap();
+    click(&browser, "form.filters button[type=submit]").await;
+    wait_text(&browser, "#conversation-list", "Paula Patient").await;
+    assert!(browser
+        .current_url()
+        .await
+        .unwrap()
+        .query()
+        .unwrap()
+        .contains("channel=email"));
+    find(&browser, "#f-channel")
+        .await
+        .select_by_value("whatsapp")
+        .await
+        .unwrap();
+    click(&browser, "form.filters button[type=submit]").await;
+    wait_text(&browser, "#conversation-list", "No conversations match").await;
+    click(&browser, "nav a[href='/?starred=true']").await;
+    wait_text(&browser, "#conversation-list", "Paula Patient").await;
+    shot(&browser, "starred-1280").await;
+
+    // Archive, then find it by searching the call summary.
+    visit(&browser, &hub, &conversation_path).await;
+    click(&browser, ".head-actions button[type=submit]").await;
+    wait_text(&browser, ".page-head", "archived").await;
+    wait_text(&browser, ".head-actions", "Reopen").await;
+    click(&browser, "nav a[href='/']").await;
+    type_into(&browser, "#f-q", "cholesterol").await;
+    click(&browser, "form.filters button[type=submit]").await;
+    let row = wait_text(&browser, "#conversation-list", "Paula Patient").await;
+    assert!(row.contains("archived"), "{row}");
+    assert!(find(&browser, "#conversation-list a.row-link")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap()
+        .ends_with(&conversation_id));
+    assert_fits(&browser).await;
+    shot(&browser, "inbox-search-1280").await;
+
+    // The API agrees: star, call, archive, and the patient filter.
+    let list = hub
+        .get(
+            &reception,
+            &format!("/v1/conversations?patient_id={patient_id}&status=archived"),
+        )
+        .await;
+    assert_eq!(list.ok()["items"][0]["id"], json!(conversation_id));
+
+    // The layout holds at 768 px.
+    browser.set_window_size(768, 1000).await.unwrap();
+    assert_fits(&browser).await;
+    shot(&browser, "inbox-768").await;
+    visit(&browser, &hub, &conversation_path).await;
+    wait_text(&browser, "#timeline", "Your lab results").await;
+    assert_fits(&browser).await;
+    shot(&browser, "conversation-768").await;
+
+    // Sign out.
+    click(&browser, "header .who button").await;
+    wait_path(&browser, "/signin").await;
+    visit(&browser, &hub, "/").await;
+    wait_path(&browser, "/signin").await;
+    browser.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_opens_a_thread_and_is_refused_a_second() {
+    let mut scene = scene().await;
+    let (_, doctor) = scene.hub.staff("Dr. Dora", "doctor").await;
+    let browser = scene.driver.browser(1280).await;
+    let (hub, patient_id) = (&scene.hub, &scene.patient_id);
+    sign_in(&browser, hub, &doctor).await;
+
+    // The first thread: find the patient by e-mail, write on the portal.
+    visit(&browser, &hub, "/new").await;
+    type_into(&browser, "#find", "patient@example.org").await;
+    click(&browser, "form[role=search] button[type=submit]").await;
+    click(&browser, "ul.found a").await;
+    click(&browser, "#new-ch-portal").await;
+    type_into(
+        &browser,
+        "#new-body",
+        "How are you feeling after the treatment?",
+    )
+    .await;
+    click(&browser, "form.compose button[type=submit]").await;
+    let first = wait_path(&browser, "/conversations/").await;
+    wait_text(&browser, "#timeline", "How are you feeling").await;
+
+    // A second thread is refused, with a link to the first.
+    visit(&browser, &hub, &format!("/new?patient_id={patient_id}")).await;
+    click(&browser, "#new-ch-portal").await;
+    type_into(&browser, "#new-body", "A second thread").await;
+    click(&browser, "form.compose button[type=submit]").await;
+    let alert = wait_text(&browser, "form.compose .alert", "conversation_exists").await;
+    assert!(
+        alert.contains("already have an open conversation"),
+        "{alert}"
+    );
+    assert_eq!(
+        find(&browser, "#new-body")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("A second thread"),
+        "the draft is kept"
+    );
+    shot(&browser, "doctor-refused-1280").await;
+    click(&browser, "form.compose .alert a").await;
+    assert_eq!(wait_path(&browser, "/conversations/").await, first);
+    wait_text(&browser, "#timeline", "How are you feeling").await;
+    browser.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patient_reads_and_replies_and_staff_sees_it_without_a_reload() {
+    let mut scene = scene().await;
+    let upload = scene
+        .hub
+        .upload(
+            &scene.reception,
+            "application/pdf",
+            "letter.pdf",
+            b"%PDF-1.4\n%%EOF\n".to_vec(),
+        )
+        .await;
+    let sent = scene
+        .reception_writes(json!({
+            "subject": "Referral letter",
+            "body": "Your referral letter is attached.",
+            "attachment_ids": [upload.ok()["id"]],
+        }))
+        .await;
+    let conversation_id = sent["conversation_id"].as_str().unwrap().to_owned();
+    let message_id = sent["message_id"].as_str().unwrap().to_owned();
+
+    let staff = scene.driver.browser(1280).await;
+    let portal = scene.driver.browser(768).await;
+    let (hub, reception, patient) = (&scene.hub, &scene.reception, &scene.patient);
+    sign_in(&staff, hub, reception).await;
+    visit(&staff, &hub, &format!("/conversations/{conversation_id}")).await;
+    wait_text(&staff, "#timeline", "Your referral letter").await;
+
+    sign_in(&portal, hub, patient).await;
+    wait_text(&portal, "h1", "My messages").await;
+    let row = wait_text(&portal, "#conversation-list", "Reception").await;
+    assert!(row.contains("unread"), "{row}");
+    assert_labelled(&portal).await;
+    shot(&portal, "portal-inbox-768").await;
+    click(&portal, "#conversation-list a.row-link").await;
+    wait_text(&portal, "#timeline", "Your referral letter").await;
+    wait_text(&portal, "#timeline .msg-foot", "read").await;
+    let message = hub
+        .get(&patient, &format!("/v1/messages/{message_id}"))
+        .await;
+    assert_eq!(
+        message.ok()["status"],
+        json!("read"),
+        "opening marks it read"
+    );
+    let href = find(&portal, "#timeline a.file")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let status = js(
+        &portal,
+        &format!("return fetch('{href}').then(r => r.status);"),
+    )
+    .await;
+    assert_eq!(status, json!(200), "the patient downloads its document");
+
+    type_into(
+        &portal,
+        "#reply-body",
+        "Thank you, I will book the appointment.",
+    )
+    .await;
+    assert_labelled(&portal).await;
+    click(&portal, "#reply-title + form button[type=submit]").await;
+    wait_text(&portal, "#timeline", "I will book the appointment").await;
+    assert_fits(&portal).await;
+    shot(&portal, "portal-conversation-768").await;
+
+    // The staff page shows the reply without a reload.
+    let marker = js(&staff, "window.__notReloaded = true; return true;").await;
+    assert_eq!(marker, json!(true));
+    wait_text(&staff, "#timeline", "I will book the appointment").await;
+    assert_eq!(
+        js(&staff, "return window.__notReloaded === true;").await,
+        json!(true),
+        "the page was not reloaded"
+    );
+    shot(&staff, "staff-live-reply-1280").await;
+
+    // The patient writes to reception from the portal.
+    click(&portal, "nav a[href='/new']").await;
+    type_into(&portal, "#new-subject", "Parking").await;
+    type_into(&portal, "#new-body", "Is there parking near the clinic?").await;
+    click(&portal, "form.compose button[type=submit]").await;
+    wait_path(&portal, "/conversations/").await;
+    wait_text(&portal, "#timeline", "Is there parking").await;
+    staff.close().await.unwrap();
+    portal.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_cannot_open_a_reception_conversation_by_url() {
+    let mut scene = scene().await;
+    let (_, doctor) = scene.hub.staff("Dr. Dora", "doctor").await;
+    let sent = scene
+        .reception_writes(json!({ "body": "Reception only" }))
+        .await;
+    let conversation_id = sent["conversation_id"].as_str().unwrap().to_owned();
+    let browser = scene.driver.browser(1280).await;
+    let hub = &scene.hub;
+    sign_in(&browser, hub, &doctor).await;
+    visit(&browser, &hub, &format!("/conversations/{conversation_id}")).await;
+    wait_text(&browser, "h1", "Not found").await;
+    let alert = wait_text(&browser, ".alert", "not_found").await;
+    assert!(!alert.contains("Reception only"));
+    let source = browser.source().await.unwrap();
+    assert!(!source.contains("Reception only"), "nothing of it shows");
+    shot(&browser, "doctor-not-found-1280").await;
+    // Nor does the list show it.
+    visit(&browser, &hub, "/").await;
+    wait_text(&browser, "#conversation-list", "No conversations match").await;
+    browser.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_without_permission_see_no_access_and_forms_need_the_csrf_token() {
+    let mut scene = scene().await;
+    let registered = scene
+        .hub
+        .post(
+            ADMIN,
+            "/v1/staff",
+            json!({ "name": "Nina", "role": "receptionist", "permissions": [] }),
+        )
+        .await;
+    let token = registered.ok()["token"].as_str().unwrap().to_owned();
+    let browser = scene.driver.browser(1280).await;
+    let (hub, reception, patient_id) = (&scene.hub, &scene.reception, &scene.patient_id);
+    sign_in(&browser, hub, &token).await;
+    wait_text(&browser, "h1", "No access").await;
+    wait_text(&browser, ".alert", "send_messages").await;
+    shot(&browser, "no-access-1280").await;
+
+    // A wrong token is refused on the sign-in page.
+    visit(&browser, &hub, "/signin").await;
+    type_into(&browser, "#token", "not-a-token\u{E007}").await;
+    wait_text(&browser, ".alert", "not valid").await;
+
+    // The session cookie is HttpOnly; a form posted without the CSRF token is refused.
+    sign_in(&browser, hub, reception).await;
+    assert_eq!(js(&browser, "return document.cookie;").await, json!(""));
+    let status = js(
+        &browser,
+        "return fetch('/signout', {method: 'POST', headers: {'content-type': \
+         'application/x-www-form-urlencoded'}, body: '_csrf=wrong'}).then(r => r.status);",
+    )
+    .await;
+    assert_eq!(status, json!(403));
+    let status = js(
+        &browser,
+        &format!(
+            "const f = new FormData(); f.append('patient_id', '{patient_id}'); \
+             f.append('channel', 'portal'); f.append('body', 'forged'); \
+             return fetch('/new', {{method: 'POST', body: f}}).then(r => r.status);"
+        ),
+    )
+    .await;
+    assert_eq!(status, json!(403));
+    let list = hub.get(&reception, "/v1/conversations").await;
+    assert_eq!(list.ok()["items"], json!([]), "nothing was sent");
+    browser.close().await.unwrap();
+}
