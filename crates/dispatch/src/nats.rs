@@ -17,12 +17,42 @@ use store::EventStore;
 
 use crate::outbound::{Dispatcher, Handled};
 
-/// The JetStream stream every event is published to.
-pub const STREAM: &str = "HUB_EVENTS";
-/// The subject prefix: events are published on `hub.events.<stream category>.<event type>`.
-pub const SUBJECT_PREFIX: &str = "hub.events";
-/// The name of the relay's checkpoint in the event store.
-pub const RELAY_CHECKPOINT: &str = "nats-relay";
+/// Where on NATS the hub's events go: the JetStream stream and its subject prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    /// The stream every event is published to (`HUB_EVENTS`).
+    pub stream: String,
+    /// Events are published on `<prefix>.<stream category>.<event type>` (`hub.events`).
+    pub subject_prefix: String,
+}
+
+impl Default for Names {
+    fn default() -> Self {
+        Names {
+            stream: "HUB_EVENTS".to_owned(),
+            subject_prefix: "hub.events".to_owned(),
+        }
+    }
+}
+
+impl Names {
+    /// The subject of an event: `<prefix>.<category>.<type>`, the category being the stream
+    /// name up to its first `-` (`conversation`, `patient`, `dispatch`, …).
+    pub fn subject(&self, stream_name: &str, event_type: &str) -> String {
+        let category = stream_name.split('-').next().unwrap_or("other");
+        format!("{}.{category}.{event_type}", self.subject_prefix)
+    }
+
+    /// The durable consumer of a channel's dispatchers.
+    pub fn consumer(&self, channel: Channel) -> String {
+        format!("dispatch-{}", channel.as_str())
+    }
+
+    /// The relay's checkpoint name in the event store.
+    pub fn relay_checkpoint(&self) -> String {
+        format!("nats-relay-{}", self.stream)
+    }
+}
 /// How many publishes the relay keeps in flight before it waits for their acks.
 const RELAY_WINDOW: usize = 256;
 /// How many messages a dispatcher pulls at once.
@@ -45,15 +75,8 @@ fn nats_error(error: impl std::fmt::Display) -> NatsError {
     NatsError::Nats(error.to_string())
 }
 
-/// The subject of an event: `hub.events.<category>.<type>`, the category being the stream
-/// name up to its first `-` (`conversation`, `patient`, `dispatch`, …).
-pub fn subject_of(stream_name: &str, event_type: &str) -> String {
-    let category = stream_name.split('-').next().unwrap_or("other");
-    format!("{SUBJECT_PREFIX}.{category}.{event_type}")
-}
-
 /// Connects to NATS and makes sure the events stream exists.
-pub async fn connect(url: &str) -> Result<jetstream::Context, NatsError> {
+pub async fn connect(url: &str, names: &Names) -> Result<jetstream::Context, NatsError> {
     let client = async_nats::ConnectOptions::new()
         .retry_on_initial_connect()
         .connect(url)
@@ -62,8 +85,8 @@ pub async fn connect(url: &str) -> Result<jetstream::Context, NatsError> {
     let context = jetstream::new(client);
     context
         .get_or_create_stream(stream::Config {
-            name: STREAM.to_owned(),
-            subjects: vec![format!("{SUBJECT_PREFIX}.>")],
+            name: names.stream.clone(),
+            subjects: vec![format!("{}.>", names.subject_prefix)],
             storage: StorageType::File,
             duplicate_window: Duration::from_secs(120),
             max_age: Duration::from_secs(30 * 24 * 3600),
@@ -80,10 +103,12 @@ pub async fn connect(url: &str) -> Result<jetstream::Context, NatsError> {
 pub async fn relay(
     store: Arc<dyn EventStore>,
     context: jetstream::Context,
+    names: &Names,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), NatsError> {
     tokio::pin!(shutdown);
-    let start = store.consumer_checkpoint(RELAY_CHECKPOINT).await?;
+    let checkpoint = names.relay_checkpoint();
+    let start = store.consumer_checkpoint(&checkpoint).await?;
     tracing::info!(position = start, "relaying events to NATS JetStream");
     let mut events = store.subscribe(start).ready_chunks(RELAY_WINDOW);
     loop {
@@ -105,7 +130,7 @@ pub async fn relay(
                 .payload(payload.into())
                 .message_id(record.event_id.to_string())
                 .header(POSITION_HEADER, record.position.to_string().as_str());
-            let subject = subject_of(&record.stream, &record.event_type);
+            let subject = names.subject(&record.stream, &record.event_type);
             acks.push(
                 context
                     .send_publish(subject, publish)
@@ -119,15 +144,10 @@ pub async fn relay(
         }
         if let Some(position) = last {
             store
-                .save_consumer_checkpoint(RELAY_CHECKPOINT, position)
+                .save_consumer_checkpoint(&checkpoint, position)
                 .await?;
         }
     }
-}
-
-/// The durable consumer name of a channel's dispatchers.
-pub fn consumer_name(channel: Channel) -> String {
-    format!("dispatch-{}", channel.as_str())
 }
 
 /// Runs one channel's share of the durable consumer: each outbound message of that channel
@@ -136,19 +156,23 @@ pub fn consumer_name(channel: Channel) -> String {
 pub async fn consume(
     dispatcher: Arc<Dispatcher>,
     context: jetstream::Context,
+    names: &Names,
     channel: Channel,
     ack_wait: Duration,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), NatsError> {
     tokio::pin!(shutdown);
-    let stream = context.get_stream(STREAM).await.map_err(nats_error)?;
-    let name = consumer_name(channel);
+    let stream = context
+        .get_stream(&names.stream)
+        .await
+        .map_err(nats_error)?;
+    let name = names.consumer(channel);
     let consumer: PullConsumer = stream
         .get_or_create_consumer(
             &name,
             pull::Config {
                 durable_name: Some(name.clone()),
-                filter_subject: subject_of("conversation", "MessageSent"),
+                filter_subject: names.subject("conversation", "MessageSent"),
                 ack_policy: AckPolicy::Explicit,
                 ack_wait,
                 ..Default::default()

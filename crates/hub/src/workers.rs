@@ -100,8 +100,9 @@ pub fn start_dispatch(
         tasks.push(tokio::spawn(supervise("NATS relay", move || {
             let (store, shutdown, url) = (store.clone(), shutdown.clone(), url.clone());
             async move {
-                let context = dispatch::nats::connect(&url).await?;
-                dispatch::nats::relay(store, context, shutdown()).await
+                let names = dispatch::nats::Names::default();
+                let context = dispatch::nats::connect(&url, &names).await?;
+                dispatch::nats::relay(store, context, &names, shutdown()).await
             }
         })));
     }
@@ -110,8 +111,10 @@ pub fn start_dispatch(
         tasks.push(tokio::spawn(supervise("NATS dispatcher", move || {
             let (dispatcher, shutdown, url) = (dispatcher.clone(), shutdown.clone(), url.clone());
             async move {
-                let context = dispatch::nats::connect(&url).await?;
-                dispatch::nats::consume(dispatcher, context, channel, lease, shutdown()).await
+                let names = dispatch::nats::Names::default();
+                let context = dispatch::nats::connect(&url, &names).await?;
+                dispatch::nats::consume(dispatcher, context, &names, channel, lease, shutdown())
+                    .await
             }
         })));
     }
