@@ -216,14 +216,24 @@ async fn assert_fits(client: &Client) {
     );
 }
 
-/// A minimal PDF file.
-fn pdf_file() -> tempfile::TempDir {
+/// A minimal PDF file and an 8×8 PNG image.
+fn picked_files() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(
         dir.path().join("results.pdf"),
         b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n",
     )
     .expect("write pdf");
+    let png = "89504e470d0a1a0a0000000d49484452000000080000000808020000004b6d29dc000000114944\
+               4154789c63908fdf8f15310c2d0900cf8a4f4187f0f8420000000049454e44ae426082";
+    std::fs::write(
+        dir.path().join("rash.png"),
+        (0..png.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&png[i..i + 2], 16).unwrap())
+            .collect::<Vec<u8>>(),
+    )
+    .expect("write png");
     dir
 }
 
@@ -331,15 +341,32 @@ async fn receptionist_sends_filters_stars_logs_a_call_and_archives() {
         "Please find your results attached.",
     )
     .await;
-    let files = pdf_file();
+    let files = picked_files();
+    let picked = format!(
+        "{}\n{}",
+        files.path().join("results.pdf").display(),
+        files.path().join("rash.png").display()
+    );
     find(&browser, "#reply-files")
         .await
-        .send_keys(&files.path().join("results.pdf").display().to_string())
+        .send_keys(&picked)
         .await
-        .expect("pick the file");
+        .expect("pick the files");
     click(&browser, "#reply-title + form button[type=submit]").await;
     wait_text(&browser, "#timeline", "Your lab results").await;
     wait_text(&browser, "#timeline a.file", "Download results.pdf").await;
+    wait_text(&browser, "#timeline a.file", "Download rash.png").await;
+    let thumbnail = js(
+        &browser,
+        "const i = document.querySelector('#timeline img.thumb'); \
+         return i && i.complete ? [i.naturalWidth, i.alt] : null;",
+    )
+    .await;
+    assert_eq!(
+        thumbnail,
+        json!([8, "Image: rash.png"]),
+        "a thumbnail of the image"
+    );
     let conversation_path = wait_path(&browser, "/conversations/").await;
     let conversation_id = conversation_path
         .trim_start_matches("/conversations/")
@@ -360,8 +387,13 @@ async fn receptionist_sends_filters_stars_logs_a_call_and_archives() {
     assert_eq!(status, json!("200 application/pdf"));
 
     // Star the e-mail and find it under Starred.
+    // By keyboard: focus the toggle and press Enter.
     let star = "#timeline li.msg:last-child .star-toggle";
-    click(&browser, star).await;
+    find(&browser, star)
+        .await
+        .send_keys("\u{E007}")
+        .await
+        .expect("press Enter on the star");
     let pressed =
         format!("return document.querySelector('{star}').getAttribute('aria-pressed') === 'true';");
     let deadline = Instant::now() + WAIT;
@@ -676,5 +708,90 @@ async fn staff_without_permission_see_no_access_and_forms_need_the_csrf_token() 
     assert_eq!(status, json!(403));
     let list = hub.get(&reception, "/v1/conversations").await;
     assert_eq!(list.ok()["items"], json!([]), "nothing was sent");
+    browser.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_pages_filters_by_patient_and_counts_unread() {
+    let mut scene = scene().await;
+    for n in 0..29 {
+        let (id, _) = scene.hub.patient(&format!("Patient {n:02}")).await;
+        let answer = scene
+            .hub
+            .post(
+                &scene.reception,
+                "/v1/messages",
+                json!({ "patient_id": id, "channel": "portal", "body": format!("Note {n}") }),
+            )
+            .await;
+        answer.ok();
+    }
+    // Paula writes twice to reception: two unread messages.
+    for body in ["First question", "Second question"] {
+        let answer = scene
+            .hub
+            .post(
+                &scene.patient,
+                "/v1/messages",
+                json!({ "to": "reception", "channel": "portal", "body": body }),
+            )
+            .await;
+        answer.ok();
+    }
+    let browser = scene.driver.browser(1280).await;
+    let (hub, reception) = (&scene.hub, &scene.reception);
+    sign_in(&browser, hub, reception).await;
+    wait_text(&browser, "#conversation-list", "Paula Patient").await;
+    let rows = browser
+        .find_all(Locator::Css("#conversation-list li.row"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 25, "one page");
+    let first_row = find(&browser, "#conversation-list li.row")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        first_row.contains("Paula Patient"),
+        "newest activity first: {first_row}"
+    );
+    wait_text(&browser, "#conversation-list li.row .unread", "1").await;
+    click(&browser, "nav.pager a[rel=next]").await;
+    wait_text(&browser, "nav.pager", "First page").await;
+    let rows = browser
+        .find_all(Locator::Css("#conversation-list li.row"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 6, "the rest on the second page");
+    shot(&browser, "inbox-page-2-1280").await;
+
+    // Filter by patient: only Paula's conversations.
+    find(&browser, "#f-patient")
+        .await
+        .select_by_label("Paula Patient")
+        .await
+        .unwrap();
+    click(&browser, "form.filters button[type=submit]").await;
+    wait_text(&browser, "#conversation-list", "Paula Patient").await;
+    let rows = browser
+        .find_all(Locator::Css("#conversation-list li.row"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    // Unread first, then opening one reads it.
+    find(&browser, "#f-status")
+        .await
+        .select_by_value("unread")
+        .await
+        .unwrap();
+    click(&browser, "form.filters button[type=submit]").await;
+    wait_text(&browser, "#conversation-list", "Second question").await;
+    click(&browser, "#conversation-list a.row-link").await;
+    wait_text(&browser, "#timeline .msg-foot", "read").await;
+    browser.back().await.unwrap();
+    browser.refresh().await.unwrap();
+    let list = wait_text(&browser, "#conversation-list", "First question").await;
+    assert!(!list.contains("Second question"), "read now: {list}");
     browser.close().await.unwrap();
 }

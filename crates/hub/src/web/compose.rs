@@ -118,11 +118,12 @@ pub fn message_fields(prefix: &str, options: Option<&[ChannelOption]>, draft: &D
                             label for=(option_id) { (page::channel_pill(option.channel)) }
                             @if let Some(reason) = option.reason {
                                 small.reason id=(why_id) { (reason) }
-                            } @else if option.channel == "whatsapp" {
-                                small.hint { "Free text only within 24 h of the patient's last WhatsApp message." }
                             }
                         }
                     }
+                    }
+                    @if options.iter().any(|o| o.channel == "whatsapp" && o.reason.is_none()) {
+                        small.hint { "WhatsApp: free text only within 24 h of the patient's last WhatsApp message." }
                     }
                     @if selected.is_empty() {
                         p.alert role="alert" { "No channel is available for this patient." }
@@ -149,7 +150,10 @@ pub fn message_fields(prefix: &str, options: Option<&[ChannelOption]>, draft: &D
             input id=(id("files")) type="file" name="files" multiple
                 accept="image/jpeg,image/png,image/webp,image/gif,application/pdf,text/plain,.doc,.docx,.xlsx,.odt"
                 disabled[selected == "sms"] aria-describedby=(id("files-hint"));
-            small.hint id=(id("files-hint")) { "Images, PDF and documents. Not available on SMS." }
+            small.hint id=(id("files-hint")) {
+                "Images, PDF and documents."
+                @if options.is_some() { " Not available on SMS." }
+            }
         }
     }
 }

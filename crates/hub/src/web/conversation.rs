@@ -331,7 +331,7 @@ fn entry(session: &Session, view: &View, message: &Message) -> Markup {
     let direction = match (session.is_patient(), from_clinic) {
         (false, false) => "From the patient",
         (false, true) => "To the patient",
-        (true, false) => "Sent by you",
+        (true, false) => "To the clinic",
         (true, true) => "From the clinic",
     };
     html! {
