@@ -458,6 +458,11 @@ async fn receptionist_sends_filters_stars_logs_a_call_and_archives() {
     click(&browser, "form.filters button[type=submit]").await;
     let row = wait_text(&browser, "#conversation-list", "Paula Patient").await;
     assert!(row.contains("archived"), "{row}");
+    let icons = wait_text(&browser, "#conversation-list .channels", "SMS").await;
+    assert_eq!(
+        icons.split_whitespace().collect::<Vec<_>>(),
+        ["SMS", "E-mail", "Call"]
+    );
     assert!(find(&browser, "#conversation-list a.row-link")
         .await
         .attr("href")

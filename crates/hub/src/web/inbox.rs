@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::api::{Api, Conversation, Failure, Page};
+use super::api::{Api, Conversation, Failure, Message, Page};
 use super::page::{self, Nav};
 use super::session::Session;
 use super::{query_string, Directory};
@@ -61,6 +61,28 @@ impl InboxQuery {
 struct Row {
     conversation: Conversation,
     patient: String,
+    /// The channels its entries use, in order of first use.
+    channels: Vec<String>,
+}
+
+/// The channels a conversation's entries use (its first 200 entries and the latest).
+async fn channels_of(api: &Api<'_>, conversation: &Conversation) -> Vec<String> {
+    let mut channels: Vec<String> = api
+        .get::<Page<Message>>(&format!(
+            "/conversations/{}/messages?limit=200",
+            conversation.id
+        ))
+        .await
+        .map(|page| page.items.into_iter().map(|m| m.channel).collect())
+        .unwrap_or_default();
+    channels.push(conversation.latest_message.channel.clone());
+    let mut distinct: Vec<String> = Vec::new();
+    for channel in channels {
+        if !distinct.contains(&channel) {
+            distinct.push(channel);
+        }
+    }
+    distinct
 }
 
 /// `GET /`: the inbox.
@@ -94,12 +116,15 @@ pub async fn index(
     let mut directory = Directory::default();
     let listed = match listed {
         Ok(page) => {
+            let channels =
+                futures::future::join_all(page.items.iter().map(|c| channels_of(&api, c))).await;
             let mut rows = Vec::with_capacity(page.items.len());
-            for conversation in page.items {
+            for (conversation, channels) in page.items.into_iter().zip(channels) {
                 let patient = directory.name(&api, &conversation.patient_id).await;
                 rows.push(Row {
                     conversation,
                     patient,
+                    channels,
                 });
             }
             Ok((rows, page.next_cursor))
@@ -154,7 +179,7 @@ fn filters(session: &Session, query: &InboxQuery, patients: &[(String, String)])
             div.field {
                 label for="f-q" { "Search" }
                 input id="f-q" type="search" name="q" value=(query.q)
-                    placeholder="Subject, text or call summary";
+                    placeholder="Words to find";
                 @if !session.is_patient() { small { "Archived conversations included." } }
             }
             @if !session.is_patient() {
@@ -293,7 +318,9 @@ fn conversation_row(session: &Session, row: &Row) -> Markup {
                     span.when { (page::time(&c.last_message_at)) }
                 }
                 span.row-bottom {
-                    (page::channel_pill(&latest.channel))
+                    span.channels aria-label="Channels" {
+                        @for channel in &row.channels { (page::channel_pill(channel)) }
+                    }
                     span.snippet {
                         @if let Some(subject) = &latest.subject { strong { (subject) } " — " }
                         (snippet)
