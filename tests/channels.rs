@@ -796,3 +796,35 @@ async fn a_send_cut_off_by_a_crash_becomes_outcome_unknown_and_is_never_repeated
         .collect();
     assert_eq!(bodies, ["Cut off", "Next one"]);
 }
+
+/// Two API nodes on one PostgreSQL database, both dispatching from the event log (no NATS):
+/// each message is claimed by one of them and sent once, without stalling the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_dispatching_from_the_log_send_each_message_once() {
+    let world = World::start(Backend::Postgres).await;
+    let args = provider_args(&world.twilio, &world.whatsapp, &world.smtp);
+    let second = world.hub.second_node_with(&args).await;
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let node = if i % 2 == 0 { &world.hub } else { &second };
+        let body =
+            json!({ "patient_id": world.patient, "channel": "sms", "body": format!("note {i}") });
+        let answer = node.post(&world.receptionist, "/v1/messages", body).await;
+        ids.push(answer.ok()["message_id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        world
+            .message_until(id, |m| m["delivery_status"] == "sent")
+            .await;
+    }
+    let mut bodies: Vec<_> = world
+        .twilio
+        .requests()
+        .iter()
+        .map(|r| r.field("Body").unwrap())
+        .collect();
+    bodies.sort();
+    let mut expected: Vec<_> = (0..20).map(|i| format!("note {i}")).collect();
+    expected.sort();
+    assert_eq!(bodies, expected);
+}

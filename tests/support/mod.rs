@@ -119,6 +119,21 @@ impl Hub {
         .await
     }
 
+    /// Another `hub serve` process on this hub's PostgreSQL database, with extra arguments.
+    pub async fn second_node_with(&self, args: &[String]) -> Hub {
+        let url = self
+            .database_url()
+            .expect("a second node needs PostgreSQL")
+            .to_owned();
+        Hub::launch(
+            None,
+            Some(url),
+            tempfile::tempdir().expect("temp dir"),
+            args.to_vec(),
+        )
+        .await
+    }
+
     async fn launch(
         database: Option<TestDatabase>,
         shared_url: Option<String>,

@@ -12,6 +12,8 @@ use crate::outbound::{Dispatcher, Handled};
 
 /// The name of this dispatcher's checkpoint in the event store.
 pub const CHECKPOINT: &str = "dispatch";
+/// How often a message another dispatcher holds is looked at again.
+const HELD_POLL: Duration = Duration::from_millis(500);
 /// The longest wait before an event whose handling failed is tried again.
 const MAX_WAIT: Duration = Duration::from_secs(10);
 
@@ -48,8 +50,10 @@ pub async fn run(
                     break;
                 }
                 Ok(Handled::HeldElsewhere(until)) => {
+                    // Another dispatcher is sending it: look again shortly (it usually settles
+                    // within a provider call); past its lease the claim is abandoned.
                     let left = (until - chrono::Utc::now()).to_std().unwrap_or_default();
-                    tokio::time::sleep(left + Duration::from_millis(100)).await;
+                    tokio::time::sleep(left.min(HELD_POLL) + Duration::from_millis(10)).await;
                 }
                 Err(error) => {
                     tracing::warn!(%error, "dispatch failed; trying the event again");
