@@ -93,7 +93,9 @@ pub fn shell(title: &str, session: Option<&Session>, nav: Nav, content: Markup) 
                             } @else {
                                 a href="/" aria-current=[current(Nav::Inbox)] { "Inbox" }
                                 a href="/?starred=true" aria-current=[current(Nav::Starred)] { "Starred" }
-                                a href="/new" aria-current=[current(Nav::Compose)] { "New message" }
+                                @if session.role() != domain::Role::Auditor {
+                                    a href="/new" aria-current=[current(Nav::Compose)] { "New message" }
+                                }
                             }
                         }
                         div.who {
