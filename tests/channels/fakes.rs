@@ -1,6 +1,9 @@
 //! Local servers that speak the providers' wire formats: Twilio's and the WhatsApp Cloud
 //! API's HTTP APIs (recording every request, answering as documented or as scripted) and a
-//! real SMTP server (mailin-embedded) that records every mail.
+//! real SMTP server (mailin-embedded) that records every mail. Shared by several test
+//! targets, each of which uses a part of it.
+
+#![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::net::IpAddr;

@@ -425,8 +425,12 @@ async fn read_whole_body(request: Request, next: Next) -> Response {
             response
         };
     }
-    let limit = if request.uri().path() == "/v1/webhooks/email" {
+    let path = request.uri().path();
+    let limit = if path == "/v1/webhooks/email" {
         webhooks::EMAIL_BODY_LIMIT
+    } else if !path.starts_with("/v1/") {
+        // The web pages' forms carry attachments.
+        crate::web::FORM_BODY_LIMIT
     } else {
         JSON_BODY_LIMIT
     };

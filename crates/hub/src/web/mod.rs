@@ -41,7 +41,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The largest form a page accepts: a message with attachments up to the portal's 50 MiB.
-const FORM_BODY_LIMIT: usize = 52 * 1024 * 1024;
+pub(crate) const FORM_BODY_LIMIT: usize = 52 * 1024 * 1024;
 
 /// Patient records looked up once per page.
 #[derive(Default)]
