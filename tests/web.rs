@@ -449,7 +449,7 @@ async fn receptionist_sends_filters_stars_logs_a_call_and_archives() {
     shot(&browser, "starred-1280").await;
 
     // Archive, then find it by searching the call summary.
-    visit(&browser, &hub, &conversation_path).await;
+    visit(&browser, hub, &conversation_path).await;
     click(&browser, ".head-actions button[type=submit]").await;
     wait_text(&browser, ".page-head", "archived").await;
     wait_text(&browser, ".head-actions", "Reopen").await;
@@ -476,7 +476,7 @@ async fn receptionist_sends_filters_stars_logs_a_call_and_archives() {
     // The API agrees: star, call, archive, and the patient filter.
     let list = hub
         .get(
-            &reception,
+            reception,
             &format!("/v1/conversations?patient_id={patient_id}&status=archived"),
         )
         .await;
@@ -486,7 +486,7 @@ async fn receptionist_sends_filters_stars_logs_a_call_and_archives() {
     browser.set_window_size(768, 1000).await.unwrap();
     assert_fits(&browser).await;
     shot(&browser, "inbox-768").await;
-    visit(&browser, &hub, &conversation_path).await;
+    visit(&browser, hub, &conversation_path).await;
     wait_text(&browser, "#timeline", "Your lab results").await;
     assert_fits(&browser).await;
     shot(&browser, "conversation-768").await;
@@ -494,7 +494,7 @@ async fn receptionist_sends_filters_stars_logs_a_call_and_archives() {
     // Sign out.
     click(&browser, "header .who button").await;
     wait_path(&browser, "/signin").await;
-    visit(&browser, &hub, "/").await;
+    visit(&browser, hub, "/").await;
     wait_path(&browser, "/signin").await;
     browser.close().await.unwrap();
 }
@@ -508,7 +508,7 @@ async fn doctor_opens_a_thread_and_is_refused_a_second() {
     sign_in(&browser, hub, &doctor).await;
 
     // The first thread: find the patient by e-mail, write on the portal.
-    visit(&browser, &hub, "/new").await;
+    visit(&browser, hub, "/new").await;
     type_into(&browser, "#find", "patient@example.org").await;
     click(&browser, "form[role=search] button[type=submit]").await;
     click(&browser, "ul.found a").await;
@@ -524,7 +524,7 @@ async fn doctor_opens_a_thread_and_is_refused_a_second() {
     wait_text(&browser, "#timeline", "How are you feeling").await;
 
     // A second thread is refused, with a link to the first.
-    visit(&browser, &hub, &format!("/new?patient_id={patient_id}")).await;
+    visit(&browser, hub, &format!("/new?patient_id={patient_id}")).await;
     click(&browser, "#new-ch-portal").await;
     type_into(&browser, "#new-body", "A second thread").await;
     click(&browser, "form.compose button[type=submit]").await;
@@ -576,7 +576,7 @@ async fn patient_reads_and_replies_and_staff_sees_it_without_a_reload() {
     let portal = scene.driver.browser(768).await;
     let (hub, reception, patient) = (&scene.hub, &scene.reception, &scene.patient);
     sign_in(&staff, hub, reception).await;
-    visit(&staff, &hub, &format!("/conversations/{conversation_id}")).await;
+    visit(&staff, hub, &format!("/conversations/{conversation_id}")).await;
     wait_text(&staff, "#timeline", "Your referral letter").await;
 
     sign_in(&portal, hub, patient).await;
@@ -589,7 +589,7 @@ async fn patient_reads_and_replies_and_staff_sees_it_without_a_reload() {
     wait_text(&portal, "#timeline", "Your referral letter").await;
     wait_text(&portal, "#timeline .msg-foot", "read").await;
     let message = hub
-        .get(&patient, &format!("/v1/messages/{message_id}"))
+        .get(patient, &format!("/v1/messages/{message_id}"))
         .await;
     assert_eq!(
         message.ok()["status"],
@@ -654,7 +654,7 @@ async fn doctor_cannot_open_a_reception_conversation_by_url() {
     let browser = scene.driver.browser(1280).await;
     let hub = &scene.hub;
     sign_in(&browser, hub, &doctor).await;
-    visit(&browser, &hub, &format!("/conversations/{conversation_id}")).await;
+    visit(&browser, hub, &format!("/conversations/{conversation_id}")).await;
     wait_text(&browser, "h1", "Not found").await;
     let alert = wait_text(&browser, ".alert", "not_found").await;
     assert!(!alert.contains("Reception only"));
@@ -662,7 +662,7 @@ async fn doctor_cannot_open_a_reception_conversation_by_url() {
     assert!(!source.contains("Reception only"), "nothing of it shows");
     shot(&browser, "doctor-not-found-1280").await;
     // Nor does the list show it.
-    visit(&browser, &hub, "/").await;
+    visit(&browser, hub, "/").await;
     wait_text(&browser, "#conversation-list", "No conversations match").await;
     browser.close().await.unwrap();
 }
@@ -687,7 +687,7 @@ async fn staff_without_permission_see_no_access_and_forms_need_the_csrf_token() 
     shot(&browser, "no-access-1280").await;
 
     // A wrong token is refused on the sign-in page.
-    visit(&browser, &hub, "/signin").await;
+    visit(&browser, hub, "/signin").await;
     type_into(&browser, "#token", "not-a-token\u{E007}").await;
     wait_text(&browser, ".alert", "not valid").await;
 
@@ -711,7 +711,7 @@ async fn staff_without_permission_see_no_access_and_forms_need_the_csrf_token() 
     )
     .await;
     assert_eq!(status, json!(403));
-    let list = hub.get(&reception, "/v1/conversations").await;
+    let list = hub.get(reception, "/v1/conversations").await;
     assert_eq!(list.ok()["items"], json!([]), "nothing was sent");
     browser.close().await.unwrap();
 }
