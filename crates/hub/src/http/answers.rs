@@ -110,6 +110,9 @@ pub struct PatientRecord {
     pub whatsapp_opt_in: bool,
     /// Whether the patient opted out of SMS with a keyword.
     pub sms_opted_out: bool,
+    /// Until when free-form WhatsApp messages may be sent (24 hours after the patient's last
+    /// inbound WhatsApp message); null when the patient never wrote on WhatsApp.
+    pub whatsapp_window_closes_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Global position the record reflects, after a change.
     pub position: Option<u64>,
 }

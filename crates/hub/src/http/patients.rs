@@ -157,6 +157,9 @@ async fn patient_record(
         portal_enabled: contact.portal_enabled,
         whatsapp_opt_in: contact.whatsapp_opt_in,
         sms_opted_out: !record.sms_consent,
+        whatsapp_window_closes_at: record
+            .whatsapp_window_opened_at
+            .map(|opened| opened + domain::patient::WHATSAPP_WINDOW),
         position: None,
     })
 }

@@ -287,6 +287,9 @@ pub struct Patient {
     /// Opted out of SMS.
     #[serde(default)]
     pub sms_opted_out: bool,
+    /// When the WhatsApp customer-service window closes, if it was ever opened.
+    #[serde(default)]
+    pub whatsapp_window_closes_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A command's answer.

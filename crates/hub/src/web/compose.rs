@@ -42,6 +42,11 @@ pub fn channel_options(patient: &Patient) -> Vec<ChannelOption> {
         Some("No phone number on the patient's record.")
     } else if !patient.whatsapp_opt_in {
         Some("The patient has not opted in to WhatsApp.")
+    } else if patient
+        .whatsapp_window_closes_at
+        .is_none_or(|closes| closes <= chrono::Utc::now())
+    {
+        Some("No WhatsApp message from the patient in the last 24 hours: an approved template is needed.")
     } else {
         None
     };
