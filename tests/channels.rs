@@ -625,6 +625,18 @@ async fn whatsapp_window_messages_statuses_and_read_receipts(backend: Backend) {
         world.whatsapp_webhook(&hello, None).await.ok()["duplicates"],
         1
     );
+    let record = world
+        .hub
+        .get(
+            &world.receptionist,
+            &format!("/v1/patients/{}", world.patient),
+        )
+        .await;
+    assert!(
+        record.ok()["whatsapp_window_closes_at"].is_string(),
+        "{}",
+        record.body
+    );
     let answer = world
         .hub
         .post(
