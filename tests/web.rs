@@ -356,12 +356,20 @@ async fn receptionist_sends_filters_stars_logs_a_call_and_archives() {
     wait_text(&browser, "#timeline", "Your lab results").await;
     wait_text(&browser, "#timeline a.file", "Download results.pdf").await;
     wait_text(&browser, "#timeline a.file", "Download rash.png").await;
-    let thumbnail = js(
-        &browser,
-        "const i = document.querySelector('#timeline img.thumb'); \
-         return i && i.complete ? [i.naturalWidth, i.alt] : null;",
-    )
-    .await;
+    // The thumbnail loads after the page: wait for it (10 s at most).
+    let mut thumbnail = Value::Null;
+    for _ in 0..50 {
+        thumbnail = js(
+            &browser,
+            "const i = document.querySelector('#timeline img.thumb'); \
+             return i && i.complete && i.naturalWidth > 0 ? [i.naturalWidth, i.alt] : null;",
+        )
+        .await;
+        if !thumbnail.is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert_eq!(
         thumbnail,
         json!([8, "Image: rash.png"]),
