@@ -480,6 +480,12 @@ async fn unknown_senders_wait_in_the_unmatched_queue_until_reception_files_them(
         .get(&doctor, "/v1/unmatched")
         .await
         .err(403, "forbidden");
+    let (_, auditor) = world.hub.staff("Audrey Auditor", "auditor").await;
+    world
+        .hub
+        .get(&auditor, "/v1/unmatched")
+        .await
+        .err(403, "forbidden");
     let id = entry["id"].as_str().unwrap();
     let filed = world
         .hub

@@ -24,12 +24,11 @@ pub struct AssignBody {
     patient_id: Uuid,
 }
 
-/// Fails unless the caller works the front desk (reception, admin; auditors may look).
-fn ensure_front_desk(principal: &domain::Principal, may_look: bool) -> Result<(), ApiError> {
+/// Fails unless the caller works the front desk (reception, admin).
+fn ensure_front_desk(principal: &domain::Principal) -> Result<(), ApiError> {
     principal.ensure_may_use_hub()?;
     match principal.role() {
         Role::Receptionist | Role::Admin => Ok(()),
-        Role::Auditor if may_look => Ok(()),
         _ => Err(ApiError::forbidden(
             "the unmatched queue belongs to reception",
         )),
@@ -42,7 +41,7 @@ pub async fn list(
     Caller(principal): Caller,
     params: Params,
 ) -> Result<Json<Page<UnmatchedView>>, ApiError> {
-    ensure_front_desk(&principal, true)?;
+    ensure_front_desk(&principal)?;
     let page = page_request(&params)?;
     params.await_min_position(&state).await?;
     Ok(Json(state.read_model.unmatched(&page).await?))
@@ -56,7 +55,7 @@ pub async fn assign(
     PathId(id): PathId,
     JsonBody(body): JsonBody<AssignBody>,
 ) -> Result<(StatusCode, Json<MessageAnswer>), ApiError> {
-    ensure_front_desk(&principal, false)?;
+    ensure_front_desk(&principal)?;
     let unmatched_id = UnmatchedId(id);
     let (entry, filed) = state
         .read_model
