@@ -1,6 +1,7 @@
 //! `hub`: the clinic communication hub.
 
 mod aggregates;
+mod bench;
 mod blobs;
 mod cli;
 mod commands;
@@ -28,6 +29,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Dispatch(args) => run::dispatch(args).await,
         Command::Replay(args) => run::replay(args).await,
         Command::Events(args) => run::events(args).await,
+        Command::Bench(args) => bench::run(args).await,
     }
 }
 

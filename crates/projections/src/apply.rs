@@ -12,7 +12,7 @@ pub(crate) fn time_text(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-fn status_rank(status: &str) -> u8 {
+pub(crate) fn status_rank(status: &str) -> u8 {
     match status {
         "unread" => 0,
         "read" => 1,
@@ -323,7 +323,7 @@ async fn sent(
 }
 
 /// A received message is projected as an inbound message without delivery status.
-fn as_sent(e: &MessageReceived) -> MessageSent {
+pub(crate) fn as_sent(e: &MessageReceived) -> MessageSent {
     MessageSent {
         conversation_id: e.conversation_id,
         message_id: e.message_id,

@@ -10,10 +10,12 @@
 mod apply;
 pub mod codec;
 mod directory;
+mod fold;
 mod model;
 mod projector;
 mod query;
 mod replay;
+pub mod sample;
 mod sql;
 mod unmatched;
 mod views;
@@ -61,16 +63,21 @@ impl Projection {
         }
     }
 
-    /// Applies one event.
+    /// Applies a batch of events, in log order.
     pub(crate) async fn apply(
         self,
         conn: &mut sqlx::AnyConnection,
         tables: &sql::Tables,
-        envelope: &domain::EventEnvelope,
+        envelopes: &[domain::EventEnvelope],
     ) -> Result<(), sqlx::Error> {
         match self {
-            Projection::Inbox => apply::apply(conn, tables, envelope).await,
-            Projection::PatientDirectory => directory::apply(conn, tables, envelope).await,
+            Projection::Inbox => fold::apply(conn, tables, envelopes).await,
+            Projection::PatientDirectory => {
+                for envelope in envelopes {
+                    directory::apply(conn, tables, envelope).await?;
+                }
+                Ok(())
+            }
         }
     }
 }

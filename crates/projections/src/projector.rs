@@ -188,11 +188,8 @@ pub(crate) async fn apply_batch(
             return Ok(BatchOutcome::Moved);
         }
     }
-    for record in batch {
-        if let Some(envelope) = decode(record) {
-            projection.apply(&mut tx, tables, &envelope).await?;
-        }
-    }
+    let envelopes: Vec<EventEnvelope> = batch.iter().filter_map(decode).collect();
+    projection.apply(&mut tx, tables, &envelopes).await?;
     tx.commit().await?;
     Ok(BatchOutcome::Applied(last))
 }

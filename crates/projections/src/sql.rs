@@ -115,6 +115,12 @@ impl Tables {
     }
 }
 
+/// The most placeholders one multi-row statement binds (below both databases' limits).
+const MAX_ARGS: usize = 16_000;
+
+/// The most rows one multi-row statement writes, and the most values of one `IN` list.
+pub const MAX_ROWS: usize = 1_000;
+
 /// A value bound to a placeholder.
 #[derive(Debug, Clone)]
 pub enum Arg {
@@ -165,6 +171,33 @@ impl Sql {
         self
     }
 
+    /// Appends `(…), (…)`: one parenthesized group of placeholders per row.
+    pub fn rows(&mut self, rows: &[Vec<Arg>]) -> &mut Self {
+        for (i, row) in rows.iter().enumerate() {
+            self.push(if i == 0 { "(" } else { ", (" });
+            for (j, arg) in row.iter().enumerate() {
+                if j > 0 {
+                    self.push(", ");
+                }
+                self.bind(arg.clone());
+            }
+            self.push(")");
+        }
+        self
+    }
+
+    /// Appends `(?, ?, …)`: an `IN` list of text values (at most [`MAX_ROWS`] of them).
+    pub fn in_list(&mut self, values: &[String]) -> &mut Self {
+        self.push("(");
+        for (i, value) in values.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.text(value.clone());
+        }
+        self.push(")")
+    }
+
     /// Appends a text placeholder.
     pub fn text(&mut self, value: impl Into<String>) -> &mut Self {
         self.bind(Arg::Text(value.into()))
@@ -188,4 +221,22 @@ impl Sql {
         }
         query
     }
+}
+
+/// Runs `head (…), (…) tail` over `rows`, as few statements as the placeholder limits allow.
+pub async fn write_rows(
+    conn: &mut sqlx::AnyConnection,
+    dialect: Dialect,
+    head: &str,
+    rows: &[Vec<Arg>],
+    tail: &str,
+) -> Result<(), sqlx::Error> {
+    let width = rows.first().map_or(1, Vec::len).max(1);
+    let per_statement = (MAX_ARGS / width).clamp(1, MAX_ROWS);
+    for chunk in rows.chunks(per_statement) {
+        let mut sql = Sql::new(dialect, head);
+        sql.rows(chunk).push(tail);
+        sql.query().execute(&mut *conn).await?;
+    }
+    Ok(())
 }

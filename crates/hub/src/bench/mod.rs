@@ -1,0 +1,199 @@
+//! `hub bench`: the whole hub measured against the same machine's own limits, per backend.
+//!
+//! Phases, in order: seeded sample data appended to the log; a full rebuild of the read models
+//! beside the raw bulk-insert rate of the same rows; the latency of every inbox query shape;
+//! then `hub serve` in a child process under 1, 8 and 64 HTTP clients, beside the database's
+//! single-row INSERT-commit rate at the same concurrency, with the command-to-inbox lag.
+//! Every phase records its peak memory. The report goes to stdout (Markdown) and `--json`.
+
+mod backend;
+mod commands;
+mod generate;
+mod load;
+mod memory;
+mod progress;
+mod queries;
+mod raw;
+mod rebuild;
+mod report;
+mod server;
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use projections::sample::{percentile_ms, SampleData};
+
+use crate::cli::{BenchArgs, BenchBackend};
+use backend::Backend;
+use commands::ApiClient;
+use memory::Process;
+use raw::RawDb;
+use report::{ratio, BackendFigures, CommandFigures, PhaseMemory, RebuildFigures, Report, Scale};
+use server::HubServer;
+
+/// Runs every phase on every backend asked for, prints the tables and writes the JSON.
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.messages >= 10, "--messages must be at least 10");
+    anyhow::ensure!(
+        args.seconds.is_finite() && args.seconds > 0.0 && args.seconds <= 3_600.0,
+        "--seconds must be between 0 and 3600"
+    );
+    anyhow::ensure!(args.queries >= 1, "--queries must be at least 1");
+    anyhow::ensure!(
+        args.clients.iter().all(|c| (1..=1_024).contains(c)),
+        "--clients must each be between 1 and 1024"
+    );
+    let mut backends = Vec::new();
+    let mut scale = None;
+    for kind in &args.backends {
+        let backend = match kind {
+            BenchBackend::Sqlite => Backend::sqlite()?,
+            BenchBackend::Postgres => match Backend::postgres(&args.database_url).await {
+                Ok(backend) => backend,
+                Err(error) => {
+                    eprintln!("PostgreSQL is not reachable ({error:#}); skipped. Name a server with --database-url or HUB_BENCH_PG_URL.");
+                    continue;
+                }
+            },
+        };
+        eprintln!("== {}", backend.name());
+        let measured = measure(&backend, &args).await;
+        backend.finish().await;
+        let (figures, data) = measured?;
+        scale.get_or_insert(Scale {
+            messages: args.messages,
+            conversations: data.conversations,
+            events: data.events,
+        });
+        backends.push(figures);
+    }
+    let report = Report {
+        commit: git_commit(),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        scale: scale.context("no backend could be measured")?,
+        seconds_per_cell: args.seconds,
+        queries_per_shape: args.queries,
+        backends,
+    };
+    println!("{}", report.markdown());
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The commit of the working directory, if git knows it.
+fn git_commit() -> Option<String> {
+    let output = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()?;
+    let commit = String::from_utf8(output.stdout).ok()?.trim().to_owned();
+    (output.status.success() && !commit.is_empty()).then_some(commit)
+}
+
+/// The peak of `process` since its last reset, as a phase's memory figure.
+fn peak(phase: &str, process: Process) -> PhaseMemory {
+    PhaseMemory {
+        phase: phase.to_owned(),
+        process: match process {
+            Process::Own => "hub bench",
+            Process::Child(_) => "hub serve",
+        }
+        .to_owned(),
+        peak_mib: process.peak_mib(),
+    }
+}
+
+/// Every phase on one backend.
+async fn measure(
+    backend: &Backend,
+    args: &BenchArgs,
+) -> anyhow::Result<(BackendFigures, SampleData)> {
+    let own = Process::Own;
+    let mut memory = Vec::new();
+    let (store, model) = backend.open().await?;
+
+    own.reset_peak();
+    let started = Instant::now();
+    let data = generate::run(&*store, args.messages).await?;
+    let generate_events_per_sec = data.events as f64 / started.elapsed().as_secs_f64();
+    memory.push(peak("generate", own));
+
+    own.reset_peak();
+    let (events, took) = rebuild::run(&*store, &model).await?;
+    memory.push(peak("rebuild", own));
+    let bulk = RawDb::like_read_models(backend).await?;
+    let spinner = progress::timed("raw bulk insert of the same rows");
+    let (rows, bulk_took) = bulk.bulk_insert(&*store).await?;
+    spinner.finish_and_clear();
+    bulk.close().await;
+    let events_per_sec = events as f64 / took.as_secs_f64();
+    let raw_rows_per_sec = rows as f64 / bulk_took.as_secs_f64();
+    let rebuild = RebuildFigures {
+        events,
+        events_per_sec,
+        raw_rows_per_sec,
+        ratio: ratio(events_per_sec, raw_rows_per_sec),
+    };
+
+    own.reset_peak();
+    let queries = queries::run(&*model, &data.patients, args.queries).await?;
+    memory.push(peak("queries", own));
+    drop((store, model));
+
+    let server = HubServer::start(backend).await?;
+    let commands = load_cells(backend, &server, args, &mut memory).await;
+    server.stop().await;
+    Ok((
+        BackendFigures {
+            backend: backend.name().to_owned(),
+            generate_events_per_sec,
+            rebuild,
+            queries,
+            commands: commands?,
+            memory,
+        },
+        data,
+    ))
+}
+
+/// HTTP command throughput and lag per number of clients, each beside the raw INSERT rate.
+async fn load_cells(
+    backend: &Backend,
+    server: &HubServer,
+    args: &BenchArgs,
+    memory: &mut Vec<PhaseMemory>,
+) -> anyhow::Result<Vec<CommandFigures>> {
+    let duration = Duration::from_secs_f64(args.seconds);
+    let hub = server.pid().map(Process::Child).unwrap_or(Process::Own);
+    let api = ApiClient::new(server, args.clients.iter().copied().max().unwrap_or(1))?;
+    let mut cells = Vec::new();
+    for &clients in &args.clients {
+        let conversations = api.start_conversations(clients).await?;
+        hub.reset_peak();
+        let spinner = progress::timed(&format!("HTTP commands, {clients} clients"));
+        let mut run = commands::run(&api, conversations, duration).await;
+        memory.push(peak(&format!("HTTP load, {clients} clients"), hub));
+        spinner.set_message(format!("raw INSERT-commits, {clients} clients"));
+        let pool = clients.min(store::postgres::DEFAULT_POOL_SIZE as usize) as u32;
+        let raw = RawDb::like_event_store(backend, pool).await?;
+        let raw_rate = raw.insert_commit_rate(clients, duration).await?;
+        raw.close().await;
+        spinner.finish_and_clear();
+        run.lag.sort();
+        let commands_per_sec = run.throughput.per_sec();
+        cells.push(CommandFigures {
+            clients,
+            commands_per_sec,
+            failed: run.throughput.failed,
+            raw_inserts_per_sec: raw_rate.per_sec(),
+            ratio: ratio(commands_per_sec, raw_rate.per_sec()),
+            lag_samples: run.lag.len(),
+            lag_p50_ms: percentile_ms(&run.lag, 0.5),
+            lag_p99_ms: percentile_ms(&run.lag, 0.99),
+        });
+    }
+    Ok(cells)
+}
