@@ -211,52 +211,41 @@ async fn answer(response: reqwest::Response) -> Answer {
     }
 }
 
-/// A WhatsApp Cloud API webhook carrying one text message from `from` (digits, no `+`).
-fn whatsapp_text(from: &str, id: &str, text: &str) -> Value {
+/// A WhatsApp Cloud API webhook whose one change carries `value` (messages or statuses).
+fn whatsapp_change(value: Value) -> Value {
+    let mut value = value;
+    value["messaging_product"] = json!("whatsapp");
+    value["metadata"] = json!({ "display_phone_number": "15550783881", "phone_number_id": "1055" });
     json!({
         "object": "whatsapp_business_account",
-        "entry": [{
-            "id": "8856996819413533",
-            "changes": [{
-                "field": "messages",
-                "value": {
-                    "messaging_product": "whatsapp",
-                    "metadata": { "display_phone_number": "15550783881", "phone_number_id": "1055" },
-                    "contacts": [{ "profile": { "name": "Pat" }, "wa_id": from }],
-                    "messages": [{
-                        "from": from,
-                        "id": id,
-                        "timestamp": "1749416383",
-                        "type": "text",
-                        "text": { "body": text }
-                    }]
-                }
-            }]
-        }]
+        "entry": [{ "id": "8856996819413533", "changes": [{ "field": "messages", "value": value }] }]
     })
 }
 
-/// A WhatsApp Cloud API webhook carrying one status of an outbound message.
-fn whatsapp_status(wamid: &str, status: &str) -> Value {
-    json!({
-        "object": "whatsapp_business_account",
-        "entry": [{
-            "id": "8856996819413533",
-            "changes": [{
-                "field": "messages",
-                "value": {
-                    "messaging_product": "whatsapp",
-                    "metadata": { "display_phone_number": "15550783881", "phone_number_id": "1055" },
-                    "statuses": [{
-                        "id": wamid,
-                        "status": status,
-                        "timestamp": "1750263773",
-                        "recipient_id": "4915112345678"
-                    }]
-                }
-            }]
+/// A WhatsApp webhook carrying one text message from `from` (digits, no `+`).
+fn whatsapp_text(from: &str, id: &str, text: &str) -> Value {
+    whatsapp_change(json!({
+        "contacts": [{ "profile": { "name": "Pat" }, "wa_id": from }],
+        "messages": [{
+            "from": from,
+            "id": id,
+            "timestamp": "1749416383",
+            "type": "text",
+            "text": { "body": text }
         }]
-    })
+    }))
+}
+
+/// A WhatsApp webhook carrying one status of an outbound message.
+fn whatsapp_status(wamid: &str, status: &str) -> Value {
+    whatsapp_change(json!({
+        "statuses": [{
+            "id": wamid,
+            "status": status,
+            "timestamp": "1750263773",
+            "recipient_id": "4915112345678"
+        }]
+    }))
 }
 
 async fn sms_goes_out_through_twilio_and_callbacks_move_delivery_forward(backend: Backend) {

@@ -106,17 +106,7 @@ impl Hub {
 
     /// Another `hub serve` process on this hub's PostgreSQL database (a second API node).
     pub async fn second_node(&self) -> Hub {
-        let url = self
-            .database_url()
-            .expect("a second node needs PostgreSQL")
-            .to_owned();
-        Hub::launch(
-            None,
-            Some(url),
-            tempfile::tempdir().expect("temp dir"),
-            Vec::new(),
-        )
-        .await
+        self.second_node_with(&[]).await
     }
 
     /// Another `hub serve` process on this hub's PostgreSQL database, with extra arguments.
