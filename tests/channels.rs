@@ -835,3 +835,39 @@ async fn two_nodes_dispatching_from_the_log_send_each_message_once() {
     expected.sort();
     assert_eq!(bodies, expected);
 }
+
+/// A second dispatcher on the same embedded data folder waits on standby behind the first
+/// one's lock: no claim is abandoned while its sender is alive, each message goes out once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_embedded_dispatcher_waits_on_standby() {
+    let world = World::start(Backend::Sqlite).await;
+    let mut standby = tokio::process::Command::new(env!("CARGO_BIN_EXE_hub"))
+        .arg("dispatch")
+        .arg("--data-dir")
+        .arg(world.hub.data_dir())
+        .args(provider_args(&world.twilio, &world.whatsapp, &world.smtp))
+        .env("HUB_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    world.twilio.set_delay(Duration::from_millis(50));
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let (_, id) = world
+            .send(json!({ "channel": "sms", "body": format!("standby {i}") }))
+            .await;
+        ids.push(id);
+    }
+    for id in &ids {
+        let message = world
+            .message_until(id, |m| m["delivery_status"] != "queued")
+            .await;
+        assert_eq!(message["delivery_status"], "sent", "{message}");
+    }
+    assert_eq!(world.twilio.requests().len(), 10);
+    assert!(
+        standby.try_wait().unwrap().is_none(),
+        "the standby dispatcher keeps waiting"
+    );
+}

@@ -58,6 +58,15 @@ fn shutdown() -> Shutdown {
     Arc::new(|| Box::pin(shutdown_signal()))
 }
 
+/// The lock file that makes the embedded (SQLite) log dispatcher the only one of its data
+/// folder; none on PostgreSQL, where several nodes dispatch side by side under claims.
+fn dispatch_lock(storage: &StorageArgs) -> Option<std::path::PathBuf> {
+    storage
+        .database_url
+        .is_none()
+        .then(|| storage.data_dir.join("dispatch.lock"))
+}
+
 /// The attachment store the arguments name.
 fn open_blobs(blobs: &BlobArgs, storage: &StorageArgs) -> anyhow::Result<Arc<BlobStore>> {
     let store = match &blobs.blob_url {
@@ -80,13 +89,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut workers = Vec::new();
     if !args.api_only {
         workers.extend(workers::start_projectors(&store, &read_model, &shutdown()));
-        let exclusive = args.storage.database_url.is_none();
+        let lock_file = dispatch_lock(&args.storage);
         workers.extend(workers::start_dispatch(
             &store,
             blobs.clone(),
             &providers,
             &args.dispatch,
-            exclusive,
+            lock_file,
             &shutdown(),
         ));
     }
@@ -141,13 +150,12 @@ pub async fn dispatch(args: DispatchArgs) -> anyhow::Result<()> {
     let channels: Vec<_> = providers.all.iter().map(|p| p.channel().as_str()).collect();
     let via = args.dispatch.nats_url.as_deref().unwrap_or("the event log");
     println!("dispatching {channels:?} from {via}; Ctrl-C stops");
-    let exclusive = args.storage.database_url.is_none();
     let workers = workers::start_dispatch(
         &store,
         blobs,
         &providers,
         &args.dispatch,
-        exclusive,
+        dispatch_lock(&args.storage),
         &shutdown(),
     );
     if workers.is_empty() {

@@ -2,6 +2,7 @@
 //! dispatchers, and the relay to NATS JetStream.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,16 +59,19 @@ pub fn start_projectors(
 }
 
 /// Starts the dispatchers of the configured providers: from the event log, or with a NATS
-/// URL the relay and one JetStream consumer per channel. `exclusive` says this is the only
-/// dispatcher of the log (the embedded SQLite default).
+/// URL the relay and one JetStream consumer per channel. With `lock_file` (the embedded SQLite
+/// default, without NATS) the log dispatcher first takes an exclusive lock on that file, so it
+/// is the only dispatcher of the log and may treat any unfinished claim it finds as abandoned;
+/// a second process on the same data folder waits on standby.
 pub fn start_dispatch(
     store: &Arc<dyn EventStore>,
     blobs: Arc<BlobStore>,
     providers: &Providers,
     tuning: &DispatchTuning,
-    exclusive: bool,
+    lock_file: Option<PathBuf>,
     shutdown: &Shutdown,
 ) -> Vec<JoinHandle<()>> {
+    let lock_file = lock_file.filter(|_| tuning.nats_url.is_none());
     let lease = Duration::from_secs(tuning.dispatch_lease_seconds.max(1));
     let config = DispatchConfig {
         instance: format!("{}-{}", hostname(), uuid::Uuid::new_v4()),
@@ -77,7 +81,7 @@ pub fn start_dispatch(
             base: Duration::from_millis(tuning.dispatch_backoff_ms),
             ..RetryPolicy::default()
         },
-        exclusive: exclusive && tuning.nats_url.is_none(),
+        exclusive: lock_file.is_some(),
     };
     let dispatcher = Arc::new(Dispatcher::new(
         store.clone(),
@@ -90,7 +94,18 @@ pub fn start_dispatch(
         if !providers.all.is_empty() {
             let (store, shutdown) = (store.clone(), shutdown.clone());
             tasks.push(tokio::spawn(supervise("dispatcher", move || {
-                dispatch::from_log::run(dispatcher.clone(), store.clone(), shutdown())
+                let (dispatcher, store, shutdown) =
+                    (dispatcher.clone(), store.clone(), shutdown.clone());
+                let lock_file = lock_file.clone();
+                async move {
+                    let _lock = match lock_file {
+                        Some(path) => Some(exclusive_lock(path).await?),
+                        None => None,
+                    };
+                    dispatch::from_log::run(dispatcher, store, shutdown())
+                        .await
+                        .map_err(anyhow::Error::from)
+                }
             })));
         }
         return tasks;
@@ -140,6 +155,24 @@ where
             }
         }
     }
+}
+
+/// Takes an exclusive lock on `path` (created if missing), waiting while another process holds
+/// it; the lock lasts as long as the returned file is open.
+async fn exclusive_lock(path: PathBuf) -> anyhow::Result<std::fs::File> {
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        if file.try_lock().is_err() {
+            tracing::info!(path = %path.display(), "another dispatcher holds the lock; waiting on standby");
+            file.lock()?;
+        }
+        Ok(file)
+    })
+    .await?
 }
 
 /// This machine's name, for naming dispatcher instances in their claims.
