@@ -1,12 +1,17 @@
 //! Loading aggregates from their streams, with a version-checked cache so a command's cost
 //! does not grow with the length of the conversation it targets.
+//!
+//! States are shared (`Arc`): a load that finds no new events hands out the cached state
+//! without copying it, and a command's own events are folded into the cached state after its
+//! append ([`StreamCache::advance`]), so the next command on the same stream finds it current.
+//! A state is copied only when another node's events arrive while someone still holds it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use domain::Aggregate;
 use projections::codec;
-use store::{EventStore, ExpectedVersion, StoreError};
+use store::{EventStore, ExpectedVersion, RecordedEvent, StoreError};
 
 /// How many events one read of a stream fetches.
 const READ_BATCH: usize = 1_000;
@@ -14,12 +19,31 @@ const READ_BATCH: usize = 1_000;
 const CACHE_CAPACITY: usize = 20_000;
 
 /// An aggregate's state and the stream version it reflects.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Loaded<A> {
     /// The folded state.
-    pub state: A,
+    pub state: Arc<A>,
     /// The stream's version (`None` for a stream with no events).
     pub version: Option<u64>,
+}
+
+impl<A> Clone for Loaded<A> {
+    fn clone(&self) -> Self {
+        Loaded {
+            state: self.state.clone(),
+            version: self.version,
+        }
+    }
+}
+
+impl<A: Default> Loaded<A> {
+    /// The state of a stream with no events.
+    pub fn empty() -> Self {
+        Loaded {
+            state: Arc::new(A::default()),
+            version: None,
+        }
+    }
 }
 
 impl<A> Loaded<A> {
@@ -50,20 +74,12 @@ impl<A: Aggregate + Clone + Send + 'static> StreamCache<A> {
     /// The aggregate's current state: the cached fold plus any events appended since.
     pub async fn load(&self, stream: &str) -> Result<Loaded<A>, StoreError> {
         let cached = self.lock().get(stream).cloned();
-        let mut loaded = cached.unwrap_or(Loaded {
-            state: A::default(),
-            version: None,
-        });
+        let mut loaded = cached.unwrap_or_else(Loaded::empty);
         let before = loaded.version;
         loop {
             let from = loaded.version.map_or(0, |v| v + 1);
             let records = self.store.read_stream(stream, from, READ_BATCH).await?;
-            for record in &records {
-                let envelope = codec::decode(record)
-                    .map_err(|error| StoreError::InvalidRequest(error.to_string()))?;
-                loaded.state.apply(&envelope.event);
-                loaded.version = Some(record.version);
-            }
+            fold(&mut loaded, &records)?;
             if records.len() < READ_BATCH {
                 break;
             }
@@ -83,9 +99,44 @@ impl<A: Aggregate + Clone + Send + 'static> StreamCache<A> {
         Ok(loaded)
     }
 
+    /// Folds a command's own appended events into the cached states of their streams, when the
+    /// cache holds the version just before them (else the next load reads them).
+    pub fn advance(&self, prefix: &str, records: &[RecordedEvent]) {
+        let mut entries = self.lock();
+        for record in records.iter().filter(|r| r.stream.starts_with(prefix)) {
+            let Some(entry) = entries.get_mut(&record.stream) else {
+                continue;
+            };
+            let follows = entry
+                .version
+                .map_or(record.version == 0, |v| v + 1 == record.version);
+            if !follows || fold(entry, std::slice::from_ref(record)).is_err() {
+                entries.remove(&record.stream);
+            }
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Loaded<A>>> {
         self.entries
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// Applies records in order to a loaded state, copying the state first only if it is shared.
+fn fold<A: Aggregate + Clone>(
+    loaded: &mut Loaded<A>,
+    records: &[RecordedEvent],
+) -> Result<(), StoreError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let state = Arc::make_mut(&mut loaded.state);
+    for record in records {
+        let envelope =
+            codec::decode(record).map_err(|error| StoreError::InvalidRequest(error.to_string()))?;
+        state.apply(&envelope.event);
+        loaded.version = Some(record.version);
+    }
+    Ok(())
 }

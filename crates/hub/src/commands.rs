@@ -276,7 +276,12 @@ impl CommandService {
                 idempotency: idempotency.clone(),
             };
             match self.store.append(request).await {
-                Ok(outcome) => return Ok(committed(outcome.events, &self.store).await?),
+                Ok(outcome) => {
+                    if !outcome.duplicate {
+                        self.advance_caches(&outcome.events);
+                    }
+                    return Ok(committed(outcome.events, &self.store).await?);
+                }
                 Err(StoreError::ConcurrencyConflict { .. }) if attempt < MAX_ATTEMPTS => {
                     let backoff = rand::thread_rng().gen_range(1..=(2u64 << attempt.min(6)));
                     tokio::time::sleep(Duration::from_millis(backoff)).await;
@@ -285,6 +290,14 @@ impl CommandService {
             }
         }
         Err(ApiError::conflict("too many concurrent writers; try again"))
+    }
+
+    /// Folds a command's own appended events into the cached aggregates.
+    fn advance_caches(&self, events: &[RecordedEvent]) {
+        self.staff.advance("staff-", events);
+        self.patients.advance("patient-", events);
+        self.conversations.advance("conversation-", events);
+        self.attachments.advance("attachment-", events);
     }
 
     /// Registers a staff member and issues its token.
@@ -453,7 +466,7 @@ impl CommandService {
     }
 
     /// The patient record, if the principal may manage or is that patient.
-    pub async fn patient(&self, patient_id: PatientId) -> Result<Patient, ApiError> {
+    pub async fn patient(&self, patient_id: PatientId) -> Result<Arc<Patient>, ApiError> {
         Ok(self.patients.load(&patient_id.stream()).await?.state)
     }
 
@@ -483,7 +496,7 @@ impl CommandService {
 
     /// An attachment's metadata and uploader.
     pub async fn attachment(&self, id: AttachmentId) -> Result<Option<AttachmentStored>, ApiError> {
-        Ok(self.attachments.load(&id.stream()).await?.state.0)
+        Ok(self.attachments.load(&id.stream()).await?.state.0.clone())
     }
 
     async fn resolve_attachments(
@@ -535,7 +548,10 @@ impl CommandService {
             ),
             (Role::Patient, Addressee::Staff(staff_id)) => {
                 let staff = self.staff.load(&staff_id.stream()).await?.state;
-                let record = staff.0.ok_or_else(|| ApiError::not_found("staff member"))?;
+                let record = staff
+                    .0
+                    .as_ref()
+                    .ok_or_else(|| ApiError::not_found("staff member"))?;
                 (
                     PatientId(principal.actor.id),
                     Some(domain::command::Recipient::Staff {
@@ -632,13 +648,7 @@ impl CommandService {
                     .or(new_conversation_patient);
                 let (patient, patient_stream) = match patient_id {
                     Some(id) => (self.patients.load(&id.stream()).await?, id.stream()),
-                    None => (
-                        Loaded {
-                            state: Patient::default(),
-                            version: None,
-                        },
-                        String::new(),
-                    ),
+                    None => (Loaded::empty(), String::new()),
                 };
                 let scope = ConversationScope {
                     patient: &patient.state,
