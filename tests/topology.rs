@@ -97,3 +97,45 @@ async fn json_logs_name_routes_not_patients() {
         assert!(!all.contains(secret), "logs must not contain {secret}");
     }
 }
+
+/// A node decides on its cached records, but never acts on, nor refuses because of, a record
+/// that another node changed meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_never_decides_on_a_record_another_node_changed() {
+    let first = Hub::start(Backend::Postgres).await;
+    let second = first.second_node().await;
+    let (_, reception) = first.staff("Rita", "receptionist").await;
+    let (patient_id, _) = first.patient("Pat").await;
+    let sms = json!({ "patient_id": patient_id, "channel": "sms", "body": "hello" });
+    // The first node caches the patient's record (with a phone number).
+    first
+        .post(&reception, "/v1/messages", sms.clone())
+        .await
+        .ok();
+    // The second node removes the phone number: the first node must refuse SMS now.
+    let path = format!("/v1/patients/{patient_id}");
+    let removed = second
+        .call(
+            reqwest::Method::PATCH,
+            &path,
+            Some(&reception),
+            Some(json!({ "phone": null })),
+        )
+        .await;
+    removed.ok();
+    first
+        .post(&reception, "/v1/messages", sms.clone())
+        .await
+        .err(422, "channel_unavailable");
+    // And when the second node adds it back, the first node must accept SMS again.
+    second
+        .call(
+            reqwest::Method::PATCH,
+            &path,
+            Some(&reception),
+            Some(json!({ "phone": "+4915112345678" })),
+        )
+        .await
+        .ok();
+    first.post(&reception, "/v1/messages", sms).await.ok();
+}

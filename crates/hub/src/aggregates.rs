@@ -56,6 +56,15 @@ impl<A> Loaded<A> {
     }
 }
 
+/// Whether a command may decide on the cached state of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// The cached state, if any, without asking the store (the append checks the version).
+    Cached,
+    /// The state with every event appended so far.
+    Fresh,
+}
+
 /// A cache of folded aggregates of one type, always brought up to date from the store before use.
 pub struct StreamCache<A> {
     store: Arc<dyn EventStore>,
@@ -69,6 +78,16 @@ impl<A: Aggregate + Clone + Send + 'static> StreamCache<A> {
             store,
             entries: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The cached state when `freshness` allows and there is one, else [`Self::load`].
+    pub async fn get(&self, stream: &str, freshness: Freshness) -> Result<Loaded<A>, StoreError> {
+        if freshness == Freshness::Cached {
+            if let Some(cached) = self.lock().get(stream).cloned() {
+                return Ok(cached);
+            }
+        }
+        self.load(stream).await
     }
 
     /// The aggregate's current state: the cached fold plus any events appended since.

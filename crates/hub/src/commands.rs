@@ -30,7 +30,7 @@ use store::{
 };
 use uuid::Uuid;
 
-use crate::aggregates::{Loaded, StreamCache};
+use crate::aggregates::{Freshness, Loaded, StreamCache};
 use crate::error::ApiError;
 use crate::token::{self, Holder, IssuedToken};
 
@@ -250,7 +250,7 @@ impl CommandService {
         &'a self,
         principal: &Principal,
         meta: &RequestMeta,
-        mut decide: impl FnMut() -> Decision<'a>,
+        mut decide: impl FnMut(Freshness) -> Decision<'a>,
     ) -> Result<Committed, ApiError> {
         let idempotency = meta.idempotency_key.as_ref().map(|key| IdempotencyKey {
             actor_id: principal.actor.id,
@@ -266,8 +266,18 @@ impl CommandService {
             causation_id: None,
             idempotency_key: meta.idempotency_key.clone(),
         };
+        // The first decision trusts the cached states: the append's version check catches any
+        // that were stale. A refusal or a no-op is answered only from states read afresh.
+        let mut freshness = Freshness::Cached;
         for attempt in 1..=MAX_ATTEMPTS {
-            let plan = decide().await?;
+            let plan = match decide(freshness).await {
+                Ok(plan) if freshness == Freshness::Fresh || !plan.events.is_empty() => plan,
+                Err(error) if freshness == Freshness::Fresh => return Err(error),
+                _ => {
+                    freshness = Freshness::Fresh;
+                    continue;
+                }
+            };
             if plan.events.is_empty() {
                 return Ok(committed(Vec::new(), &self.store).await?);
             }
@@ -283,6 +293,7 @@ impl CommandService {
                     return Ok(committed(outcome.events, &self.store).await?);
                 }
                 Err(StoreError::ConcurrencyConflict { .. }) if attempt < MAX_ATTEMPTS => {
+                    freshness = Freshness::Fresh;
                     let backoff = rand::thread_rng().gen_range(1..=(2u64 << attempt.min(6)));
                     tokio::time::sleep(Duration::from_millis(backoff)).await;
                 }
@@ -393,9 +404,9 @@ impl CommandService {
     ) -> Result<Committed, ApiError> {
         let stream = staff_id.stream();
         let stream = stream.as_str();
-        self.execute(principal, meta, || {
+        self.execute(principal, meta, |freshness| {
             Box::pin(async move {
-                let staff = self.staff.load(stream).await?;
+                let staff = self.staff.get(stream, freshness).await?;
                 let events = staff.state.decide(command, &context(principal))?;
                 Ok(Plan::new(events, &[(stream.to_owned(), staff.expected())]))
             })
@@ -413,9 +424,9 @@ impl CommandService {
         let stream = patient_id.stream();
         let stream = stream.as_str();
         let command = &command;
-        self.execute(principal, meta, || {
+        self.execute(principal, meta, |freshness| {
             Box::pin(async move {
-                let patient = self.patients.load(stream).await?;
+                let patient = self.patients.get(stream, freshness).await?;
                 let command = command(&patient.state)?;
                 let events = patient.state.decide(&command, &context(principal))?;
                 Ok(Plan::new(
@@ -483,7 +494,7 @@ impl CommandService {
         });
         let stream = event.stream();
         let (event, stream) = (&event, stream.as_str());
-        self.execute(principal, meta, || {
+        self.execute(principal, meta, |_| {
             Box::pin(async move {
                 Ok(Plan::new(
                     vec![event.clone()],
@@ -631,15 +642,17 @@ impl CommandService {
     ) -> Result<Committed, ApiError> {
         let conversation_stream = command.conversation_id().stream();
         let conversation_stream = conversation_stream.as_str();
-        self.execute(principal, meta, || {
+        self.execute(principal, meta, |freshness| {
             Box::pin(async move {
                 if let Some(once) = once {
                     if self.store.stream_version(once).await?.is_some() {
                         return Ok(Plan::default());
                     }
                 }
-                let conversation: Loaded<Conversation> =
-                    self.conversations.load(conversation_stream).await?;
+                let conversation: Loaded<Conversation> = self
+                    .conversations
+                    .get(conversation_stream, freshness)
+                    .await?;
                 let patient_id = conversation
                     .state
                     .0
@@ -647,7 +660,10 @@ impl CommandService {
                     .map(|record| record.patient_id)
                     .or(new_conversation_patient);
                 let (patient, patient_stream) = match patient_id {
-                    Some(id) => (self.patients.load(&id.stream()).await?, id.stream()),
+                    Some(id) => (
+                        self.patients.get(&id.stream(), freshness).await?,
+                        id.stream(),
+                    ),
                     None => (Loaded::empty(), String::new()),
                 };
                 let scope = ConversationScope {
