@@ -65,14 +65,23 @@ fn bench_reports_every_figure_on_both_backends() {
         let cells = backend["commands"].as_array().unwrap();
         assert_eq!(cells.len(), 2, "{name}: one cell per client count");
         for cell in cells {
-            for field in ["commands_per_sec", "raw_inserts_per_sec", "ratio"] {
+            for field in [
+                "commands_per_sec",
+                "in_process_per_sec",
+                "raw_inserts_per_sec",
+                "ratio",
+            ] {
                 positive(&cell[field], &format!("{name} {field}"));
             }
             positive(&cell["lag_p99_ms"], "lag p99");
             assert_eq!(cell["failed"], 0, "{name}: no send failed");
         }
         let memory = backend["memory"].as_array().unwrap();
-        assert_eq!(memory.len(), 5, "{name}: three phases and two load cells");
+        assert_eq!(
+            memory.len(),
+            7,
+            "{name}: three phases, two in-process and two HTTP load cells"
+        );
         for phase in memory {
             positive(&phase["peak_mib"], "peak memory");
         }

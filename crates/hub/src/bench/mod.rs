@@ -9,6 +9,7 @@
 mod backend;
 mod commands;
 mod generate;
+mod in_process;
 mod load;
 mod memory;
 mod progress;
@@ -141,10 +142,27 @@ async fn measure(
     own.reset_peak();
     let queries = queries::run(&*model, &data.patients, args.queries).await?;
     memory.push(peak("queries", own));
+
+    let duration = Duration::from_secs_f64(args.seconds);
+    let mut in_process = Vec::with_capacity(args.clients.len());
+    for &clients in &args.clients {
+        own.reset_peak();
+        let spinner = progress::timed(&format!("in-process commands, {clients} clients"));
+        in_process.push(
+            in_process::run(store.clone(), clients, duration)
+                .await?
+                .per_sec(),
+        );
+        spinner.finish_and_clear();
+        memory.push(peak(
+            &format!("in-process commands, {clients} clients"),
+            own,
+        ));
+    }
     drop((store, model));
 
     let server = HubServer::start(backend).await?;
-    let commands = load_cells(backend, &server, args, &mut memory).await;
+    let commands = load_cells(backend, &server, args, &in_process, &mut memory).await;
     server.stop().await;
     Ok((
         BackendFigures {
@@ -159,18 +177,20 @@ async fn measure(
     ))
 }
 
-/// HTTP command throughput and lag per number of clients, each beside the raw INSERT rate.
+/// HTTP command throughput and lag per number of clients, each beside the in-process rate
+/// measured before (`in_process`, in the order of `args.clients`) and the raw INSERT rate.
 async fn load_cells(
     backend: &Backend,
     server: &HubServer,
     args: &BenchArgs,
+    in_process: &[f64],
     memory: &mut Vec<PhaseMemory>,
 ) -> anyhow::Result<Vec<CommandFigures>> {
     let duration = Duration::from_secs_f64(args.seconds);
     let hub = server.pid().map(Process::Child).unwrap_or(Process::Own);
     let api = ApiClient::new(server, args.clients.iter().copied().max().unwrap_or(1))?;
     let mut cells = Vec::new();
-    for &clients in &args.clients {
+    for (cell, &clients) in args.clients.iter().enumerate() {
         let conversations = api.start_conversations(clients).await?;
         hub.reset_peak();
         let spinner = progress::timed(&format!("HTTP commands, {clients} clients"));
@@ -187,6 +207,7 @@ async fn load_cells(
         cells.push(CommandFigures {
             clients,
             commands_per_sec,
+            in_process_per_sec: in_process.get(cell).copied().unwrap_or_default(),
             failed: run.throughput.failed,
             raw_inserts_per_sec: raw_rate.per_sec(),
             ratio: ratio(commands_per_sec, raw_rate.per_sec()),

@@ -80,6 +80,8 @@ pub struct CommandFigures {
     pub clients: usize,
     /// Replies sent through the HTTP API per second.
     pub commands_per_sec: f64,
+    /// The same replies through the in-process command API, per second.
+    pub in_process_per_sec: f64,
     /// Sends that failed.
     pub failed: u64,
     /// The database's single-row INSERT-commits per second at the same concurrency.
@@ -130,16 +132,17 @@ impl Report {
             self.seconds_per_cell,
             self.queries_per_shape
         );
-        out.push_str("| backend    | clients | commands/s | raw INSERT/s | ratio | lag p50 ms | lag p99 ms |\n");
-        out.push_str("|------------|--------:|-----------:|-------------:|------:|-----------:|-----------:|\n");
+        out.push_str("| backend    | clients | commands/s | in-process/s | raw INSERT/s | ratio | lag p50 ms | lag p99 ms |\n");
+        out.push_str("|------------|--------:|-----------:|-------------:|-------------:|------:|-----------:|-----------:|\n");
         for b in &self.backends {
             for c in &b.commands {
                 let _ = writeln!(
                     out,
-                    "| {:<10} | {:>7} | {:>10.0} | {:>12.0} | {:>4.0}% | {:>10.2} | {:>10.2} |",
+                    "| {:<10} | {:>7} | {:>10.0} | {:>12.0} | {:>12.0} | {:>4.0}% | {:>10.2} | {:>10.2} |",
                     b.backend,
                     c.clients,
                     c.commands_per_sec,
+                    c.in_process_per_sec,
                     c.raw_inserts_per_sec,
                     100.0 * c.ratio,
                     c.lag_p50_ms,
