@@ -162,6 +162,7 @@ async fn measure(
     drop((store, model));
 
     let server = HubServer::start(backend).await?;
+    server.caught_up().await?;
     let commands = load_cells(backend, &server, args, &in_process, &mut memory).await;
     server.stop().await;
     Ok((

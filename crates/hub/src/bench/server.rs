@@ -79,6 +79,29 @@ impl HubServer {
         })
     }
 
+    /// Waits until the server's projector has applied the whole log (`/v1/health` lag 0), so
+    /// that no load cell measures a catch-up; 10 minutes at most.
+    pub async fn caught_up(&self) -> anyhow::Result<()> {
+        let http = reqwest::Client::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(600);
+        loop {
+            let health: serde_json::Value = http
+                .get(format!("{}/v1/health", self.base_url))
+                .send()
+                .await?
+                .json()
+                .await?;
+            if health["projection"]["lag"].as_u64() == Some(0) {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "the projector did not catch up within 10 minutes"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The child's process id.
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
