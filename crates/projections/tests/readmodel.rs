@@ -38,7 +38,9 @@ const WORDS: [&str; 5] = [
     "physio",
 ];
 
-/// A store, read models and a running projector on one backend.
+/// A store, read models and a running projector on one backend. The projectors run on read
+/// models (a connection pool) of their own, as a separate process would, so killing them
+/// drops their connections, open transactions and all, like a crash.
 struct Bench {
     store: Arc<dyn EventStore>,
     model: Arc<SqlReadModel>,
@@ -69,22 +71,28 @@ impl Bench {
             dir,
             database,
         };
-        bench.start_projector();
+        bench.start_projector().await;
         bench
     }
 
-    fn start_projector(&mut self) {
+    async fn start_projector(&mut self) {
+        let url = self.database.as_ref().map(|d| d.url.clone());
+        let model =
+            projections::open_read_model(url.as_deref(), &self.dir.path().join("readmodel.db"))
+                .await
+                .unwrap();
         for projection in Projection::ALL {
-            let projector = Projector::new(self.store.clone(), self.model.clone(), projection);
+            let projector = Projector::new(self.store.clone(), model.clone(), projection);
             self.projectors.push(tokio::spawn(async move {
                 let _ = projector.run(std::future::pending()).await;
             }));
         }
     }
 
-    fn kill_projector(&mut self) {
+    async fn kill_projector(&mut self) {
         for task in self.projectors.drain(..) {
             task.abort();
+            let _ = task.await;
         }
     }
 
@@ -100,7 +108,7 @@ impl Bench {
     }
 
     async fn finish(mut self) {
-        self.kill_projector();
+        self.kill_projector().await;
         drop(self.model);
         drop(self.store);
         if let Some(database) = self.database.take() {
@@ -696,8 +704,8 @@ async fn scenario(postgres: bool, steps: Vec<Step>) {
         clinic.step(&*bench.store, step).await;
         // Kill the projector part-way and start another: nothing lost, nothing twice.
         if i == steps.len() / 2 {
-            bench.kill_projector();
-            bench.start_projector();
+            bench.kill_projector().await;
+            bench.start_projector().await;
         }
     }
     bench.caught_up().await;
@@ -952,8 +960,14 @@ async fn projections_side_by_side(postgres: bool) {
     };
     wait_for(Projection::PatientDirectory).await;
     // Only the inbox keeps running while two more patients register.
-    bench.kill_projector();
-    let inbox = Projector::new(bench.store.clone(), bench.model.clone(), Projection::Inbox);
+    bench.kill_projector().await;
+    let own_model = projections::open_read_model(
+        bench.database.as_ref().map(|d| d.url.as_str()),
+        &bench.dir.path().join("readmodel.db"),
+    )
+    .await
+    .unwrap();
+    let inbox = Projector::new(bench.store.clone(), own_model, Projection::Inbox);
     let inbox = tokio::spawn(async move {
         let _ = inbox.run(std::future::pending()).await;
     });
@@ -973,7 +987,8 @@ async fn projections_side_by_side(postgres: bool) {
         directory_before
     );
     inbox.abort();
-    bench.start_projector();
+    let _ = inbox.await;
+    bench.start_projector().await;
     wait_for(Projection::PatientDirectory).await;
     let count: i64 = if postgres {
         let pool = sqlx::PgPool::connect(&bench.database.as_ref().unwrap().url)
