@@ -30,6 +30,22 @@ pub(crate) async fn read_all_of(
     }
 }
 
+/// The first event of a stream, decoded; `None` for an empty stream.
+pub(crate) async fn first_event(
+    store: &dyn EventStore,
+    stream: &str,
+) -> Result<Option<Event>, StoreError> {
+    let first = store.read_stream(stream, 0, 1).await?;
+    first
+        .first()
+        .map(|record| {
+            codec::decode(record)
+                .map(|envelope| envelope.event)
+                .map_err(|error| StoreError::InvalidRequest(error.to_string()))
+        })
+        .transpose()
+}
+
 /// An aggregate folded from its stream, with the stream's version (`None` when empty).
 pub(crate) async fn load<A: Aggregate>(
     store: &dyn EventStore,

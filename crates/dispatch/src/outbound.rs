@@ -12,7 +12,7 @@ use domain::event::{DispatchClaimed, MessageSent, ProviderMessageLinked};
 use domain::ids::dispatch_stream;
 use domain::patient::Patient;
 use domain::status::DeliveryStatus;
-use domain::{Channel, Direction, Event, EventEnvelope, PatientId, StreamName};
+use domain::{Channel, Direction, Event, EventEnvelope, MessageId, PatientId, StreamName};
 use store::{EventStore, ExpectedVersion, StoreError};
 
 use crate::log::{append_events, load};
@@ -153,13 +153,13 @@ impl Dispatcher {
     /// Builds the provider's message: the patient's address, the files, the thread.
     async fn prepare(&self, message: &MessageSent) -> Result<OutboundMessage, String> {
         let conversation_stream = message.conversation_id.stream();
-        let timeline = crate::log::read_all_of(self.store.as_ref(), &conversation_stream)
+        let started = crate::log::first_event(self.store.as_ref(), &conversation_stream)
             .await
             .map_err(|e| format!("reading the conversation: {e}"))?;
-        let patient_id = timeline.iter().find_map(|event| match event {
-            Event::ConversationStarted(started) => Some(started.patient_id),
+        let patient_id = match started {
+            Some(Event::ConversationStarted(started)) => Some(started.patient_id),
             _ => None,
-        });
+        };
         let patient_id: PatientId = patient_id.ok_or("the conversation has no patient")?;
         let (patient, _) = load::<Patient>(self.store.as_ref(), &patient_id.stream())
             .await
@@ -185,14 +185,10 @@ impl Dispatcher {
                 content,
             });
         }
-        let in_reply_to = timeline
-            .iter()
-            .take_while(|event| !matches!(event, Event::MessageSent(m) if m.message_id == message.message_id))
-            .filter_map(|event| match event {
-                Event::MessageSent(m) if m.channel == message.channel => Some(m.message_id),
-                _ => None,
-            })
-            .last();
+        let in_reply_to = match message.channel {
+            Channel::Email => self.thread_parent(message).await?,
+            _ => None,
+        };
         Ok(OutboundMessage {
             message_id: message.message_id,
             conversation_id: message.conversation_id,
@@ -203,6 +199,24 @@ impl Dispatcher {
             attachments,
             in_reply_to,
         })
+    }
+
+    /// The hub's latest earlier e-mail in the conversation, which an e-mail answers (threading).
+    async fn thread_parent(&self, message: &MessageSent) -> Result<Option<MessageId>, String> {
+        let timeline =
+            crate::log::read_all_of(self.store.as_ref(), &message.conversation_id.stream())
+                .await
+                .map_err(|e| format!("reading the conversation: {e}"))?;
+        Ok(timeline
+            .iter()
+            .take_while(|event| {
+                !matches!(event, Event::MessageSent(m) if m.message_id == message.message_id)
+            })
+            .filter_map(|event| match event {
+                Event::MessageSent(m) if m.channel == message.channel => Some(m.message_id),
+                _ => None,
+            })
+            .last())
     }
 
     /// Calls the provider, retrying transient errors with backoff up to the policy's limit.
