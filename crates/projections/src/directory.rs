@@ -4,7 +4,7 @@ use domain::contact::PatientContact;
 use domain::{Event, EventEnvelope, PatientId};
 use sqlx::AnyConnection;
 
-use crate::apply::time_text;
+use crate::values::time_text;
 use crate::sql::{Sql, Tables};
 
 /// Applies one event to the patient directory of `tables`; other events are skipped.

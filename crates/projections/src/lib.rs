@@ -7,7 +7,6 @@
 //! `readmodel_meta` names the live generation; replay builds the next one from position 0
 //! and swaps it in with one update, so queries keep being served throughout.
 
-mod apply;
 pub mod codec;
 mod directory;
 mod fold;
@@ -18,6 +17,7 @@ mod replay;
 pub mod sample;
 mod sql;
 mod unmatched;
+mod values;
 mod views;
 
 use std::time::Duration;

@@ -1,8 +1,7 @@
 //! The inbox projection of a whole batch at once: the rows the batch touches are loaded, its
 //! events fold into them in memory, and the result is written with a few multi-row
-//! statements, instead of several statements per event. The outcome is the one the
-//! event-by-event [`crate::apply`] gives; events the fold does not cover (the unmatched
-//! queue) are applied one by one between folded runs, keeping the log's order.
+//! statements, instead of several statements per event. Events the fold does not cover (the
+//! unmatched queue) are applied one by one between folded runs, keeping the log's order.
 
 mod load;
 mod state;
@@ -11,8 +10,8 @@ mod write;
 use domain::{Event, EventEnvelope};
 use sqlx::AnyConnection;
 
-use crate::apply::time_text;
 use crate::sql::Tables;
+use crate::values::time_text;
 
 /// One event of a folded run, with its position and time as read-model values.
 pub(crate) struct Change<'a> {
@@ -49,7 +48,15 @@ pub(crate) async fn apply(
             continue;
         }
         fold_run(conn, tables, std::mem::take(&mut run)).await?;
-        crate::apply::apply(conn, tables, envelope).await?;
+        let position = i64::try_from(envelope.position).unwrap_or(i64::MAX);
+        let at = time_text(envelope.occurred_at);
+        match &envelope.event {
+            Event::InboundUnmatched(e) => {
+                crate::unmatched::add(conn, tables, e, position, &at).await?
+            }
+            Event::UnmatchedAssigned(e) => crate::unmatched::assign(conn, tables, e).await?,
+            _ => {}
+        }
     }
     fold_run(conn, tables, run).await
 }

@@ -9,7 +9,7 @@ use domain::status::MessageStatus;
 use domain::{Actor, Direction, Event, Role};
 
 use super::Change;
-use crate::apply::{as_sent, status_rank, time_text};
+use crate::values::{as_sent, status_rank, time_text};
 
 /// A row of `conversations`.
 #[derive(Debug, Clone, PartialEq, Eq)]
