@@ -871,3 +871,68 @@ async fn a_second_embedded_dispatcher_waits_on_standby() {
         "the standby dispatcher keeps waiting"
     );
 }
+
+/// A patient's e-mail answering a doctor's archived thread, while that doctor has another open
+/// thread with the patient, cannot reopen it (the doctor's rule): it goes to reception instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_to_a_doctors_closed_thread_goes_to_reception() {
+    let world = World::start(Backend::Sqlite).await;
+    let (_, doctor) = world.hub.staff("Dr Quinn", "doctor").await;
+    let first = world
+        .hub
+        .post(
+            &doctor,
+            "/v1/messages",
+            json!({ "patient_id": world.patient, "channel": "email", "subject": "Results", "body": "See you" }),
+        )
+        .await;
+    let first = first.ok()["conversation_id"].as_str().unwrap().to_owned();
+    let mails = world.smtp.wait_for(1).await;
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&mails[0].data)
+        .unwrap();
+    let message_id = parsed.message_id().unwrap().to_owned();
+    world
+        .hub
+        .post(
+            &doctor,
+            &format!("/v1/conversations/{first}/archive"),
+            json!({}),
+        )
+        .await
+        .ok();
+    let second = world
+        .hub
+        .post(
+            &doctor,
+            "/v1/messages",
+            json!({ "patient_id": world.patient, "channel": "portal", "body": "New topic" }),
+        )
+        .await;
+    let second = second.ok()["conversation_id"].as_str().unwrap().to_owned();
+    let reply = format!(
+        "From: {PATIENT_EMAIL}\r\nTo: clinic@clinic.example\r\nSubject: Re: Results\r\n\
+         Message-ID: <late-reply@mail.example.org>\r\nIn-Reply-To: <{message_id}>\r\n\r\nOne more question.\r\n"
+    );
+    let filed = world.email_webhook(reply, EMAIL_TOKEN).await;
+    let conversation = filed.ok()["filed"][0]["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(
+        conversation, first,
+        "the doctor's closed thread stays closed"
+    );
+    assert_ne!(conversation, second);
+    let head = world.head().await;
+    let view = world
+        .hub
+        .get(
+            &world.receptionist,
+            &format!("/v1/conversations/{conversation}?min_position={head}"),
+        )
+        .await;
+    assert_eq!(view.ok()["counterpart"], "reception");
+    let body = view.body["latest_message"]["body"].as_str().unwrap();
+    assert_eq!(body.trim_end(), "One more question.");
+}

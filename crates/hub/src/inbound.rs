@@ -97,12 +97,10 @@ pub async fn file(state: &AppState, message: InboundMessage) -> Result<Filed, Ap
     })
 }
 
-/// Whether filing into the chosen conversation was refused by its state.
+/// Whether filing into the chosen conversation was refused because it cannot reopen (a
+/// doctor's archived thread while that doctor has another open one).
 fn refused_conversation(error: &ApiError) -> bool {
-    matches!(
-        error.code(),
-        "conversation_exists" | "invalid_request" | "not_found"
-    )
+    error.code() == "conversation_exists"
 }
 
 /// The conversation an inbound message belongs to: the one its e-mail thread names (when it
