@@ -4,8 +4,8 @@ use domain::contact::PatientContact;
 use domain::{Event, EventEnvelope, PatientId};
 use sqlx::AnyConnection;
 
-use crate::values::time_text;
 use crate::sql::{Sql, Tables};
+use crate::values::time_text;
 
 /// Applies one event to the patient directory of `tables`; other events are skipped.
 pub(crate) async fn apply(
