@@ -15,10 +15,6 @@ CREATE TABLE {ns}.conversations (
     unread_outbound   BIGINT  NOT NULL DEFAULT 0,
     started_at        TEXT    NOT NULL
 );
-CREATE INDEX conversations_activity ON {ns}.conversations (last_position DESC);
-CREATE INDEX conversations_patient ON {ns}.conversations (patient_id, last_position DESC);
-CREATE INDEX conversations_counterpart ON {ns}.conversations (counterpart, last_position DESC);
-CREATE INDEX conversations_status ON {ns}.conversations (status, last_position DESC);
 
 CREATE TABLE {ns}.participants (
     conversation_id TEXT NOT NULL,
@@ -27,7 +23,6 @@ CREATE TABLE {ns}.participants (
     joined_position BIGINT NOT NULL,
     PRIMARY KEY (conversation_id, actor_id)
 );
-CREATE INDEX participants_actor ON {ns}.participants (actor_id, conversation_id);
 
 CREATE TABLE {ns}.messages (
     id                    TEXT   PRIMARY KEY,
@@ -49,12 +44,6 @@ CREATE TABLE {ns}.messages (
     call_duration_seconds BIGINT,
     search tsvector GENERATED ALWAYS AS (to_tsvector('simple', coalesce(subject, '') || ' ' || body)) STORED
 );
-CREATE INDEX messages_conversation ON {ns}.messages (conversation_id, position);
-CREATE INDEX messages_patient ON {ns}.messages (patient_id, position DESC);
-CREATE INDEX messages_channel ON {ns}.messages (channel, position DESC);
-CREATE INDEX messages_direction ON {ns}.messages (direction, position DESC);
-CREATE INDEX messages_status ON {ns}.messages (status, position DESC);
-CREATE INDEX messages_search ON {ns}.messages USING GIN (search);
 
 CREATE TABLE {ns}.stars (
     message_id      TEXT   NOT NULL,
@@ -63,7 +52,6 @@ CREATE TABLE {ns}.stars (
     position        BIGINT NOT NULL,
     PRIMARY KEY (message_id, staff_id)
 );
-CREATE INDEX stars_staff ON {ns}.stars (staff_id, position DESC);
 
 CREATE TABLE {ns}.message_attachments (
     attachment_id   TEXT NOT NULL,
@@ -90,7 +78,6 @@ CREATE TABLE {ns}.patients (
     registered_at  TEXT    NOT NULL,
     position       BIGINT  NOT NULL
 );
-CREATE INDEX patients_name ON {ns}.patients (name);
 
 -- Inbound messages from senders that match no patient, kept for reception (inbox projection).
 CREATE TABLE {ns}.unmatched (
@@ -106,7 +93,6 @@ CREATE TABLE {ns}.unmatched (
     assigned_patient_id TEXT,
     assigned_message_id TEXT
 );
-CREATE INDEX unmatched_open ON {ns}.unmatched (assigned_patient_id, position DESC);
 
 -- Each patient's phone number and e-mail address, for matching inbound messages (patient directory).
 CREATE TABLE {ns}.patient_contacts (
@@ -116,3 +102,22 @@ CREATE TABLE {ns}.patient_contacts (
     PRIMARY KEY (kind, address, patient_id)
 );
 CREATE INDEX patient_contacts_patient ON {ns}.patient_contacts (patient_id);
+
+-- @query-indexes
+-- Indexes only queries read through (the projectors look rows up by primary key). A full rebuild
+-- creates them after it has filled the tables, which costs far less than keeping them up to date
+-- row by row; a fresh database creates them at once.
+CREATE INDEX conversations_activity ON {ns}.conversations (last_position DESC);
+CREATE INDEX conversations_patient ON {ns}.conversations (patient_id, last_position DESC);
+CREATE INDEX conversations_counterpart ON {ns}.conversations (counterpart, last_position DESC);
+CREATE INDEX conversations_status ON {ns}.conversations (status, last_position DESC);
+CREATE INDEX participants_actor ON {ns}.participants (actor_id, conversation_id);
+CREATE INDEX messages_conversation ON {ns}.messages (conversation_id, position);
+CREATE INDEX messages_patient ON {ns}.messages (patient_id, position DESC);
+CREATE INDEX messages_channel ON {ns}.messages (channel, position DESC);
+CREATE INDEX messages_direction ON {ns}.messages (direction, position DESC);
+CREATE INDEX messages_status ON {ns}.messages (status, position DESC);
+CREATE INDEX messages_search ON {ns}.messages USING GIN (search);
+CREATE INDEX stars_staff ON {ns}.stars (staff_id, position DESC);
+CREATE INDEX patients_name ON {ns}.patients (name);
+CREATE INDEX unmatched_open ON {ns}.unmatched (assigned_patient_id, position DESC);

@@ -317,11 +317,8 @@ fn signed(value: u64) -> i64 {
 }
 
 /// Creates a generation's tables inside a transaction or on a connection.
-pub(crate) async fn create_tables(
-    conn: &mut sqlx::AnyConnection,
-    tables: &Tables,
-) -> Result<(), QueryError> {
-    for statement in tables.ddl() {
+async fn create_tables(conn: &mut sqlx::AnyConnection, tables: &Tables) -> Result<(), QueryError> {
+    for statement in tables.ddl().all() {
         conn.execute(statement.as_str()).await?;
     }
     Ok(())

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Executor;
 use store::EventStore;
 
-use crate::model::{create_tables, SqlReadModel};
+use crate::model::SqlReadModel;
 use crate::projector::{apply_batch, BatchOutcome};
 use crate::sql::{valid_namespace, Dialect, Sql, Tables};
 use crate::{Projection, QueryError};
@@ -134,16 +134,21 @@ async fn build(
     until: Option<ReplayLimit>,
     progress: &mut impl FnMut(ReplayProgress),
 ) -> Result<ReplayOutcome, QueryError> {
+    let ddl = tables.ddl();
     {
         let mut conn = model.pool().acquire().await?;
-        create_tables(&mut conn, tables).await?;
+        for statement in &ddl.tables {
+            conn.execute(statement.as_str()).await?;
+        }
     }
     let started = Instant::now();
     let mut position = 0;
+    let mut next = store.read_all(0, REPLAY_BATCH, None).await?;
     loop {
         let head = store.head_position().await?;
-        let mut batch = store.read_all(position, REPLAY_BATCH, None).await?;
+        let mut batch = std::mem::take(&mut next);
         let full = batch.len() == REPLAY_BATCH;
+        let read_to = batch.last().map_or(position, |event| event.position);
         let before = batch.len();
         batch.retain(|event| match until {
             Some(ReplayLimit::Position(last)) => event.position <= last,
@@ -151,15 +156,27 @@ async fn build(
             None => true,
         });
         let reached_limit = batch.len() < before;
-        let mut applied = position;
-        for projection in Projection::ALL {
-            if let BatchOutcome::Applied(last) =
-                apply_batch(model, tables, projection, position, &batch, false).await?
-            {
-                applied = last;
+        let more = full && !reached_limit;
+        // Read the next batch while this one is applied.
+        let apply = async {
+            let mut applied = position;
+            for projection in Projection::ALL {
+                if let BatchOutcome::Applied(last) =
+                    apply_batch(model, tables, projection, position, &batch, false).await?
+                {
+                    applied = last;
+                }
             }
-        }
-        position = applied;
+            Ok::<_, QueryError>(applied)
+        };
+        let read_ahead = async {
+            if more {
+                Ok(store.read_all(read_to, REPLAY_BATCH, None).await?)
+            } else {
+                Ok::<_, QueryError>(Vec::new())
+            }
+        };
+        (position, next) = futures::try_join!(apply, read_ahead)?;
         let elapsed = started.elapsed().as_secs_f64().max(1e-9);
         let events_per_sec = position as f64 / elapsed;
         let left = head.saturating_sub(position) as f64;
@@ -173,10 +190,12 @@ async fn build(
                 0.0
             }),
         });
-        if reached_limit || !full {
+        if !more {
             break;
         }
     }
+    tracing::info!(position, "replayed; creating the query indexes");
+    create_query_indexes(model, &ddl.query_indexes).await?;
     // Fresh tables have no planner statistics yet: gather them before anyone queries.
     let mut conn = model.pool().acquire().await?;
     for table in [
@@ -193,4 +212,22 @@ async fn build(
         position,
         name: tables.namespace().to_owned(),
     })
+}
+
+/// Creates the indexes only queries use, once the tables are full: each is built from one sorted
+/// pass over its table (PostgreSQL with more sort memory and its parallel index build).
+async fn create_query_indexes(
+    model: &SqlReadModel,
+    statements: &[String],
+) -> Result<(), QueryError> {
+    let mut tx = model.pool().begin().await?;
+    if model.dialect() == Dialect::Postgres {
+        tx.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            .await?;
+    }
+    for statement in statements {
+        tx.execute(statement.as_str()).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }

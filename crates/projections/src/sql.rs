@@ -21,6 +21,40 @@ pub struct Tables {
     namespace: String,
 }
 
+/// The line of a DDL file after which only query indexes follow.
+const QUERY_INDEXES_MARKER: &str = "-- @query-indexes";
+
+/// A generation's DDL statements, in two parts so a full rebuild can fill the tables first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ddl {
+    /// The schema (PostgreSQL), the tables and the indexes the projectors read through.
+    pub tables: Vec<String>,
+    /// The indexes only queries read through.
+    pub query_indexes: Vec<String>,
+}
+
+impl Ddl {
+    /// Every statement, tables first.
+    pub fn all(self) -> impl Iterator<Item = String> {
+        self.tables.into_iter().chain(self.query_indexes)
+    }
+}
+
+/// The `;`-separated statements of a DDL `template` without comments, for namespace `ns`.
+fn statements(template: &str, ns: &str) -> Vec<String> {
+    let without_comments: String = template
+        .lines()
+        .map(|line| line.split("--").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    without_comments
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.replace("{ns}", ns))
+        .collect()
+}
+
 /// Whether `name` may name a generation: lower-case letters, digits and `_`, starting with a letter.
 pub fn valid_namespace(name: &str) -> bool {
     !name.is_empty()
@@ -58,8 +92,8 @@ impl Tables {
         }
     }
 
-    /// The DDL that creates this generation's tables.
-    pub fn ddl(&self) -> Vec<String> {
+    /// The DDL that creates this generation: its tables, then the indexes only queries use.
+    pub fn ddl(&self) -> Ddl {
         let (template, ns) = match self.dialect {
             Dialect::Postgres => (
                 include_str!("../../../projections/postgres.sql"),
@@ -70,23 +104,18 @@ impl Tables {
                 self.namespace.clone(),
             ),
         };
-        let mut statements: Vec<String> = Vec::new();
+        let (tables, query_indexes) = template
+            .split_once(QUERY_INDEXES_MARKER)
+            .unwrap_or((template, ""));
+        let mut ddl = Ddl {
+            tables: Vec::new(),
+            query_indexes: statements(query_indexes, &ns),
+        };
         if self.dialect == Dialect::Postgres {
-            statements.push(format!("CREATE SCHEMA {ns}"));
+            ddl.tables.push(format!("CREATE SCHEMA {ns}"));
         }
-        let without_comments: String = template
-            .lines()
-            .map(|line| line.split("--").next().unwrap_or(""))
-            .collect::<Vec<_>>()
-            .join("\n");
-        statements.extend(
-            without_comments
-                .split(';')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| s.replace("{ns}", &ns)),
-        );
-        statements
+        ddl.tables.extend(statements(tables, &ns));
+        ddl
     }
 
     /// The tables of this generation, for dropping it.

@@ -38,6 +38,9 @@ const WORDS: [&str; 5] = [
     "physio",
 ];
 
+/// The name of the live generation of the read models.
+const LIVE_GENERATION: &str = "SELECT value FROM readmodel_meta WHERE key = 'live'";
+
 /// A store, read models and a running projector on one backend. The projectors run on read
 /// models (a connection pool) of their own, as a separate process would, so killing them
 /// drops their connections, open transactions and all, like a crash.
@@ -105,6 +108,21 @@ impl Bench {
                 .unwrap(),
             "projector reached {head}"
         );
+    }
+
+    /// A pool on the bench's PostgreSQL database.
+    async fn postgres_pool(&self) -> sqlx::PgPool {
+        sqlx::PgPool::connect(&self.database.as_ref().unwrap().url)
+            .await
+            .unwrap()
+    }
+
+    /// A pool on one of the SQLite files in the bench's folder.
+    async fn sqlite_file(&self, file: &str) -> sqlx::SqlitePool {
+        let path = self.dir.path().join(file);
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap()
     }
 
     async fn finish(mut self) {
@@ -877,27 +895,63 @@ async fn point_in_time(postgres: bool) {
         .iter()
         .filter(|m| m.position <= until)
         .count() as i64;
-    let count: i64 = if postgres {
-        let pool = sqlx::PgPool::connect(&bench.database.as_ref().unwrap().url)
+    let (count, copy_indexes, live_indexes) = if postgres {
+        let pool = bench.postgres_pool().await;
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_copy.messages")
+            .fetch_one(&pool)
             .await
             .unwrap();
-        sqlx::query_scalar("SELECT count(*) FROM audit_copy.messages")
+        let live: String = sqlx::query_scalar(LIVE_GENERATION)
             .fetch_one(&pool)
             .await
-            .unwrap()
+            .unwrap();
+        let indexes = |schema: String| {
+            sqlx::query_scalar::<_, String>(
+                "SELECT indexname::text FROM pg_indexes WHERE schemaname = $1 ORDER BY 1",
+            )
+            .bind(schema)
+            .fetch_all(&pool)
+        };
+        let copy = indexes("audit_copy".into()).await.unwrap();
+        (count, copy, indexes(live).await.unwrap())
     } else {
-        let pool = sqlx::SqlitePool::connect(&format!(
-            "sqlite://{}",
-            bench.dir.path().join("audit_copy.db").display()
-        ))
-        .await
-        .unwrap();
-        sqlx::query_scalar("SELECT count(*) FROM messages")
-            .fetch_one(&pool)
+        let copy = bench.sqlite_file("audit_copy.db").await;
+        let live = bench.sqlite_file("readmodel.db").await;
+        let prefix: String = sqlx::query_scalar(LIVE_GENERATION)
+            .fetch_one(&live)
+            .await
+            .unwrap();
+        let indexes = |pool| {
+            sqlx::query_scalar::<_, String>(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND substr(name, 1, 7) <> 'sqlite_' ORDER BY 1",
+            )
+            .fetch_all(pool)
+        };
+        let live_indexes: Vec<String> = indexes(&live)
             .await
             .unwrap()
+            .into_iter()
+            .filter_map(|name| {
+                let name = name.strip_prefix(&prefix)?.to_owned();
+                (!name.starts_with("message_search")).then_some(name)
+            })
+            .collect();
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM messages")
+            .fetch_one(&copy)
+            .await
+            .unwrap();
+        let copy_indexes: Vec<String> = indexes(&copy)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|name| !name.starts_with("message_search"))
+            .collect();
+        (count, copy_indexes, live_indexes)
     };
     assert_eq!(count, expected);
+    // A replay creates the query indexes after filling the tables: the copy has every one.
+    assert!(copy_indexes.contains(&"messages_channel".to_owned()));
+    assert_eq!(copy_indexes, live_indexes);
     assert_eq!(
         snapshot(&bench.model, &clinic).await,
         live_before,
@@ -991,30 +1045,21 @@ async fn projections_side_by_side(postgres: bool) {
     bench.start_projector().await;
     wait_for(Projection::PatientDirectory).await;
     let count: i64 = if postgres {
-        let pool = sqlx::PgPool::connect(&bench.database.as_ref().unwrap().url)
+        let pool = bench.postgres_pool().await;
+        let live: String = sqlx::query_scalar(LIVE_GENERATION)
+            .fetch_one(&pool)
             .await
             .unwrap();
-        let live: String =
-            sqlx::query_scalar("SELECT value FROM readmodel_meta WHERE key = 'live'")
-                .fetch_one(&pool)
-                .await
-                .unwrap();
         sqlx::query_scalar(&format!("SELECT count(*) FROM {live}.patients"))
             .fetch_one(&pool)
             .await
             .unwrap()
     } else {
-        let pool = sqlx::SqlitePool::connect(&format!(
-            "sqlite://{}",
-            bench.dir.path().join("readmodel.db").display()
-        ))
-        .await
-        .unwrap();
-        let live: String =
-            sqlx::query_scalar("SELECT value FROM readmodel_meta WHERE key = 'live'")
-                .fetch_one(&pool)
-                .await
-                .unwrap();
+        let pool = bench.sqlite_file("readmodel.db").await;
+        let live: String = sqlx::query_scalar(LIVE_GENERATION)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
         sqlx::query_scalar(&format!("SELECT count(*) FROM {live}patients"))
             .fetch_one(&pool)
             .await
@@ -1055,7 +1100,7 @@ async fn a_new_ddl_version_rebuilds_the_read_models() {
         .await
         .unwrap();
     bench.model = projections::open_read_model(None, &path).await.unwrap();
-    let live: String = sqlx::query_scalar("SELECT value FROM readmodel_meta WHERE key = 'live'")
+    let live: String = sqlx::query_scalar(LIVE_GENERATION)
         .fetch_one(&pool)
         .await
         .unwrap();
