@@ -11,8 +11,8 @@ use sqlx::{AnyPool, Executor, Row};
 use tokio::sync::watch;
 
 use crate::query::{
-    after_cursor, conversation_rows, message_row, message_select, push_search, push_starred,
-    push_visible, CONVERSATION_COLUMNS,
+    after_cursor, conversation_rows, message_row, push_search, push_starred, push_visible,
+    select_messages, CONVERSATION_COLUMNS,
 };
 use crate::sql::{Dialect, Sql, Tables};
 use crate::views::cursor;
@@ -404,10 +404,9 @@ impl ReadModel for SqlReadModel {
         let after = after_cursor("t", request.cursor.as_deref())?;
         let tables = self.live().await?;
         let mut sql = Sql::new(self.dialect, "");
-        message_select(&mut sql, &tables, viewer);
+        select_messages(&mut sql, &tables, viewer);
         sql.push(&format!(
-            " FROM {} m JOIN {} c ON c.id = m.conversation_id WHERE ",
-            tables.name("messages"),
+            " JOIN {} c ON c.id = m.conversation_id WHERE ",
             tables.name("conversations")
         ));
         push_visible(&mut sql, &tables, viewer);
@@ -437,10 +436,9 @@ impl ReadModel for SqlReadModel {
         let after = after_cursor("m", request.cursor.as_deref())?;
         let tables = self.live().await?;
         let mut sql = Sql::new(self.dialect, "");
-        message_select(&mut sql, &tables, viewer);
+        select_messages(&mut sql, &tables, viewer);
         sql.push(&format!(
-            " FROM {} m JOIN {} c ON c.id = m.conversation_id WHERE ",
-            tables.name("messages"),
+            " JOIN {} c ON c.id = m.conversation_id WHERE ",
             tables.name("conversations")
         ));
         push_visible(&mut sql, &tables, viewer);
@@ -485,10 +483,9 @@ impl ReadModel for SqlReadModel {
     ) -> Result<Option<MessageView>, QueryError> {
         let tables = self.live().await?;
         let mut sql = Sql::new(self.dialect, "");
-        message_select(&mut sql, &tables, viewer);
+        select_messages(&mut sql, &tables, viewer);
         sql.push(&format!(
-            " FROM {} m JOIN {} c ON c.id = m.conversation_id WHERE ",
-            tables.name("messages"),
+            " JOIN {} c ON c.id = m.conversation_id WHERE ",
             tables.name("conversations")
         ));
         push_visible(&mut sql, &tables, viewer);

@@ -91,14 +91,16 @@ pub(crate) fn push_starred(sql: &mut Sql, tables: &Tables, viewer: &Actor, starr
     .push(")");
 }
 
-/// The message columns plus whether the viewer starred each.
-pub(crate) fn message_select(sql: &mut Sql, tables: &Tables, viewer: &Actor) {
+/// `SELECT` of the message columns plus whether the viewer starred each, `FROM` messages `m`.
+/// The star is a join on its primary key: as a correlated `EXISTS`, PostgreSQL hashed every
+/// star of the viewer before returning the first row of a page.
+pub(crate) fn select_messages(sql: &mut Sql, tables: &Tables, viewer: &Actor) {
     sql.push(&format!(
-        "SELECT {MESSAGE_COLUMNS}, CAST(CASE WHEN EXISTS (SELECT 1 FROM {} s WHERE s.message_id = m.id AND s.staff_id = ",
+        "SELECT {MESSAGE_COLUMNS}, CAST(CASE WHEN viewer_star.message_id IS NULL THEN 0 ELSE 1 END AS BIGINT) AS starred FROM {} m LEFT JOIN {} viewer_star ON viewer_star.message_id = m.id AND viewer_star.staff_id = ",
+        tables.name("messages"),
         tables.name("stars")
     ))
-    .text(viewer.id.to_string())
-    .push(") THEN 1 ELSE 0 END AS BIGINT) AS starred");
+    .text(viewer.id.to_string());
 }
 
 fn corrupt(what: &str, error: impl std::fmt::Display) -> QueryError {
@@ -119,7 +121,7 @@ fn unsigned(value: i64) -> u64 {
     u64::try_from(value).unwrap_or_default()
 }
 
-/// Reads a row selected by [`message_select`].
+/// Reads a row selected by [`select_messages`].
 pub(crate) fn message_row(row: &AnyRow) -> Result<MessageView, QueryError> {
     let text = |i: usize| row.try_get::<String, _>(i);
     let attachments: Vec<AttachmentRef> =
@@ -193,11 +195,8 @@ pub(crate) async fn conversation_rows(
     let mut latest: HashMap<String, MessageView> = HashMap::new();
     if !latest_ids.is_empty() {
         let mut sql = Sql::new(d, "");
-        message_select(&mut sql, tables, viewer);
-        sql.push(&format!(
-            " FROM {} m WHERE m.id IN (",
-            tables.name("messages")
-        ));
+        select_messages(&mut sql, tables, viewer);
+        sql.push(" WHERE m.id IN (");
         for (i, id) in latest_ids.iter().enumerate() {
             if i > 0 {
                 sql.push(", ");
