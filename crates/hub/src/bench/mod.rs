@@ -84,14 +84,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The commit of the working directory, if git knows it.
+/// The commit the binary was built from, if git knew it at build time.
 fn git_commit() -> Option<String> {
-    let output = std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .output()
-        .ok()?;
-    let commit = String::from_utf8(output.stdout).ok()?.trim().to_owned();
-    (output.status.success() && !commit.is_empty()).then_some(commit)
+    Some(env!("HUB_GIT_COMMIT").to_owned()).filter(|commit| !commit.is_empty())
 }
 
 /// The peak of `process` since its last reset, as a phase's memory figure.
