@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use crate::query::{
     after_cursor, conversation_rows, message_row, push_search, push_starred, push_visible,
-    select_messages, CONVERSATION_COLUMNS,
+    select_messages, where_visible, CONVERSATION_COLUMNS,
 };
 use crate::sql::{Dialect, Sql, Tables};
 use crate::views::cursor;
@@ -405,12 +405,10 @@ impl ReadModel for SqlReadModel {
         let tables = self.live().await?;
         let mut sql = Sql::new(self.dialect, "");
         select_messages(&mut sql, &tables, viewer);
-        sql.push(&format!(
-            " JOIN {} c ON c.id = m.conversation_id WHERE ",
-            tables.name("conversations")
-        ));
-        push_visible(&mut sql, &tables, viewer);
-        sql.push(" AND c.id = ").text(id.to_string());
+        where_visible(&mut sql, &tables, viewer, |sql| {
+            sql.push(" AND c.id = ").text(id.to_string());
+        });
+        sql.push(" AND m.conversation_id = ").text(id.to_string());
         if let Some(after) = after {
             sql.push(" AND m.position > ").int(signed(after));
         }
@@ -437,22 +435,16 @@ impl ReadModel for SqlReadModel {
         let tables = self.live().await?;
         let mut sql = Sql::new(self.dialect, "");
         select_messages(&mut sql, &tables, viewer);
-        sql.push(&format!(
-            " JOIN {} c ON c.id = m.conversation_id WHERE ",
-            tables.name("conversations")
-        ));
-        push_visible(&mut sql, &tables, viewer);
+        where_visible(&mut sql, &tables, viewer, |sql| {
+            if filter.status == Some(ConversationStatus::Archived) {
+                sql.push(" AND c.archived = 1");
+            }
+        });
         if let Some(patient) = filter.patient_id {
             sql.push(" AND m.patient_id = ").text(patient.to_string());
         }
-        match filter.status {
-            Some(ConversationStatus::Archived) => {
-                sql.push(" AND c.archived = 1");
-            }
-            Some(status) => {
-                sql.push(" AND m.status = ").text(status.as_str());
-            }
-            None => {}
+        if let Some(status) = filter.status.filter(|s| *s != ConversationStatus::Archived) {
+            sql.push(" AND m.status = ").text(status.as_str());
         }
         push_message_filters(
             &mut sql,
@@ -484,11 +476,7 @@ impl ReadModel for SqlReadModel {
         let tables = self.live().await?;
         let mut sql = Sql::new(self.dialect, "");
         select_messages(&mut sql, &tables, viewer);
-        sql.push(&format!(
-            " JOIN {} c ON c.id = m.conversation_id WHERE ",
-            tables.name("conversations")
-        ));
-        push_visible(&mut sql, &tables, viewer);
+        where_visible(&mut sql, &tables, viewer, |_| {});
         sql.push(" AND m.id = ").text(id.to_string());
         let row = sql.query().fetch_optional(&self.pool).await?;
         row.as_ref().map(message_row).transpose()

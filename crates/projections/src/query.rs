@@ -92,15 +92,56 @@ pub(crate) fn push_starred(sql: &mut Sql, tables: &Tables, viewer: &Actor, starr
 }
 
 /// `SELECT` of the message columns plus whether the viewer starred each, `FROM` messages `m`.
-/// The star is a join on its primary key: as a correlated `EXISTS`, PostgreSQL hashed every
-/// star of the viewer before returning the first row of a page.
+///
+/// Each dialect gets the form its planner keeps to the rows of the page. PostgreSQL turned a
+/// correlated `EXISTS` in the select list into a hash of all the viewer's stars, so there the star
+/// is a join on its primary key. SQLite builds a Bloom filter over a whole joined table before the
+/// first row, so there it stays a correlated subquery.
 pub(crate) fn select_messages(sql: &mut Sql, tables: &Tables, viewer: &Actor) {
-    sql.push(&format!(
-        "SELECT {MESSAGE_COLUMNS}, CAST(CASE WHEN viewer_star.message_id IS NULL THEN 0 ELSE 1 END AS BIGINT) AS starred FROM {} m LEFT JOIN {} viewer_star ON viewer_star.message_id = m.id AND viewer_star.staff_id = ",
-        tables.name("messages"),
-        tables.name("stars")
-    ))
-    .text(viewer.id.to_string());
+    let (messages, stars) = (tables.name("messages"), tables.name("stars"));
+    match tables.dialect() {
+        Dialect::Postgres => sql.push(&format!(
+            "SELECT {MESSAGE_COLUMNS}, CAST(CASE WHEN viewer_star.message_id IS NULL THEN 0 ELSE 1 END AS BIGINT) AS starred FROM {messages} m LEFT JOIN {stars} viewer_star ON viewer_star.message_id = m.id AND viewer_star.staff_id = "
+        )),
+        Dialect::Sqlite => sql.push(&format!(
+            "SELECT {MESSAGE_COLUMNS}, CAST(CASE WHEN EXISTS (SELECT 1 FROM {stars} viewer_star WHERE viewer_star.message_id = m.id AND viewer_star.staff_id = "
+        )),
+    };
+    sql.text(viewer.id.to_string());
+    if tables.dialect() == Dialect::Sqlite {
+        sql.push(&format!(
+            ") THEN 1 ELSE 0 END AS BIGINT) AS starred FROM {messages} m"
+        ));
+    }
+}
+
+/// Appends " WHERE <the viewer may see message m's conversation c> <and `conversation`'s
+/// conditions on c>", after [`select_messages`]; message conditions follow as " AND …". A join on
+/// PostgreSQL, a correlated `EXISTS` on SQLite (see [`select_messages`]).
+pub(crate) fn where_visible(
+    sql: &mut Sql,
+    tables: &Tables,
+    viewer: &Actor,
+    conversation: impl FnOnce(&mut Sql),
+) {
+    let conversations = tables.name("conversations");
+    match tables.dialect() {
+        Dialect::Postgres => {
+            sql.push(&format!(
+                " JOIN {conversations} c ON c.id = m.conversation_id WHERE "
+            ));
+            push_visible(sql, tables, viewer);
+            conversation(sql);
+        }
+        Dialect::Sqlite => {
+            sql.push(&format!(
+                " WHERE EXISTS (SELECT 1 FROM {conversations} c WHERE c.id = m.conversation_id AND "
+            ));
+            push_visible(sql, tables, viewer);
+            conversation(sql);
+            sql.push(")");
+        }
+    }
 }
 
 fn corrupt(what: &str, error: impl std::fmt::Display) -> QueryError {
