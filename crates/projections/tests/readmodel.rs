@@ -1092,9 +1092,7 @@ async fn a_new_ddl_version_rebuilds_the_read_models() {
     let before = snapshot(&bench.model, &clinic).await;
     bench.kill_projector().await;
     let path = bench.dir.path().join("readmodel.db");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
+    let pool = bench.sqlite_file("readmodel.db").await;
     sqlx::query("UPDATE readmodel_meta SET value = 'older' WHERE key = 'ddl_version'")
         .execute(&pool)
         .await
