@@ -9,7 +9,42 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use support::{Backend, Hub, ADMIN};
 
-async fn pagination_through_500_messages(backend: Backend) {
+/// Every body of a conversation's timeline, oldest first, read in pages of `limit` once the
+/// read model has reached `position`.
+async fn timeline_bodies(
+    hub: &Hub,
+    token: &str,
+    conversation: &str,
+    limit: usize,
+    position: u64,
+) -> Vec<String> {
+    let mut bodies = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let base = format!(
+            "/v1/conversations/{conversation}/messages?limit={limit}&min_position={position}"
+        );
+        let path = match &cursor {
+            Some(c) => format!("{base}&cursor={c}"),
+            None => base,
+        };
+        let page = hub.get(token, &path).await.ok().clone();
+        bodies.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["body"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return bodies,
+        }
+    }
+}
+
+/// A hub with a receptionist who opened a portal conversation with `first_body`.
+async fn portal_conversation(backend: Backend, first_body: &str) -> (Hub, String, String) {
     let hub = Hub::start(backend).await;
     let (_, reception) = hub.staff("Rita", "receptionist").await;
     let (patient_id, _) = hub.patient("Pat").await;
@@ -17,10 +52,15 @@ async fn pagination_through_500_messages(backend: Backend) {
         .post(
             &reception,
             "/v1/messages",
-            json!({ "patient_id": patient_id, "channel": "portal", "body": "message 0" }),
+            json!({ "patient_id": patient_id, "channel": "portal", "body": first_body }),
         )
         .await;
     let conversation = first.ok()["conversation_id"].as_str().unwrap().to_owned();
+    (hub, reception, conversation)
+}
+
+async fn pagination_through_500_messages(backend: Backend) {
+    let (hub, reception, conversation) = portal_conversation(backend, "message 0").await;
     let mut position = 0;
     for i in 1..500 {
         let sent = hub
@@ -33,27 +73,7 @@ async fn pagination_through_500_messages(backend: Backend) {
         position = sent.ok()["position"].as_u64().unwrap();
     }
     // The timeline, oldest first, in pages of 37: every message once, in order.
-    let mut bodies = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/v1/conversations/{conversation}/messages?limit=37&cursor={c}&min_position={position}"),
-            None => format!("/v1/conversations/{conversation}/messages?limit=37&min_position={position}"),
-        };
-        let page = hub.get(&reception, &path).await;
-        let page = page.ok().clone();
-        bodies.extend(
-            page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| m["body"].as_str().unwrap().to_owned()),
-        );
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => break,
-        }
-    }
+    let bodies = timeline_bodies(&hub, &reception, &conversation, 37, position).await;
     assert_eq!(
         bodies,
         (0..500).map(|i| format!("message {i}")).collect::<Vec<_>>()
@@ -586,6 +606,53 @@ async fn records_tokens_and_single_messages(backend: Backend) {
 mod more {
     use super::*;
     on_both_backends!(records_tokens_and_single_messages);
+}
+
+/// Sixteen staff clients reply into ONE conversation at once, fifteen replies each: every
+/// reply is accepted (a hot conversation is not "extreme contention"), projected once, and the
+/// timeline lists them in the order they were committed.
+async fn hot_conversation_takes_sixteen_concurrent_writers(backend: Backend) {
+    const WRITERS: usize = 16;
+    const REPLIES: usize = 15;
+    let (hub, reception, conversation) = portal_conversation(backend, "opening").await;
+    let path = format!("/v1/conversations/{conversation}/messages");
+    let writers = (0..WRITERS).map(|writer| {
+        let (hub, reception, path) = (&hub, &reception, &path);
+        async move {
+            let mut sent = Vec::new();
+            for reply in 0..REPLIES {
+                let body = format!("writer {writer} reply {reply}");
+                let answer = hub
+                    .post(
+                        reception,
+                        path,
+                        json!({ "channel": "portal", "body": body }),
+                    )
+                    .await;
+                assert_eq!(answer.status, 201, "{body}: {:?}", answer.body);
+                sent.push((answer.body["position"].as_u64().unwrap(), body));
+            }
+            sent
+        }
+    });
+    let mut sent: Vec<(u64, String)> = futures::future::join_all(writers)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    sent.sort();
+    let last = sent.last().unwrap().0;
+    let timeline = timeline_bodies(&hub, &reception, &conversation, 100, last).await;
+    let expected: Vec<String> = std::iter::once("opening".to_owned())
+        .chain(sent.into_iter().map(|(_, body)| body))
+        .collect();
+    assert_eq!(timeline.len(), 1 + WRITERS * REPLIES);
+    assert_eq!(timeline, expected);
+}
+
+mod hot {
+    use super::*;
+    on_both_backends!(hot_conversation_takes_sixteen_concurrent_writers);
 }
 
 /// When the database goes away the API answers 503 `unavailable` and keeps running.

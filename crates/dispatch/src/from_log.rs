@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use eventlog::codec;
 use futures::StreamExt;
-use projections::codec;
 use store::{EventStore, StoreError};
 
 use crate::outbound::{Dispatcher, Handled};

@@ -1,10 +1,8 @@
-//! Reading aggregates from the event log and appending events as the hub's system actor.
+//! Reading whole streams of the event log, decoded (for reads that are not aggregate states).
 
-use chrono::Utc;
-use domain::{Actor, Aggregate, Event, EventMetadata};
-use projections::codec;
-use store::{AppendOutcome, AppendRequest, EventStore, ExpectedVersion, StoreError, StreamWrite};
-use uuid::Uuid;
+use domain::Event;
+use eventlog::codec;
+use store::{EventStore, StoreError};
 
 /// How many events one read of a stream fetches.
 const READ_BATCH: usize = 500;
@@ -44,48 +42,4 @@ pub(crate) async fn first_event(
                 .map_err(|error| StoreError::InvalidRequest(error.to_string()))
         })
         .transpose()
-}
-
-/// An aggregate folded from its stream, with the stream's version (`None` when empty).
-pub(crate) async fn load<A: Aggregate>(
-    store: &dyn EventStore,
-    stream: &str,
-) -> Result<(A, Option<u64>), StoreError> {
-    let events = read_all_of(store, stream).await?;
-    let version = (events.len() as u64).checked_sub(1);
-    Ok((A::fold(&events), version))
-}
-
-/// Appends events as the system actor in one atomic append: each group goes to the stream
-/// its events name, checked against its expected version.
-pub(crate) async fn append_events(
-    store: &dyn EventStore,
-    groups: Vec<(ExpectedVersion, Vec<Event>)>,
-) -> Result<AppendOutcome, StoreError> {
-    let now = Utc::now();
-    let metadata = EventMetadata {
-        correlation_id: Some(Uuid::new_v4()),
-        ..EventMetadata::default()
-    };
-    let writes = groups
-        .into_iter()
-        .filter_map(|(expected, events)| {
-            let stream = events.first()?.stream();
-            let events = events
-                .iter()
-                .map(|event| codec::encode(event, Uuid::new_v4(), Actor::system(), now, &metadata))
-                .collect();
-            Some(StreamWrite {
-                stream,
-                expected,
-                events,
-            })
-        })
-        .collect();
-    store
-        .append(AppendRequest {
-            writes,
-            idempotency: None,
-        })
-        .await
 }

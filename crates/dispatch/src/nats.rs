@@ -11,8 +11,8 @@ use async_nats::jetstream::context::Publish;
 use async_nats::jetstream::stream::{self, StorageType};
 use async_nats::jetstream::{self, AckKind};
 use domain::Channel;
+use eventlog::codec;
 use futures::StreamExt;
-use projections::codec;
 use store::EventStore;
 
 use crate::outbound::{Dispatcher, Handled};

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use commands::{CommandError, Decided, Decision, Executor, Origin, Workspace};
 use domain::attachment::AttachmentRef;
 use domain::dispatch::{ClaimDecision, Dispatch, OUTCOME_UNKNOWN};
 use domain::event::{DispatchClaimed, MessageSent, ProviderMessageLinked};
@@ -13,9 +14,8 @@ use domain::ids::dispatch_stream;
 use domain::patient::Patient;
 use domain::status::DeliveryStatus;
 use domain::{Channel, Direction, Event, EventEnvelope, MessageId, PatientId, StreamName};
-use store::{EventStore, ExpectedVersion, StoreError};
+use store::EventStore;
 
-use crate::log::{append_events, load};
 use crate::provider::{OutboundAttachment, OutboundMessage, Provider, SendError};
 use crate::retry::RetryPolicy;
 
@@ -56,31 +56,38 @@ pub enum Handled {
 pub enum DispatchError {
     /// The event store failed.
     #[error("event store: {0}")]
-    Store(#[from] StoreError),
+    Store(#[from] store::StoreError),
+    /// Recording the claim or the outcome failed.
+    #[error("command: {0}")]
+    Command(#[from] CommandError),
 }
 
 /// Sends outbound messages through the configured providers.
 pub struct Dispatcher {
-    store: Arc<dyn EventStore>,
+    executor: Arc<Executor>,
     providers: HashMap<Channel, Arc<dyn Provider>>,
     attachments: Arc<dyn AttachmentSource>,
     config: DispatchConfig,
 }
 
 impl Dispatcher {
-    /// A dispatcher over `store` with one provider per channel it serves.
+    /// A dispatcher writing through `executor`, with one provider per channel it serves.
     pub fn new(
-        store: Arc<dyn EventStore>,
+        executor: Arc<Executor>,
         providers: Vec<Arc<dyn Provider>>,
         attachments: Arc<dyn AttachmentSource>,
         config: DispatchConfig,
     ) -> Self {
         Dispatcher {
-            store,
+            executor,
             providers: providers.into_iter().map(|p| (p.channel(), p)).collect(),
             attachments,
             config,
         }
+    }
+
+    fn store(&self) -> &dyn EventStore {
+        self.executor.store().as_ref()
     }
 
     /// The channels this dispatcher sends on.
@@ -109,38 +116,22 @@ impl Dispatcher {
         let Some((message, provider)) = self.outbound(envelope) else {
             return Ok(Handled::Skipped);
         };
-        let stream = dispatch_stream(message.message_id);
         let lease = chrono::Duration::from_std(self.config.lease)
             .unwrap_or_else(|_| chrono::Duration::minutes(5));
-        let claim = loop {
-            let (dispatch, version) = load::<Dispatch>(self.store.as_ref(), &stream).await?;
-            let decision = dispatch.claim(
-                message,
-                &self.config.instance,
-                Utc::now(),
-                lease,
-                self.config.exclusive,
-            );
-            let event = match decision {
-                ClaimDecision::Settled => {
-                    return Ok(Handled::Settled(
-                        dispatch.status.unwrap_or(DeliveryStatus::Queued),
-                    ))
-                }
-                ClaimDecision::HeldElsewhere(until) => return Ok(Handled::HeldElsewhere(until)),
-                ClaimDecision::Claim(event) | ClaimDecision::Abandoned(event) => event,
-            };
-            let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
-            match append_events(self.store.as_ref(), vec![(expected, vec![event.clone()])]).await {
-                Ok(_) => match event {
-                    Event::DispatchClaimed(claim) => break claim,
-                    _ => {
-                        tracing::warn!(message_id = %message.message_id, "claim without outcome found: failed as outcome_unknown");
-                        return Ok(Handled::Settled(DeliveryStatus::Failed));
-                    }
-                },
-                Err(StoreError::ConcurrencyConflict { .. }) => continue,
-                Err(error) => return Err(error.into()),
+        let claim = ClaimMessage {
+            message: message.clone(),
+            instance: self.config.instance.clone(),
+            lease,
+            exclusive: self.config.exclusive,
+        };
+        let executed = self.executor.execute(Origin::system(), claim).await?;
+        let claim = match executed.answer {
+            Some(Claimed::Claim(claim)) => claim,
+            Some(Claimed::Settled(status)) => return Ok(Handled::Settled(status)),
+            Some(Claimed::HeldElsewhere(until)) => return Ok(Handled::HeldElsewhere(until)),
+            Some(Claimed::Abandoned) | None => {
+                tracing::warn!(message_id = %message.message_id, "claim without outcome found: failed as outcome_unknown");
+                return Ok(Handled::Settled(DeliveryStatus::Failed));
             }
         };
         let outcome = match self.prepare(message).await {
@@ -153,7 +144,7 @@ impl Dispatcher {
     /// Builds the provider's message: the patient's address, the files, the thread.
     async fn prepare(&self, message: &MessageSent) -> Result<OutboundMessage, String> {
         let conversation_stream = message.conversation_id.stream();
-        let started = crate::log::first_event(self.store.as_ref(), &conversation_stream)
+        let started = crate::log::first_event(self.store(), &conversation_stream)
             .await
             .map_err(|e| format!("reading the conversation: {e}"))?;
         let patient_id = match started {
@@ -161,7 +152,9 @@ impl Dispatcher {
             _ => None,
         };
         let patient_id: PatientId = patient_id.ok_or("the conversation has no patient")?;
-        let (patient, _) = load::<Patient>(self.store.as_ref(), &patient_id.stream())
+        let patient = self
+            .executor
+            .load::<Patient>(&patient_id.stream())
             .await
             .map_err(|e| format!("reading the patient: {e}"))?;
         let record = patient.record().map_err(|e| e.to_string())?;
@@ -203,10 +196,9 @@ impl Dispatcher {
 
     /// The hub's latest earlier e-mail in the conversation, which an e-mail answers (threading).
     async fn thread_parent(&self, message: &MessageSent) -> Result<Option<MessageId>, String> {
-        let timeline =
-            crate::log::read_all_of(self.store.as_ref(), &message.conversation_id.stream())
-                .await
-                .map_err(|e| format!("reading the conversation: {e}"))?;
+        let timeline = crate::log::read_all_of(self.store(), &message.conversation_id.stream())
+            .await
+            .map_err(|e| format!("reading the conversation: {e}"))?;
         Ok(timeline
             .iter()
             .take_while(|event| {
@@ -248,13 +240,13 @@ impl Dispatcher {
     }
 
     /// Appends the outcome after the claim: `sent` with the provider's ids (and their links),
-    /// or `failed` with the reason. Store errors are retried: the outcome must not be lost.
+    /// or `failed` with the reason. A failing event store is tried again with back-off: the
+    /// provider has the message already, and the outcome must not be lost.
     async fn record_outcome(
         &self,
         claim: &DispatchClaimed,
         outcome: Result<Vec<String>, String>,
     ) -> Result<Handled, DispatchError> {
-        let stream = dispatch_stream(claim.message_id);
         let (status, reason, ids) = match outcome {
             Ok(ids) => (DeliveryStatus::Sent, None, ids),
             Err(reason) => (DeliveryStatus::Failed, Some(reason), Vec::new()),
@@ -267,41 +259,124 @@ impl Dispatcher {
                 tracing::info!(message_id = %claim.message_id, channel = %claim.channel, "dispatched")
             }
         }
-        let mut last_error = None;
-        for attempt in 1..=OUTCOME_ATTEMPTS {
-            let (dispatch, version) = load::<Dispatch>(self.store.as_ref(), &stream).await?;
-            let Some(report) = dispatch.report(claim, status, reason.clone(), ids.clone()) else {
-                return Ok(Handled::Settled(dispatch.status.unwrap_or(status)));
+        let mut attempt = 1;
+        loop {
+            let record = RecordOutcome {
+                claim: claim.clone(),
+                status,
+                reason: reason.clone(),
+                provider_message_ids: ids.clone(),
             };
-            let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
-            let links = ids.iter().map(|id| {
-                Event::ProviderMessageLinked(ProviderMessageLinked {
-                    channel: claim.channel,
-                    provider_message_id: id.clone(),
-                    direction: Direction::Outbound,
-                    conversation_id: claim.conversation_id,
-                    message_id: claim.message_id,
-                })
-            });
-            let mut writes = vec![(expected, vec![report])];
-            writes.extend(links.map(|link| (ExpectedVersion::Any, vec![link])));
-            match append_events(self.store.as_ref(), writes).await {
-                Ok(_) => return Ok(Handled::Settled(status)),
-                Err(StoreError::ConcurrencyConflict { .. }) => continue,
-                Err(error) => {
+            match self.executor.execute(Origin::system(), record).await {
+                Ok(executed) => return Ok(Handled::Settled(executed.answer.unwrap_or(status))),
+                Err(CommandError::Store(error)) if attempt < OUTCOME_ATTEMPTS => {
                     tracing::warn!(%error, attempt, "recording a dispatch outcome failed; retrying");
-                    last_error = Some(error);
                     tokio::time::sleep(self.config.retry.backoff(attempt)).await;
+                    attempt += 1;
                 }
+                Err(error) => return Err(error.into()),
             }
         }
-        Err(last_error
-            .unwrap_or_else(|| {
-                StoreError::InvalidRequest("dispatch outcome kept conflicting".into())
-            })
-            .into())
     }
 }
 
 /// How often recording an outcome is tried before the event is handed back for redelivery.
 const OUTCOME_ATTEMPTS: u32 = 10;
+
+/// What claiming a message found.
+enum Claimed {
+    /// This dispatcher holds the claim now: send.
+    Claim(DispatchClaimed),
+    /// The message has its outcome already.
+    Settled(DeliveryStatus),
+    /// Another live dispatcher holds the claim until this time.
+    HeldElsewhere(chrono::DateTime<Utc>),
+    /// A claim without outcome was found and failed as `outcome_unknown`.
+    Abandoned,
+}
+
+/// Claims an outbound message on its dispatch stream before anything is sent.
+struct ClaimMessage {
+    message: MessageSent,
+    instance: String,
+    lease: chrono::Duration,
+    exclusive: bool,
+}
+
+#[async_trait::async_trait]
+impl Decision for ClaimMessage {
+    type Answer = Claimed;
+
+    fn lane(&self) -> String {
+        dispatch_stream(self.message.message_id)
+    }
+
+    async fn decide(&mut self, ws: &mut Workspace<'_>) -> Result<Decided<Claimed>, CommandError> {
+        let dispatch = ws.get::<Dispatch>(&self.lane()).await?;
+        let decision = dispatch.claim(
+            &self.message,
+            &self.instance,
+            Utc::now(),
+            self.lease,
+            self.exclusive,
+        );
+        Ok(match decision {
+            ClaimDecision::Settled => {
+                let status = dispatch.status.unwrap_or(DeliveryStatus::Queued);
+                Decided::new(Vec::new(), Claimed::Settled(status))
+            }
+            ClaimDecision::HeldElsewhere(until) => {
+                Decided::new(Vec::new(), Claimed::HeldElsewhere(until))
+            }
+            ClaimDecision::Claim(event) => match &event {
+                Event::DispatchClaimed(claim) => {
+                    let claim = claim.clone();
+                    Decided::new(vec![event], Claimed::Claim(claim))
+                }
+                _ => Decided::new(vec![event], Claimed::Abandoned),
+            },
+            ClaimDecision::Abandoned(event) => Decided::new(vec![event], Claimed::Abandoned),
+        })
+    }
+}
+
+/// Records a send's outcome after its claim, with the links from the provider's ids.
+struct RecordOutcome {
+    claim: DispatchClaimed,
+    status: DeliveryStatus,
+    reason: Option<String>,
+    provider_message_ids: Vec<String>,
+}
+
+#[async_trait::async_trait]
+impl Decision for RecordOutcome {
+    type Answer = DeliveryStatus;
+
+    fn lane(&self) -> String {
+        dispatch_stream(self.claim.message_id)
+    }
+
+    async fn decide(
+        &mut self,
+        ws: &mut Workspace<'_>,
+    ) -> Result<Decided<DeliveryStatus>, CommandError> {
+        let dispatch = ws.get::<Dispatch>(&self.lane()).await?;
+        let ids = self.provider_message_ids.clone();
+        let Some(report) = dispatch.report(&self.claim, self.status, self.reason.clone(), ids)
+        else {
+            let status = dispatch.status.unwrap_or(self.status);
+            return Ok(Decided::new(Vec::new(), status));
+        };
+        let links = self.provider_message_ids.iter().map(|id| {
+            Event::ProviderMessageLinked(ProviderMessageLinked {
+                channel: self.claim.channel,
+                provider_message_id: id.clone(),
+                direction: Direction::Outbound,
+                conversation_id: self.claim.conversation_id,
+                message_id: self.claim.message_id,
+            })
+        });
+        let events = std::iter::once(report).chain(links).collect();
+        Ok(Decided::new(events, self.status))
+    }
+}

@@ -6,13 +6,13 @@ use domain::event::ProviderMessageLinked;
 use domain::ids::{dispatch_stream, provider_message_stream};
 use domain::status::DeliveryStatus;
 use domain::{Channel, ConversationId, Direction, Event, MessageId};
-use store::{EventStore, ExpectedVersion, StoreError};
+use std::sync::Arc;
+
+use commands::{CommandError, Decided, Decision, Executor, Origin, Workspace};
+use store::{EventStore, StoreError};
 
 use crate::inbound::{ReportedStatus, StatusReport};
-use crate::log::{append_events, load, read_all_of};
-
-/// How often a report is re-decided after a concurrent write to the same dispatch stream.
-const REPORT_ATTEMPTS: u32 = 8;
+use crate::log::read_all_of;
 
 /// What a status report did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,11 +49,17 @@ pub async fn linked_message(
 
 /// Records a provider's report about an outbound message on `channel`.
 pub async fn record_report(
-    store: &dyn EventStore,
+    executor: &Arc<Executor>,
     channel: Channel,
     report: &StatusReport,
-) -> Result<ReportOutcome, StoreError> {
-    let Some(link) = linked_message(store, channel, &report.provider_message_id).await? else {
+) -> Result<ReportOutcome, CommandError> {
+    let Some(link) = linked_message(
+        executor.store().as_ref(),
+        channel,
+        &report.provider_message_id,
+    )
+    .await?
+    else {
         return Ok(ReportOutcome::UnknownMessage);
     };
     let (status, read) = match report.status {
@@ -62,29 +68,47 @@ pub async fn record_report(
         ReportedStatus::Read => (DeliveryStatus::Delivered, true),
         ReportedStatus::Failed => (DeliveryStatus::Failed, false),
     };
-    let stream = dispatch_stream(link.message_id);
-    for _ in 0..REPORT_ATTEMPTS {
-        let (dispatch, version) = load::<Dispatch>(store, &stream).await?;
-        let Some(claim) = &dispatch.claim else {
-            return Ok(ReportOutcome::UnknownMessage);
-        };
-        let applied = |changed| ReportOutcome::Applied {
-            conversation_id: link.conversation_id,
-            message_id: link.message_id,
-            changed,
-            read,
-        };
-        let Some(event) = dispatch.report(claim, status, report.reason.clone(), Vec::new()) else {
-            return Ok(applied(false));
-        };
-        let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
-        match append_events(store, vec![(expected, vec![event])]).await {
-            Ok(_) => return Ok(applied(true)),
-            Err(StoreError::ConcurrencyConflict { .. }) => continue,
-            Err(error) => return Err(error),
-        }
+    let decision = RecordReport {
+        link,
+        status,
+        read,
+        reason: report.reason.clone(),
+    };
+    let executed = executor.execute(Origin::system(), decision).await?;
+    Ok(executed.answer.unwrap_or(ReportOutcome::UnknownMessage))
+}
+
+/// A provider's report on the message's dispatch stream; delivery status only moves forward.
+struct RecordReport {
+    link: ProviderMessageLinked,
+    status: DeliveryStatus,
+    read: bool,
+    reason: Option<String>,
+}
+
+#[async_trait::async_trait]
+impl Decision for RecordReport {
+    type Answer = ReportOutcome;
+
+    fn lane(&self) -> String {
+        dispatch_stream(self.link.message_id)
     }
-    Err(StoreError::InvalidRequest(
-        "too many concurrent status reports for one message".into(),
-    ))
+
+    async fn decide(
+        &mut self,
+        ws: &mut Workspace<'_>,
+    ) -> Result<Decided<ReportOutcome>, CommandError> {
+        let dispatch = ws.get::<Dispatch>(&self.lane()).await?;
+        let Some(claim) = &dispatch.claim else {
+            return Ok(Decided::new(Vec::new(), ReportOutcome::UnknownMessage));
+        };
+        let event = dispatch.report(claim, self.status, self.reason.clone(), Vec::new());
+        let applied = ReportOutcome::Applied {
+            conversation_id: self.link.conversation_id,
+            message_id: self.link.message_id,
+            changed: event.is_some(),
+            read: self.read,
+        };
+        Ok(Decided::new(event.into_iter().collect(), applied))
+    }
 }

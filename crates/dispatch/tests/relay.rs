@@ -12,7 +12,7 @@ use chrono::Utc;
 use dispatch::nats::{self, Names};
 use domain::event::{PatientRegistered, SmsConsentChanged};
 use domain::{Actor, Event, EventMetadata, PatientId};
-use projections::codec;
+use eventlog::codec;
 use store::{EventStore, ExpectedVersion, SqliteEventStore};
 use uuid::Uuid;
 

@@ -83,19 +83,4 @@ impl DomainError {
             DomainError::UnsupportedMediaType(_) => "unsupported_media_type",
         }
     }
-
-    /// The HTTP status the contract gives this error.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            DomainError::InvalidRequest(_) => 400,
-            DomainError::MissingPermission(_)
-            | DomainError::ConversationRule(_)
-            | DomainError::Forbidden(_) => 403,
-            DomainError::NotFound(_) => 404,
-            DomainError::ConversationExists { .. } => 409,
-            DomainError::AttachmentTooLarge(_) => 413,
-            DomainError::UnsupportedMediaType(_) => 415,
-            DomainError::ChannelUnavailable { .. } | DomainError::AttachmentsNotAllowed(_) => 422,
-        }
-    }
 }

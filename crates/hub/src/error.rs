@@ -3,6 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use commands::CommandError;
 use domain::{ConversationId, DomainError};
 use projections::QueryError;
 use serde_json::json;
@@ -95,9 +96,26 @@ impl ApiError {
     }
 }
 
+/// The HTTP status the contract gives a domain refusal.
+fn refusal_status(error: &DomainError) -> StatusCode {
+    match error {
+        DomainError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+        DomainError::MissingPermission(_)
+        | DomainError::ConversationRule(_)
+        | DomainError::Forbidden(_) => StatusCode::FORBIDDEN,
+        DomainError::NotFound(_) => StatusCode::NOT_FOUND,
+        DomainError::ConversationExists { .. } => StatusCode::CONFLICT,
+        DomainError::AttachmentTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        DomainError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        DomainError::ChannelUnavailable { .. } | DomainError::AttachmentsNotAllowed(_) => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+    }
+}
+
 impl From<DomainError> for ApiError {
     fn from(error: DomainError) -> Self {
-        let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let status = refusal_status(&error);
         let conversation_id = match &error {
             DomainError::ConversationExists { conversation_id } => Some(*conversation_id),
             _ => None,
@@ -115,6 +133,19 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::ConcurrencyConflict { .. } => {
+                ApiError::conflict("too many concurrent writers; try again")
+            }
+            other => ApiError::unavailable(other),
+        }
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(error: CommandError) -> Self {
+        match error {
+            CommandError::Refused(refusal) => refusal.into(),
+            CommandError::Unauthenticated => ApiError::unauthenticated("the token is not valid"),
+            CommandError::Conflict { .. } => {
                 ApiError::conflict("too many concurrent writers; try again")
             }
             other => ApiError::unavailable(other),

@@ -11,16 +11,15 @@ use domain::command::ReceiveMessage;
 use domain::event::InboundUnmatched;
 use domain::ids::{provider_message_key, provider_message_stream};
 use domain::{
-    Actor, AttachmentId, Channel, ConversationId, Event, MessageId, PatientId, Principal,
+    Actor, AttachmentId, Channel, ConversationId, DomainError, MessageId, PatientId, Principal,
     StreamName, UnmatchedId,
 };
 use projections::ContactAddress;
-use store::{ExpectedVersion, StoreError};
 use uuid::Uuid;
 
-use crate::commands::RequestMeta;
 use crate::error::ApiError;
 use crate::http::AppState;
+use commands::{CommandError, RequestMeta};
 
 /// What became of an inbound message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,8 +98,11 @@ pub async fn file(state: &AppState, message: InboundMessage) -> Result<Filed, Ap
 
 /// Whether filing into the chosen conversation was refused because it cannot reopen (a
 /// doctor's archived thread while that doctor has another open one).
-fn refused_conversation(error: &ApiError) -> bool {
-    error.code() == "conversation_exists"
+fn refused_conversation(error: &CommandError) -> bool {
+    matches!(
+        error.refusal(),
+        Some(DomainError::ConversationExists { .. })
+    )
 }
 
 /// The conversation an inbound message belongs to: the one its e-mail thread names (when it
@@ -138,7 +140,7 @@ async fn keep_unmatched(
     body: String,
     attachments: Vec<AttachmentRef>,
 ) -> Result<Filed, ApiError> {
-    let event = Event::InboundUnmatched(InboundUnmatched {
+    let unmatched = InboundUnmatched {
         unmatched_id,
         channel: message.channel,
         sender: message.from.clone(),
@@ -146,29 +148,12 @@ async fn keep_unmatched(
         body,
         attachments,
         provider_message_id: message.provider_message_id.clone(),
-    });
-    let encoded = projections::codec::encode(
-        &event,
-        Uuid::new_v4(),
-        Actor::system(),
-        chrono::Utc::now(),
-        &domain::EventMetadata::default(),
-    );
-    let appended = store::append_to_stream(
-        state.commands.store().as_ref(),
-        &unmatched_id.stream(),
-        ExpectedVersion::NoStream,
-        vec![encoded],
-    )
-    .await;
-    match appended {
-        Ok(_) => {
-            tracing::info!(channel = %message.channel, %unmatched_id, "inbound message from an unknown sender kept for reception");
-            Ok(Filed::Unmatched(unmatched_id))
-        }
-        Err(StoreError::ConcurrencyConflict { .. }) => Ok(Filed::Duplicate),
-        Err(error) => Err(error.into()),
+    };
+    if !state.commands.keep_unmatched(unmatched).await? {
+        return Ok(Filed::Duplicate);
     }
+    tracing::info!(channel = %message.channel, %unmatched_id, "inbound message from an unknown sender kept for reception");
+    Ok(Filed::Unmatched(unmatched_id))
 }
 
 /// Stores the files that came with a message. Files of a type the hub does not keep are

@@ -1,16 +1,13 @@
 //! `hub`: the clinic communication hub.
 
-mod aggregates;
 mod bench;
 mod blobs;
 mod cli;
-mod commands;
 mod error;
 mod http;
 mod inbound;
 mod providers;
 mod run;
-mod token;
 mod web;
 mod workers;
 

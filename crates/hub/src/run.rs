@@ -5,13 +5,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use commands::{CommandService, Executor};
 use projections::{ReplayLimit, SqlReadModel};
 use store::EventStore;
 use tokio::net::TcpListener;
 
 use crate::blobs::BlobStore;
 use crate::cli::{BlobArgs, DispatchArgs, EventsArgs, ReplayArgs, ServeArgs, StorageArgs};
-use crate::commands::CommandService;
 use crate::http::{self, AppState};
 use crate::workers::{self, Shutdown};
 
@@ -82,8 +82,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (store, read_model) = open(&args.storage).await?;
     let blobs = open_blobs(&args.blobs, &args.storage)?;
     let providers = args.providers.providers()?;
+    let executor = executor(&store);
     let commands = Arc::new(CommandService::new(
-        store.clone(),
+        executor.clone(),
         args.bootstrap_admin_token.as_deref(),
     ));
     let mut workers = Vec::new();
@@ -91,7 +92,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         workers.extend(workers::start_projectors(&store, &read_model, &shutdown()));
         let lock_file = dispatch_lock(&args.storage);
         workers.extend(workers::start_dispatch(
-            &store,
+            &executor,
             blobs.clone(),
             &providers,
             &args.dispatch,
@@ -135,6 +136,13 @@ pub async fn project(storage: StorageArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The write path over `store`, with its caches kept current from the log.
+fn executor(store: &Arc<dyn EventStore>) -> Arc<Executor> {
+    let executor = Executor::new(store.clone());
+    tokio::spawn(commands::auth::follow_log(executor.clone()));
+    executor
+}
+
 /// `hub dispatch`: only the dispatchers (and the relay to NATS when configured).
 pub async fn dispatch(args: DispatchArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.storage.data_dir)
@@ -151,7 +159,7 @@ pub async fn dispatch(args: DispatchArgs) -> anyhow::Result<()> {
     let via = args.dispatch.nats_url.as_deref().unwrap_or("the event log");
     println!("dispatching {channels:?} from {via}; Ctrl-C stops");
     let workers = workers::start_dispatch(
-        &store,
+        &executor(&store),
         blobs,
         &providers,
         &args.dispatch,

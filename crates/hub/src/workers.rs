@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use commands::Executor;
 use dispatch::outbound::{AttachmentSource, DispatchConfig, Dispatcher};
 use dispatch::retry::RetryPolicy;
 use domain::attachment::AttachmentRef;
@@ -64,13 +65,14 @@ pub fn start_projectors(
 /// is the only dispatcher of the log and may treat any unfinished claim it finds as abandoned;
 /// a second process on the same data folder waits on standby.
 pub fn start_dispatch(
-    store: &Arc<dyn EventStore>,
+    executor: &Arc<Executor>,
     blobs: Arc<BlobStore>,
     providers: &Providers,
     tuning: &DispatchTuning,
     lock_file: Option<PathBuf>,
     shutdown: &Shutdown,
 ) -> Vec<JoinHandle<()>> {
+    let store = executor.store();
     let lock_file = lock_file.filter(|_| tuning.nats_url.is_none());
     let lease = Duration::from_secs(tuning.dispatch_lease_seconds.max(1));
     let config = DispatchConfig {
@@ -84,7 +86,7 @@ pub fn start_dispatch(
         exclusive: lock_file.is_some(),
     };
     let dispatcher = Arc::new(Dispatcher::new(
-        store.clone(),
+        executor.clone(),
         providers.all.clone(),
         Arc::new(BlobAttachments(blobs)),
         config,

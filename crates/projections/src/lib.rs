@@ -7,7 +7,6 @@
 //! `readmodel_meta` names the live generation; replay builds the next one from position 0
 //! and swaps it in with one update, so queries keep being served throughout.
 
-pub mod codec;
 mod directory;
 mod fold;
 mod model;

@@ -10,10 +10,10 @@ use futures::{FutureExt, StreamExt};
 use sqlx::{Acquire, Row};
 use store::{EventStore, RecordedEvent};
 
-use crate::codec;
 use crate::model::SqlReadModel;
 use crate::sql::{Dialect, Sql, Tables};
 use crate::{Projection, QueryError};
+use eventlog::codec;
 
 /// The most events one transaction applies.
 const BATCH: usize = 500;

@@ -13,7 +13,8 @@ use rand::{Rng, SeedableRng};
 use store::{AppendRequest, EventStore, ExpectedVersion, StoreError, StreamWrite};
 use uuid::Uuid;
 
-use crate::{codec, ConversationFilter, MessageFilter, PageRequest, QueryError, ReadModel};
+use crate::{ConversationFilter, MessageFilter, PageRequest, QueryError, ReadModel};
+use eventlog::codec;
 
 /// The words message bodies and subjects are made of (full-text queries pick from them).
 pub const WORDS: [&str; 12] = [

@@ -21,9 +21,9 @@ use domain::{
     Actor, Aggregate, Channel, ConversationId, Direction, Event, EventMetadata, MessageId,
     PatientId, Permission, Principal, Role,
 };
+use eventlog::codec;
 use projections::{
-    codec, ConversationFilter, MessageFilter, PageRequest, Projection, Projector, ReadModel,
-    SqlReadModel,
+    ConversationFilter, MessageFilter, PageRequest, Projection, Projector, ReadModel, SqlReadModel,
 };
 use proptest::prelude::*;
 use store::testing::TestDatabase;

@@ -10,7 +10,7 @@ use domain::{Channel, ConversationId, Principal};
 use store::EventStore;
 
 use super::load::{closed_loop, Throughput};
-use crate::commands::{Addressee, CommandService, MessageInput, RequestMeta};
+use commands::{Addressee, CommandService, Executor, MessageInput, RequestMeta};
 
 /// The reply each client sends.
 const BODY: &str = "Your test results are in; please book a follow-up appointment.";
@@ -21,7 +21,7 @@ pub async fn run(
     clients: usize,
     duration: Duration,
 ) -> anyhow::Result<Throughput> {
-    let commands = Arc::new(CommandService::new(store, None));
+    let commands = Arc::new(CommandService::new(Executor::new(store), None));
     let admin = Principal::bootstrap_admin();
     let mut conversations = Vec::with_capacity(clients);
     for _ in 0..clients {

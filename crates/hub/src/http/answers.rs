@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::commands::Committed;
+use commands::Committed;
 
 /// A registration or a new token: `{id, token}`.
 #[derive(Debug, Serialize, JsonSchema)]

@@ -14,8 +14,8 @@ use super::answers::AttachmentAnswer;
 use super::extract::{Caller, Params, PathId};
 use super::AppState;
 use crate::blobs::BlobError;
-use crate::commands::RequestMeta;
 use crate::error::ApiError;
+use commands::RequestMeta;
 
 /// The longest file name kept.
 const MAX_FILENAME_CHARS: usize = 255;

@@ -15,8 +15,8 @@ use super::answers::{ArchiveAnswer, MessageAnswer};
 use super::extract::{Caller, JsonBody, Params, PathId};
 use super::messages::{message_filter, page_request, MessageBody};
 use super::AppState;
-use crate::commands::{CommandService, RequestMeta};
 use crate::error::ApiError;
+use commands::{CommandService, RequestMeta};
 
 /// `POST /v1/conversations/{id}/calls` body.
 #[derive(Deserialize, JsonSchema)]

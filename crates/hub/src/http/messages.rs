@@ -15,8 +15,8 @@ use uuid::Uuid;
 
 use super::extract::{Caller, JsonBody, Params, PathId, MIN_POSITION_WAIT};
 use super::AppState;
-use crate::commands::{Addressee, MessageInput, RequestMeta};
 use crate::error::ApiError;
+use commands::{Addressee, MessageInput, RequestMeta};
 
 /// The body of `POST /v1/messages` and `POST /v1/conversations/{id}/messages`.
 #[derive(Deserialize, JsonSchema)]

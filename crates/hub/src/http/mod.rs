@@ -26,9 +26,9 @@ use projections::ReadModel;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::blobs::BlobStore;
-use crate::commands::CommandService;
 use crate::error::ApiError;
 use crate::providers::WebhookSecrets;
+use commands::CommandService;
 use dispatch::provider::whatsapp::WhatsappCloud;
 use openapi::ApiBuilder;
 

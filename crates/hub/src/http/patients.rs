@@ -12,9 +12,9 @@ use super::answers::{Ack, PatientRecord, Registered};
 
 use super::extract::{Caller, JsonBody, PathId};
 use super::{tokens, AppState};
-use crate::commands::{ContactPatch, RequestMeta};
 use crate::error::ApiError;
-use crate::token::Holder;
+use commands::token::Holder;
+use commands::{ContactPatch, RequestMeta};
 
 /// `POST /v1/patients` body.
 #[derive(Deserialize, JsonSchema)]

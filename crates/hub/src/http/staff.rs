@@ -11,9 +11,9 @@ use super::answers::{Ack, Registered};
 
 use super::extract::{Caller, JsonBody, PathId};
 use super::{tokens, AppState};
-use crate::commands::RequestMeta;
 use crate::error::ApiError;
-use crate::token::Holder;
+use commands::token::Holder;
+use commands::RequestMeta;
 
 /// `POST /v1/staff` body.
 #[derive(Deserialize, JsonSchema)]

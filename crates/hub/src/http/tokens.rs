@@ -4,9 +4,9 @@ use domain::Principal;
 
 use super::answers::{Ack, Registered};
 use super::AppState;
-use crate::commands::RequestMeta;
 use crate::error::ApiError;
-use crate::token::Holder;
+use commands::token::Holder;
+use commands::RequestMeta;
 
 /// Revokes the holder's tokens and issues a new one; answers `{id, token}`.
 pub async fn rotate(

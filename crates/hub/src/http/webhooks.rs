@@ -20,9 +20,9 @@ use sha2::{Digest, Sha256};
 
 use super::extract::Params;
 use super::AppState;
-use crate::commands::RequestMeta;
 use crate::error::ApiError;
 use crate::inbound::{file, Filed};
+use commands::RequestMeta;
 
 /// The largest raw e-mail the e-mail webhook takes (25 MiB of attachments, base64-encoded).
 pub const EMAIL_BODY_LIMIT: usize = 40 * 1024 * 1024;
@@ -162,10 +162,10 @@ async fn apply_report(
     channel: Channel,
     report: &StatusReport,
 ) -> Result<(), ApiError> {
-    let store = state.commands.store();
+    let executor = state.commands.executor();
     let started = std::time::Instant::now();
     let outcome = loop {
-        match record_report(store.as_ref(), channel, report).await? {
+        match record_report(executor, channel, report).await? {
             ReportOutcome::UnknownMessage if started.elapsed() < REPORT_WAIT => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }

@@ -136,7 +136,7 @@ impl FromRequestParts<AppState> for Session {
         let principal = match state.commands.authenticate(&token).await {
             Ok(principal) => principal,
             Err(error) => {
-                let response = error.into_response();
+                let response = crate::error::ApiError::from(error).into_response();
                 return Err(if response.status() == StatusCode::UNAUTHORIZED {
                     to_sign_in(parts)
                 } else {

@@ -1,0 +1,104 @@
+//! Authentication from the aggregate caches: a bearer token names its holder, and the holder's
+//! cached state says whether the token is active and what the holder may do.
+//!
+//! No request reads the store for this once the holder is cached. The caches stay current
+//! because every write on this node folds its own events into them as it appends (a
+//! revocation takes effect here at once), and [`follow_log`] folds in what other nodes append,
+//! as the event log's subscription delivers it (within a second on PostgreSQL).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::patient::Patient;
+use domain::staff::Staff;
+use domain::{PatientId, Principal, StaffId, StreamName};
+use futures::StreamExt;
+
+use crate::cache::Loaded;
+use crate::error::CommandError;
+use crate::executor::Executor;
+use crate::token::{self, Holder};
+
+/// Resolves bearer tokens to principals.
+pub struct Authenticator {
+    executor: Arc<Executor>,
+    bootstrap_token_sha256: Option<String>,
+}
+
+impl Authenticator {
+    /// An authenticator over the executor's caches; `bootstrap_admin_token` authenticates the
+    /// bootstrap admin.
+    pub fn new(executor: Arc<Executor>, bootstrap_admin_token: Option<&str>) -> Self {
+        Authenticator {
+            executor,
+            bootstrap_token_sha256: bootstrap_admin_token
+                .filter(|t| !t.is_empty())
+                .map(token::digest),
+        }
+    }
+
+    /// The principal a bearer token authenticates.
+    pub async fn authenticate(&self, bearer: &str) -> Result<Principal, CommandError> {
+        let digest = token::digest(bearer);
+        if self.bootstrap_token_sha256.as_deref() == Some(digest.as_str()) {
+            return Ok(Principal::bootstrap_admin());
+        }
+        let rejected = || CommandError::Unauthenticated;
+        match token::holder_of(bearer).ok_or_else(rejected)? {
+            Holder::Staff(id) => {
+                let staff = self.current::<Staff>(&StaffId(id).stream()).await?;
+                let record = staff.0.as_ref().ok_or_else(rejected)?;
+                if !record.tokens.is_active(&digest) {
+                    return Err(rejected());
+                }
+                staff.principal().ok_or_else(rejected)
+            }
+            Holder::Patient(id) => {
+                let patient = self.current::<Patient>(&PatientId(id).stream()).await?;
+                let record = patient.0.as_ref().ok_or_else(rejected)?;
+                if !record.tokens.is_active(&digest) {
+                    return Err(rejected());
+                }
+                Ok(Principal::new(record.actor(), []))
+            }
+        }
+    }
+
+    /// The cached state of a holder's stream, read from the store only when not cached.
+    async fn current<A: crate::cache::Cached>(&self, stream: &str) -> Result<Arc<A>, CommandError> {
+        let cache = A::cache(self.executor.caches());
+        let loaded: Loaded<A> = match cache.cached(stream) {
+            Some(cached) => cached,
+            None => cache.load(self.executor.store().as_ref(), stream).await?,
+        };
+        Ok(loaded.state)
+    }
+}
+
+/// Keeps the executor's caches current with what other nodes append: every event the log
+/// delivers is folded into the cached state of its stream. Runs until the task is dropped; when
+/// the subscription fails the caches are cleared (nothing stale is trusted) and it resubscribes.
+pub async fn follow_log(executor: Arc<Executor>) {
+    loop {
+        let head = match executor.store().head_position().await {
+            Ok(head) => head,
+            Err(error) => {
+                tracing::warn!(%error, "cache follower cannot read the log head; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let mut events = executor.store().subscribe(head);
+        while let Some(next) = events.next().await {
+            match next {
+                Ok(record) => executor.caches().follow(&record),
+                Err(error) => {
+                    tracing::warn!(%error, "cache follower lost the log; clearing the caches");
+                    break;
+                }
+            }
+        }
+        executor.caches().clear();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -1,0 +1,11 @@
+//! The event log as the domain sees it: stored records (JSON, as the `store` crate keeps them)
+//! decoded into the domain's typed events and encoded back for appending.
+//!
+//! Every reader of the log (projections, dispatch, commands) decodes through [`codec::decode`],
+//! so an event written long ago is read the same way everywhere.
+
+#![warn(missing_docs)]
+
+pub mod codec;
+
+pub use codec::{decode, encode, DecodeError};
