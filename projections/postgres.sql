@@ -33,6 +33,7 @@ CREATE TABLE {ns}.messages (
     direction             TEXT   NOT NULL,
     author_id             TEXT   NOT NULL,
     author_role           TEXT   NOT NULL,
+    author_name           TEXT,
     subject               TEXT,
     body                  TEXT   NOT NULL,
     attachments           TEXT   NOT NULL,

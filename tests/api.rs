@@ -567,6 +567,25 @@ async fn records_tokens_and_single_messages(backend: Backend) {
     assert_eq!(shown.ok()["body"], "Hello");
     assert_eq!(shown.body["call"], Value::Null);
     assert_eq!(shown.body["author"]["role"], "receptionist");
+    assert_eq!(shown.body["author"]["name"], "Rita");
+    // The patient's own reply carries the patient's name.
+    let conversation = sent.body["conversation_id"].as_str().unwrap().to_owned();
+    let replied = hub
+        .post(
+            &patient,
+            &format!("/v1/conversations/{conversation}/messages"),
+            json!({ "channel": "portal", "body": "Thanks" }),
+        )
+        .await;
+    let reply = replied.ok()["message_id"].as_str().unwrap().to_owned();
+    let position = replied.body["position"].as_u64().unwrap();
+    let shown = hub
+        .get(
+            &reception,
+            &format!("/v1/messages/{reply}?min_position={position}"),
+        )
+        .await;
+    assert_eq!(shown.ok()["author"]["name"], "Pat");
     hub.get(&doctor, &format!("/v1/messages/{message}"))
         .await
         .err(404, "not_found");

@@ -28,7 +28,8 @@ fn bench_reports_every_figure_on_both_backends() {
             "--queries",
             "3",
         ])
-        .args(["--clients", "1,4", "--database-url", &server, "--json"])
+        .args(["--clients", "1,4", "--hot-writers", "4"])
+        .args(["--database-url", &server, "--json"])
         .arg(&json)
         .output()
         .unwrap();
@@ -76,11 +77,23 @@ fn bench_reports_every_figure_on_both_backends() {
             positive(&cell["lag_p99_ms"], "lag p99");
             assert_eq!(cell["failed"], 0, "{name}: no send failed");
         }
+        let hot = backend["hot_conversation"].as_array().unwrap();
+        assert_eq!(hot.len(), 1, "{name}: one hot-conversation cell");
+        assert_eq!(hot[0]["writers"], 4);
+        positive(&hot[0]["commands_per_sec"], "hot conversation commands/s");
+        positive(
+            &hot[0]["independent_per_sec"],
+            "independent conversations/s",
+        );
+        assert_eq!(
+            hot[0]["failed"], 0,
+            "{name}: no send into the hot conversation failed"
+        );
         let memory = backend["memory"].as_array().unwrap();
         assert_eq!(
             memory.len(),
-            7,
-            "{name}: three phases, two in-process and two HTTP load cells"
+            8,
+            "{name}: three phases, two in-process, two HTTP load cells and one hot cell"
         );
         for phase in memory {
             positive(&phase["peak_mib"], "peak memory");

@@ -59,7 +59,7 @@ impl Authenticator {
                 if !record.tokens.is_active(&digest) {
                     return Err(rejected());
                 }
-                Ok(Principal::new(record.actor(), []))
+                Ok(Principal::new(record.actor(), []).named(record.contact.name.clone()))
             }
         }
     }

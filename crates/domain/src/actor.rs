@@ -117,6 +117,37 @@ impl Actor {
     }
 }
 
+/// Who wrote a message or logged a call, with the name they had when they wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub struct Author {
+    /// The author's id.
+    pub id: Uuid,
+    /// The author's role.
+    pub role: Role,
+    /// The author's display name (`null` in events recorded before names were, and for the
+    /// hub itself).
+    pub name: Option<String>,
+}
+
+impl Author {
+    /// The author's identity without the name.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            id: self.id,
+            role: self.role,
+        }
+    }
+
+    /// An author with this identity and name.
+    pub fn new(actor: Actor, name: Option<String>) -> Self {
+        Author {
+            id: actor.id,
+            role: actor.role,
+            name,
+        }
+    }
+}
+
 /// An authenticated actor together with what it may do; the input of every authorization rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -124,6 +155,8 @@ pub struct Principal {
     pub actor: Actor,
     /// The permissions it holds (empty for patients, auditors and the system).
     pub permissions: BTreeSet<Permission>,
+    /// The display name, recorded on what it writes.
+    pub name: Option<String>,
 }
 
 impl Principal {
@@ -132,7 +165,19 @@ impl Principal {
         Principal {
             actor,
             permissions: permissions.into_iter().collect(),
+            name: None,
         }
+    }
+
+    /// The same principal with its display name.
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The principal as the author of what it writes.
+    pub fn author(&self) -> Author {
+        Author::new(self.actor, self.name.clone())
     }
 
     /// The bootstrap admin, which holds every permission.

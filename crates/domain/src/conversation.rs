@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use crate::access::{can_see, initiation, is_clinic_recipient, may_write};
-use crate::actor::{Actor, Principal, Role};
+use crate::actor::{Actor, Author, Principal, Role};
 use crate::attachment::validate_attachments;
 use crate::channel::{validate_body, Channel, Direction};
 use crate::command::{
@@ -163,19 +163,23 @@ impl Aggregate for Conversation {
                 e.message_id,
                 e.channel,
                 e.direction,
-                e.author,
+                e.author.actor(),
                 e.delivery_status,
             ),
-            Event::MessageReceived(e) => {
-                record.add_message(e.message_id, e.channel, Direction::Inbound, e.author, None)
-            }
+            Event::MessageReceived(e) => record.add_message(
+                e.message_id,
+                e.channel,
+                Direction::Inbound,
+                e.author.actor(),
+                None,
+            ),
             Event::CallLogged(e) => {
                 record.messages.insert(
                     e.message_id,
                     MessageState {
                         channel: Channel::Call,
                         direction: e.direction,
-                        author: e.author,
+                        author: e.author.actor(),
                         status: MessageStatus::Read,
                         delivery_status: None,
                         starred_by: BTreeSet::new(),
@@ -272,10 +276,10 @@ fn validate_draft(
 fn message_sent(
     conversation_id: ConversationId,
     message_id: MessageId,
-    author: Actor,
+    author: Author,
     draft: &Draft,
 ) -> Event {
-    let direction = direction_of(&author);
+    let direction = direction_of(&author.actor());
     let delivery_status = match (direction, draft.channel) {
         (Direction::Outbound, Channel::Portal) => Some(DeliveryStatus::Delivered),
         (Direction::Outbound, channel) if channel.is_external() => Some(DeliveryStatus::Queued),
@@ -498,7 +502,7 @@ impl ConversationScope<'_> {
             message_sent(
                 cmd.conversation_id,
                 cmd.message_id,
-                principal.actor,
+                principal.author(),
                 &cmd.draft,
             ),
         ])
@@ -525,7 +529,8 @@ impl ConversationScope<'_> {
         may_write(&actor, record)?;
         validate_draft(ctx.principal, self.patient.record()?, &cmd.draft, ctx.now)?;
         let mut events = self.before_new_entry(record, cmd.message_id)?;
-        events.push(message_sent(record.id, cmd.message_id, actor, &cmd.draft));
+        let author = ctx.principal.author();
+        events.push(message_sent(record.id, cmd.message_id, author, &cmd.draft));
         events.extend(replied(record, direction_of(&actor)));
         Ok(events)
     }
@@ -574,7 +579,7 @@ impl ConversationScope<'_> {
             conversation_id: cmd.conversation_id,
             message_id: cmd.message_id,
             channel: cmd.channel,
-            author,
+            author: Author::new(author, Some(patient.contact.name.clone())),
             subject: cmd.subject.clone(),
             body: cmd.body.clone(),
             attachments: cmd.attachments.clone(),
@@ -628,7 +633,7 @@ impl ConversationScope<'_> {
         events.push(Event::CallLogged(CallLogged {
             conversation_id: record.id,
             message_id: cmd.message_id,
-            author: actor,
+            author: ctx.principal.author(),
             occurred_at: cmd.occurred_at,
             // Bounded to 0..=86,400 above.
             duration_seconds: cmd.duration_seconds as u32,

@@ -116,7 +116,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::actor::{Actor, Role};
+    use crate::actor::{Author, Role};
     use crate::channel::{Channel, Direction};
     use crate::ids::{ConversationId, MessageId};
 
@@ -126,9 +126,10 @@ mod tests {
             message_id: MessageId(Uuid::from_u128(2)),
             channel: Channel::Sms,
             direction: Direction::Outbound,
-            author: Actor {
+            author: Author {
                 id: Uuid::from_u128(3),
                 role: Role::Receptionist,
+                name: Some("Rita".into()),
             },
             subject: None,
             body: "Your appointment is at 10".into(),

@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::actor::{Actor, Permission, Role};
+use crate::actor::{Actor, Author, Permission, Role};
 use crate::attachment::AttachmentRef;
 use crate::channel::{Channel, Direction};
 use crate::contact::PatientContact;
@@ -178,7 +178,7 @@ pub struct MessageSent {
     /// `outbound` from the clinic, `inbound` from the patient.
     pub direction: Direction,
     /// Who wrote it.
-    pub author: Actor,
+    pub author: Author,
     /// Subject line (required on e-mail).
     pub subject: Option<String>,
     /// The text.
@@ -197,7 +197,7 @@ pub struct CallLogged {
     /// The call log entry's id.
     pub message_id: MessageId,
     /// The staff member who logged it.
-    pub author: Actor,
+    pub author: Author,
     /// When the call took place.
     pub occurred_at: DateTime<Utc>,
     /// How long it lasted.
@@ -277,7 +277,7 @@ pub struct MessageReceived {
     /// The channel it came on.
     pub channel: Channel,
     /// The patient who sent it.
-    pub author: Actor,
+    pub author: Author,
     /// Subject line (e-mail).
     pub subject: Option<String>,
     /// The text.
@@ -501,9 +501,13 @@ impl Event {
     }
 
     /// The schema version of this event's current shape. Every type starts at 1; a changed
-    /// shape gets a new version and an upcaster from the old one.
+    /// shape gets a new version and an upcaster from the old one (`eventlog::upcast`).
     pub fn schema_version(&self) -> u32 {
-        1
+        match self {
+            // 2: the author carries the name it had when it wrote.
+            Event::MessageSent(_) | Event::CallLogged(_) | Event::MessageReceived(_) => 2,
+            _ => 1,
+        }
     }
 
     /// The event's `data` as JSON.

@@ -28,7 +28,7 @@ pub mod staff;
 pub mod status;
 mod token;
 
-pub use actor::{Actor, Permission, Principal, Role};
+pub use actor::{Actor, Author, Permission, Principal, Role};
 pub use channel::{Channel, Direction};
 pub use error::DomainError;
 pub use event::{Event, EventEnvelope, EventMetadata};

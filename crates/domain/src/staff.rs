@@ -69,9 +69,10 @@ impl Aggregate for Staff {
 impl Staff {
     /// The principal this staff member acts as.
     pub fn principal(&self) -> Option<Principal> {
-        self.0
-            .as_ref()
-            .map(|record| Principal::new(record.actor(), record.permissions.iter().copied()))
+        self.0.as_ref().map(|record| {
+            Principal::new(record.actor(), record.permissions.iter().copied())
+                .named(record.name.clone())
+        })
     }
 
     /// Decides a staff command.

@@ -6,6 +6,8 @@ use store::{NewEvent, RecordedEvent};
 use thiserror::Error;
 use uuid::Uuid;
 
+use crate::upcast::upcast;
+
 /// A stored record that does not decode into a known event.
 #[derive(Debug, Error)]
 #[error("event {event_id} at position {position} does not decode: {reason}")]
@@ -18,15 +20,28 @@ pub struct DecodeError {
     pub reason: String,
 }
 
-/// Decodes a stored record into the domain's typed envelope.
+/// Decodes a stored record into the domain's typed envelope, upcasting data of older schema
+/// versions first (the envelope carries the version of the shape it holds).
 pub fn decode(record: &RecordedEvent) -> Result<EventEnvelope, DecodeError> {
     let fail = |reason: String| DecodeError {
         event_id: record.event_id,
         position: record.position,
         reason,
     };
-    let event = Event::from_parts(&record.event_type, record.data.clone())
-        .map_err(|e| fail(e.to_string()))?;
+    let (schema_version, data) = upcast(
+        &record.event_type,
+        record.schema_version,
+        record.data.clone(),
+    );
+    let event = Event::from_parts(&record.event_type, data).map_err(|e| fail(e.to_string()))?;
+    if schema_version != event.schema_version() {
+        return Err(fail(format!(
+            "schema version {} of {} is not one this hub reads (it writes {})",
+            record.schema_version,
+            record.event_type,
+            event.schema_version()
+        )));
+    }
     let role = record
         .actor_role
         .parse()
@@ -39,7 +54,7 @@ pub fn decode(record: &RecordedEvent) -> Result<EventEnvelope, DecodeError> {
         version: record.version,
         position: record.position,
         event,
-        schema_version: record.schema_version,
+        schema_version,
         occurred_at: record.occurred_at,
         actor: Actor {
             id: record.actor_id,

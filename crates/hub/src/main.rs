@@ -1,6 +1,5 @@
 //! `hub`: the clinic communication hub.
 
-mod bench;
 mod blobs;
 mod cli;
 mod error;

@@ -13,7 +13,6 @@ mod model;
 mod projector;
 mod query;
 mod replay;
-pub mod sample;
 mod sql;
 mod unmatched;
 mod values;

@@ -23,7 +23,7 @@ use crate::{
 
 /// The version of the read-model DDL (`projections/*.sql`). A database whose live generation
 /// was made by another version gets a fresh generation, which the projectors fill from position 0.
-const DDL_VERSION: &str = "2";
+const DDL_VERSION: &str = "3";
 
 /// How often a waiter re-reads the checkpoint when no in-process signal wakes it.
 const WAIT_POLL: Duration = Duration::from_millis(10);

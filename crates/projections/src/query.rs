@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use domain::attachment::AttachmentRef;
-use domain::{Actor, Role};
+use domain::{Actor, Author, Role};
 use serde::de::DeserializeOwned;
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
@@ -14,7 +14,7 @@ use crate::views::{cursor, AttachmentView, CallView, ConversationView, MessageVi
 use crate::QueryError;
 
 /// Message columns, in the order [`message_row`] reads them.
-const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.patient_id, m.position, m.channel, m.direction, m.author_id, m.author_role, m.subject, m.body, m.attachments, m.status, m.delivery_status, m.delivery_error, m.sent_at, m.call_occurred_at, m.call_duration_seconds";
+const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.patient_id, m.position, m.channel, m.direction, m.author_id, m.author_role, m.subject, m.body, m.attachments, m.status, m.delivery_status, m.delivery_error, m.sent_at, m.call_occurred_at, m.call_duration_seconds, m.author_name";
 
 /// The words of a search text: letters and digits only, so no search syntax reaches the database.
 pub(crate) fn search_words(q: &str) -> Vec<String> {
@@ -184,9 +184,10 @@ pub(crate) fn message_row(row: &AnyRow) -> Result<MessageView, QueryError> {
         position: unsigned(row.try_get(3)?),
         channel: parse("channel", &text(4)?)?,
         direction: parse("direction", &text(5)?)?,
-        author: Actor {
+        author: Author {
             id: parse("author_id", &text(6)?)?,
             role: parse("author_role", &text(7)?)?,
+            name: row.try_get(17)?,
         },
         subject: row.try_get(8)?,
         body: text(9)?,
@@ -207,7 +208,7 @@ pub(crate) fn message_row(row: &AnyRow) -> Result<MessageView, QueryError> {
         delivery_error: row.try_get(13)?,
         sent_at: time("sent_at", &text(14)?)?,
         call,
-        starred: row.try_get::<i64, _>(17)? == 1,
+        starred: row.try_get::<i64, _>(18)? == 1,
     })
 }
 

@@ -26,7 +26,7 @@ pub(crate) fn as_sent(e: &MessageReceived) -> MessageSent {
         message_id: e.message_id,
         channel: e.channel,
         direction: Direction::Inbound,
-        author: e.author,
+        author: e.author.clone(),
         subject: e.subject.clone(),
         body: e.body.clone(),
         attachments: e.attachments.clone(),

@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use domain::attachment::MediaType;
 use domain::event::Counterpart;
 use domain::status::{ConversationStatus, DeliveryStatus, MessageStatus};
-use domain::{Actor, AttachmentId, Channel, ConversationId, Direction, MessageId, PatientId};
+use domain::{
+    Actor, AttachmentId, Author, Channel, ConversationId, Direction, MessageId, PatientId,
+};
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -43,8 +45,8 @@ pub struct MessageView {
     pub channel: Channel,
     /// `inbound` from the patient, `outbound` from the clinic.
     pub direction: Direction,
-    /// Who wrote or logged it.
-    pub author: Actor,
+    /// Who wrote or logged it, with the name they had then.
+    pub author: Author,
     /// Subject line.
     pub subject: Option<String>,
     /// The text; for a call log, the summary.

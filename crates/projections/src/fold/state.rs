@@ -37,6 +37,7 @@ pub(crate) struct MessageBody {
     pub channel: String,
     pub author_id: String,
     pub author_role: String,
+    pub author_name: Option<String>,
     pub subject: Option<String>,
     pub body: String,
     pub attachments: String,
@@ -217,6 +218,7 @@ impl InboxState {
             channel: String::new(),
             author_id: String::new(),
             author_role: String::new(),
+            author_name: None,
             subject: None,
             body: String::new(),
             attachments: "[]".into(),
@@ -240,11 +242,12 @@ impl InboxState {
                 conversation.clone(),
             ));
         }
-        self.participant(&conversation, &e.author, position);
+        self.participant(&conversation, &e.author.actor(), position);
         let body = MessageBody {
             channel: e.channel.as_str().into(),
             author_id: e.author.id.to_string(),
             author_role: e.author.role.as_str().into(),
+            author_name: e.author.name.clone(),
             subject: e.subject.clone(),
             body: e.body.clone(),
             attachments: serde_json::to_string(&e.attachments).unwrap_or_else(|_| "[]".into()),
@@ -270,6 +273,7 @@ impl InboxState {
             channel: "call".into(),
             author_id: e.author.id.to_string(),
             author_role: e.author.role.as_str().into(),
+            author_name: e.author.name.clone(),
             body: e.summary.clone(),
             call_occurred_at: Some(time_text(e.occurred_at)),
             call_duration_seconds: Some(i64::from(e.duration_seconds)),

@@ -107,6 +107,7 @@ async fn messages(
             text(&m.direction),
             text(&body.author_id),
             text(&body.author_role),
+            Arg::OptText(body.author_name.clone()),
             Arg::OptText(body.subject.clone()),
             text(&body.body),
             text(&body.attachments),
@@ -126,7 +127,7 @@ async fn messages(
         }
     }
     let head = format!(
-        "INSERT INTO {} (id, conversation_id, patient_id, position, channel, direction, author_id, author_role, subject, body, attachments, status, delivery_status, delivery_error, sent_at, call_occurred_at, call_duration_seconds) VALUES ",
+        "INSERT INTO {} (id, conversation_id, patient_id, position, channel, direction, author_id, author_role, author_name, subject, body, attachments, status, delivery_status, delivery_error, sent_at, call_occurred_at, call_duration_seconds) VALUES ",
         tables.name("messages")
     );
     write_rows(conn, d, &head, &created, "").await?;

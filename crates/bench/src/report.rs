@@ -45,6 +45,8 @@ pub struct BackendFigures {
     pub queries: Vec<QueryFigures>,
     /// Command throughput and lag per number of clients.
     pub commands: Vec<CommandFigures>,
+    /// Sends of many writers into one conversation, per number of writers.
+    pub hot_conversation: Vec<HotFigures>,
     /// Peak memory per phase.
     pub memory: Vec<PhaseMemory>,
 }
@@ -90,6 +92,23 @@ pub struct CommandFigures {
     pub ratio: f64,
     /// Sends probed for lag.
     pub lag_samples: usize,
+    /// Median command-to-inbox lag.
+    pub lag_p50_ms: f64,
+    /// 99th percentile command-to-inbox lag.
+    pub lag_p99_ms: f64,
+}
+
+/// Many writers replying into one conversation at once.
+#[derive(Debug, Serialize)]
+pub struct HotFigures {
+    /// Concurrent writers, all on the same conversation.
+    pub writers: usize,
+    /// Replies sent through the HTTP API per second.
+    pub commands_per_sec: f64,
+    /// Sends that failed.
+    pub failed: u64,
+    /// The rate of as many clients each in a conversation of its own, when measured.
+    pub independent_per_sec: Option<f64>,
     /// Median command-to-inbox lag.
     pub lag_p50_ms: f64,
     /// 99th percentile command-to-inbox lag.
@@ -147,6 +166,26 @@ impl Report {
                     100.0 * c.ratio,
                     c.lag_p50_ms,
                     c.lag_p99_ms
+                );
+            }
+        }
+        out.push_str("\n| backend    | writers on one conversation | commands/s | failed | independent conversations/s | lag p50 ms | lag p99 ms |\n");
+        out.push_str("|------------|----------------------------:|-----------:|-------:|----------------------------:|-----------:|-----------:|\n");
+        for b in &self.backends {
+            for h in &b.hot_conversation {
+                let independent = h
+                    .independent_per_sec
+                    .map_or("n/a".to_owned(), |rate| format!("{rate:.0}"));
+                let _ = writeln!(
+                    out,
+                    "| {:<10} | {:>27} | {:>10.0} | {:>6} | {:>27} | {:>10.2} | {:>10.2} |",
+                    b.backend,
+                    h.writers,
+                    h.commands_per_sec,
+                    h.failed,
+                    independent,
+                    h.lag_p50_ms,
+                    h.lag_p99_ms
                 );
             }
         }

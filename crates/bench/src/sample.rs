@@ -1,20 +1,19 @@
 //! Seeded sample data and the inbox query shapes, shared by the read-model benchmark and
 //! `hub bench`: the same data and the same queries wherever the figures come from.
 
-use chrono::Utc;
 use domain::event::{ConversationStarted, Counterpart, MessageSent, MessageStarred, StatusChanged};
 use domain::status::{ConversationStatus, MessageStatus};
 use domain::{
-    Actor, Channel, ConversationId, Direction, Event, EventMetadata, MessageId, PatientId, Role,
-    StaffId,
+    Actor, Author, Channel, ConversationId, Direction, Event, MessageId, PatientId, Role, StaffId,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use store::{AppendRequest, EventStore, ExpectedVersion, StoreError, StreamWrite};
-use uuid::Uuid;
+use std::sync::Arc;
 
-use crate::{ConversationFilter, MessageFilter, PageRequest, QueryError, ReadModel};
-use eventlog::codec;
+use commands::import::ImportStreams;
+use commands::{CommandError, Executor, Origin};
+use projections::{ConversationFilter, MessageFilter, PageRequest, QueryError, ReadModel};
+use uuid::Uuid;
 
 /// The words message bodies and subjects are made of (full-text queries pick from them).
 pub const WORDS: [&str; 12] = [
@@ -91,7 +90,7 @@ fn conversation(rng: &mut StdRng, patients: &[PatientId]) -> (ConversationId, Ve
             } else {
                 Direction::Outbound
             },
-            author: if inbound { patient } else { receptionist },
+            author: Author::new(if inbound { patient } else { receptionist }, None),
             subject: Some(format!("About {}", WORDS[rng.gen_range(0..WORDS.len())])),
             body,
             attachments: vec![],
@@ -116,46 +115,32 @@ fn conversation(rng: &mut StdRng, patients: &[PatientId]) -> (ConversationId, Ve
 }
 
 /// Appends `messages` messages in conversations of [`PER_CONVERSATION`], one patient per 20
-/// messages, all from seed 7: the same input gives the same events (ids included; times are
-/// when they were generated). `progress` gets (conversations done, conversations in all).
+/// messages, all from seed 7: the same input gives the same conversations, messages and
+/// patients (times are when they were generated). They go through the command path as
+/// [`ImportStreams`], a hundred conversations per append. `progress` gets (conversations done,
+/// conversations in all).
 pub async fn generate(
-    store: &dyn EventStore,
+    executor: &Arc<Executor>,
     messages: usize,
     mut progress: impl FnMut(usize, usize),
-) -> Result<SampleData, StoreError> {
+) -> Result<SampleData, CommandError> {
     let mut rng = StdRng::seed_from_u64(7);
     let patients: Vec<PatientId> = (0..(messages / 20).max(1))
         .map(|_| PatientId(uuid(&mut rng)))
         .collect();
     let conversations = (messages / PER_CONVERSATION).max(1);
     let mut events_appended = 0;
-    let mut batch: Vec<StreamWrite> = Vec::new();
+    let mut batch: Vec<Event> = Vec::new();
     for c in 0..conversations {
-        let (conversation_id, events) = conversation(&mut rng, &patients);
-        let encoded: Vec<_> = events
-            .iter()
-            .map(|e| {
-                codec::encode(
-                    e,
-                    uuid(&mut rng),
-                    receptionist(),
-                    Utc::now(),
-                    &EventMetadata::default(),
-                )
-            })
-            .collect();
-        events_appended += encoded.len() as u64;
-        batch.push(StreamWrite {
-            stream: format!("conversation-{conversation_id}"),
-            expected: ExpectedVersion::NoStream,
-            events: encoded,
-        });
-        if batch.len() == CONVERSATIONS_PER_APPEND || c + 1 == conversations {
-            store
-                .append(AppendRequest {
-                    writes: std::mem::take(&mut batch),
-                    idempotency: None,
-                })
+        let (_, events) = conversation(&mut rng, &patients);
+        events_appended += events.len() as u64;
+        batch.extend(events);
+        if (c + 1) % CONVERSATIONS_PER_APPEND == 0 || c + 1 == conversations {
+            let import = ImportStreams {
+                events: std::mem::take(&mut batch),
+            };
+            executor
+                .execute(Origin::new(receptionist()), import)
                 .await?;
             progress(c + 1, conversations);
         }

@@ -6,8 +6,9 @@
 //! single-row INSERT-commit rate at the same concurrency, with the command-to-inbox lag.
 //! Every phase records its peak memory. The report goes to stdout (Markdown) and `--json`.
 
+mod api_load;
+mod args;
 mod backend;
-mod commands;
 mod generate;
 mod in_process;
 mod load;
@@ -17,19 +18,22 @@ mod queries;
 mod raw;
 mod rebuild;
 mod report;
+pub mod sample;
 mod server;
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use projections::sample::{percentile_ms, SampleData};
+use sample::{percentile_ms, SampleData};
 
-use crate::cli::{BenchArgs, BenchBackend};
+use api_load::ApiClient;
+pub use args::{BenchArgs, BenchBackend};
 use backend::Backend;
-use commands::ApiClient;
 use memory::Process;
 use raw::RawDb;
-use report::{ratio, BackendFigures, CommandFigures, PhaseMemory, RebuildFigures, Report, Scale};
+use report::{
+    ratio, BackendFigures, CommandFigures, HotFigures, PhaseMemory, RebuildFigures, Report, Scale,
+};
 use server::HubServer;
 
 /// Runs every phase on every backend asked for, prints the tables and writes the JSON.
@@ -43,6 +47,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.clients.iter().all(|c| (1..=1_024).contains(c)),
         "--clients must each be between 1 and 1024"
+    );
+    anyhow::ensure!(
+        args.hot_writers.iter().all(|c| (1..=1_024).contains(c)),
+        "--hot-writers must each be between 1 and 1024"
     );
     let mut backends = Vec::new();
     let mut scale = None;
@@ -113,7 +121,7 @@ async fn measure(
 
     own.reset_peak();
     let started = Instant::now();
-    let data = generate::run(&*store, args.messages).await?;
+    let data = generate::run(&store, args.messages).await?;
     let generate_events_per_sec = data.events as f64 / started.elapsed().as_secs_f64();
     memory.push(peak("generate", own));
 
@@ -159,6 +167,10 @@ async fn measure(
     let server = HubServer::start(backend).await?;
     server.caught_up().await?;
     let commands = load_cells(backend, &server, args, &in_process, &mut memory).await;
+    let hot = match &commands {
+        Ok(cells) => hot_cells(&server, args, cells, &mut memory).await,
+        Err(_) => Ok(Vec::new()),
+    };
     server.stop().await;
     Ok((
         BackendFigures {
@@ -167,6 +179,7 @@ async fn measure(
             rebuild,
             queries,
             commands: commands?,
+            hot_conversation: hot?,
             memory,
         },
         data,
@@ -190,7 +203,7 @@ async fn load_cells(
         let conversations = api.start_conversations(clients).await?;
         hub.reset_peak();
         let spinner = progress::timed(&format!("HTTP commands, {clients} clients"));
-        let mut run = commands::run(&api, conversations, duration).await;
+        let mut run = api_load::run(&api, conversations, duration).await;
         memory.push(peak(&format!("HTTP load, {clients} clients"), hub));
         spinner.set_message(format!("raw INSERT-commits, {clients} clients"));
         let pool = clients.min(store::postgres::DEFAULT_POOL_SIZE as usize) as u32;
@@ -208,6 +221,44 @@ async fn load_cells(
             raw_inserts_per_sec: raw_rate.per_sec(),
             ratio: ratio(commands_per_sec, raw_rate.per_sec()),
             lag_samples: run.lag.len(),
+            lag_p50_ms: percentile_ms(&run.lag, 0.5),
+            lag_p99_ms: percentile_ms(&run.lag, 0.99),
+        });
+    }
+    Ok(cells)
+}
+
+/// HTTP sends of many writers into ONE conversation, per number of writers, beside the rate of
+/// as many clients each in a conversation of its own (`independent`, when that cell ran).
+async fn hot_cells(
+    server: &HubServer,
+    args: &BenchArgs,
+    independent: &[CommandFigures],
+    memory: &mut Vec<PhaseMemory>,
+) -> anyhow::Result<Vec<HotFigures>> {
+    let duration = Duration::from_secs_f64(args.seconds);
+    let hub = server.pid().map(Process::Child).unwrap_or(Process::Own);
+    let api = ApiClient::new(server, args.hot_writers.iter().copied().max().unwrap_or(1))?;
+    let mut cells = Vec::new();
+    for &writers in &args.hot_writers {
+        let conversation = api.start_conversations(1).await?.remove(0);
+        hub.reset_peak();
+        let phase = format!("HTTP load, {writers} writers on one conversation");
+        let spinner = progress::timed(&phase);
+        let mut run = api_load::run(&api, vec![conversation; writers], duration).await;
+        memory.push(peak(&phase, hub));
+        spinner.finish_and_clear();
+        run.lag.sort();
+        let commands_per_sec = run.throughput.per_sec();
+        let independent_per_sec = independent
+            .iter()
+            .find(|cell| cell.clients == writers)
+            .map(|cell| cell.commands_per_sec);
+        cells.push(HotFigures {
+            writers,
+            commands_per_sec,
+            failed: run.throughput.failed,
+            independent_per_sec,
             lag_p50_ms: percentile_ms(&run.lag, 0.5),
             lag_p99_ms: percentile_ms(&run.lag, 0.99),
         });

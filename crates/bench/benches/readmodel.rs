@@ -2,13 +2,13 @@
 //!
 //! `HUB_BENCH_MESSAGES=100000 cargo bench -p projections --bench readmodel` (default 100,000
 //! messages in conversations of 10; the full scale is 1,000,000). Data is generated
-//! deterministically (seeded, `projections::sample`) and shows progress on stderr. `hub bench`
+//! deterministically (seeded, `bench::sample`) and shows progress on stderr. `hub bench`
 //! measures the same shapes on the same data, beside the whole hub's other figures.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use projections::sample::{self, percentile_ms, QueryShape};
+use bench::sample::{self, percentile_ms, QueryShape};
 use projections::SqlReadModel;
 use store::testing::TestDatabase;
 use store::EventStore;
@@ -18,7 +18,8 @@ const QUERIES: usize = 200;
 async fn run(backend: &str, store: Arc<dyn EventStore>, model: Arc<SqlReadModel>, messages: usize) {
     eprintln!("{backend}: generating {messages} messages…");
     let started = Instant::now();
-    let data = sample::generate(&*store, messages, |done, all| {
+    let executor = commands::Executor::new(store.clone());
+    let data = sample::generate(&executor, messages, |done, all| {
         if done % 2_000 == 0 || done == all {
             eprintln!(
                 "  generated {done} conversations ({:.0}/s)",

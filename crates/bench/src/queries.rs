@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::sample::{percentile_ms, QueryShape};
 use domain::PatientId;
-use projections::sample::{percentile_ms, QueryShape};
 use projections::ReadModel;
 
 use super::progress;

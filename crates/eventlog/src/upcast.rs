@@ -1,0 +1,49 @@
+//! The upcasting chain: stored event data of an older schema version is brought to the current
+//! shape as raw JSON, one version at a time, before it is decoded into the typed [`Event`].
+//!
+//! Events are never rewritten in the store: an auditor replays exactly what was recorded, and
+//! every reader sees old events in today's shape through this chain. A new shape of an event
+//! type is a new `schema_version` (see [`Event::schema_version`]) and one [`Step`] here that
+//! turns the previous version's data into it. Steps work on JSON, not on old Rust types, so the
+//! domain keeps only the current types.
+//!
+//! [`Event`]: domain::Event
+//! [`Event::schema_version`]: domain::Event::schema_version
+
+use serde_json::Value;
+
+/// One step of the chain: data of `event_types` at version `from` becomes version `from + 1`.
+struct Step {
+    event_types: &'static [&'static str],
+    from: u32,
+    apply: fn(&mut Value),
+}
+
+/// Every step, in no particular order (each names the version it starts from).
+const CHAIN: &[Step] = &[Step {
+    event_types: &["MessageSent", "CallLogged", "MessageReceived"],
+    from: 1,
+    apply: author_gains_name,
+}];
+
+/// Version 2 of messages and call logs records the author's name; events of version 1 did not
+/// know it, so it is `null`.
+fn author_gains_name(data: &mut Value) {
+    if let Some(author) = data.get_mut("author").and_then(Value::as_object_mut) {
+        author.entry("name").or_insert(Value::Null);
+    }
+}
+
+/// Brings `data` of `event_type`, recorded at `schema_version`, through every step that applies;
+/// answers the version it ends at with the upcast data.
+pub fn upcast(event_type: &str, schema_version: u32, mut data: Value) -> (u32, Value) {
+    let mut version = schema_version;
+    while let Some(step) = CHAIN
+        .iter()
+        .find(|step| step.from == version && step.event_types.contains(&event_type))
+    {
+        (step.apply)(&mut data);
+        version += 1;
+    }
+    (version, data)
+}
