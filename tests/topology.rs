@@ -139,3 +139,81 @@ async fn a_node_never_decides_on_a_record_another_node_changed() {
         .ok();
     first.post(&reception, "/v1/messages", sms).await.ok();
 }
+
+/// Nodes authenticate from principals they cache, and the event log keeps those current: a
+/// revoked token fails at once on the node that revoked it and within a second on the other,
+/// and so does a withdrawn permission.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_reach_every_node_within_a_second() {
+    let first = Hub::start(Backend::Postgres).await;
+    let second = first.second_node().await;
+    let (staff_id, reception) = first.staff("Rita", "receptionist").await;
+    let (patient_id, _) = first.patient("Pat").await;
+    let sms = json!({ "patient_id": patient_id, "channel": "portal", "body": "hello" });
+    // Both nodes have the receptionist cached.
+    first
+        .post(&reception, "/v1/messages", sms.clone())
+        .await
+        .ok();
+    second
+        .post(&reception, "/v1/messages", sms.clone())
+        .await
+        .ok();
+
+    // A withdrawn permission.
+    first
+        .post(
+            support::ADMIN,
+            &format!("/v1/staff/{staff_id}/permissions"),
+            json!({ "grant": [], "revoke": ["send_messages"] }),
+        )
+        .await
+        .ok();
+    first
+        .post(&reception, "/v1/messages", sms.clone())
+        .await
+        .err(403, "missing_permission");
+    eventually_within_a_second(|| async {
+        second
+            .post(&reception, "/v1/messages", sms.clone())
+            .await
+            .status
+            == 403
+    })
+    .await;
+
+    // A revoked token.
+    first
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/v1/staff/{staff_id}/token"),
+            Some(support::ADMIN),
+            None,
+        )
+        .await
+        .ok();
+    first
+        .get(&reception, "/v1/conversations")
+        .await
+        .err(401, "unauthenticated");
+    eventually_within_a_second(|| async {
+        second.get(&reception, "/v1/conversations").await.status == 401
+    })
+    .await;
+}
+
+/// Polls `check` until it holds; fails when it still does not a second after the first try.
+async fn eventually_within_a_second<F, Fut>(check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other node still accepted it after a second"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
