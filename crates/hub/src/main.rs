@@ -7,7 +7,6 @@ mod http;
 mod inbound;
 mod providers;
 mod run;
-mod web;
 mod workers;
 
 use clap::Parser;

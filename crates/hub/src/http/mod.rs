@@ -388,16 +388,20 @@ async fn serve_openapi(
     axum::Json(state.openapi.as_ref().clone())
 }
 
-/// The whole service: the API under `/v1`, limits, timeouts and request logging.
+/// The whole service: the API under `/v1`, the web pages at `/` (which call the same API
+/// in-process), limits, timeouts and request logging.
 pub fn router(state: AppState) -> Router {
-    let (api, _) = api();
-    let api = api.layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
+    let api = api().0.with_state(state.clone());
+    let pages = web::router(web::WebState::new(
+        api.clone(),
+        state.commands.clone(),
+        state.read_model.clone(),
+    ));
     Router::new()
-        .nest("/v1", api)
-        .merge(crate::web::router())
+        .nest("/v1", api.layer(DefaultBodyLimit::max(JSON_BODY_LIMIT)))
+        .merge(pages)
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
-        .with_state(state)
         .layer(middleware::from_fn(read_whole_body))
         .layer(request_log())
         .layer(TimeoutLayer::with_status_code(
@@ -430,7 +434,7 @@ async fn read_whole_body(request: Request, next: Next) -> Response {
         webhooks::EMAIL_BODY_LIMIT
     } else if !path.starts_with("/v1/") {
         // The web pages' forms carry attachments.
-        crate::web::FORM_BODY_LIMIT
+        web::FORM_BODY_LIMIT
     } else {
         JSON_BODY_LIMIT
     };

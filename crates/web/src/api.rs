@@ -2,25 +2,16 @@
 //! signed-in caller's token: every read and write passes the same authentication,
 //! authorization, validation and error mapping as an API client's.
 
-use std::sync::OnceLock;
-
 use axum::body::Body;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{Method, Request, StatusCode};
 use axum::response::Response;
-use axum::Router;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 use tower::ServiceExt;
 
-use crate::http::AppState;
-
-/// The API routes (relative to `/v1`), built once.
-fn routes() -> &'static Router<AppState> {
-    static ROUTES: OnceLock<Router<AppState>> = OnceLock::new();
-    ROUTES.get_or_init(|| crate::http::api().0)
-}
+use crate::WebState;
 
 /// A refusal or failure as the API answered it.
 #[derive(Debug, Clone)]
@@ -62,13 +53,13 @@ impl Failure {
 
 /// The API as one caller sees it.
 pub struct Api<'a> {
-    state: &'a AppState,
+    state: &'a WebState,
     token: &'a str,
 }
 
 impl<'a> Api<'a> {
     /// The API called with `token`.
-    pub fn new(state: &'a AppState, token: &'a str) -> Self {
+    pub fn new(state: &'a WebState, token: &'a str) -> Self {
         Api { state, token }
     }
 
@@ -88,8 +79,7 @@ impl<'a> Api<'a> {
             request = request.header(CONTENT_TYPE, content_type);
         }
         let request = request.body(body).expect("a valid request");
-        let router = routes().clone().with_state(self.state.clone());
-        match router.oneshot(request).await {
+        match self.state.api.clone().oneshot(request).await {
             Ok(response) => response,
             Err(never) => match never {},
         }

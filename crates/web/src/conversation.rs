@@ -16,7 +16,7 @@ use super::inbox::counterpart_label;
 use super::page::{self, Nav};
 use super::session::{FormData, Session, Submitted};
 use super::Directory;
-use crate::http::AppState;
+use crate::WebState;
 
 /// The most timeline entries one page shows.
 const TIMELINE_MAX: usize = 2_000;
@@ -131,7 +131,7 @@ async fn load(api: &Api<'_>, session: &Session, id: &str, after: &str) -> Result
 
 /// `GET /conversations/{id}`.
 pub async fn show(
-    State(state): State<AppState>,
+    State(state): State<WebState>,
     session: Session,
     Path(id): Path<String>,
     Query(query): Query<ViewQuery>,
@@ -140,7 +140,7 @@ pub async fn show(
 }
 
 async fn page_for(
-    state: &AppState,
+    state: &WebState,
     session: &Session,
     id: &str,
     after: &str,
@@ -403,7 +403,7 @@ fn star_form(session: &Session, message: &Message) -> Markup {
 
 /// `GET /conversations/{id}/updates?known=`: 204 while nothing changed, else the timeline.
 pub async fn updates(
-    State(state): State<AppState>,
+    State(state): State<WebState>,
     session: Session,
     Path(id): Path<String>,
     Query(query): Query<ViewQuery>,
@@ -436,7 +436,7 @@ pub async fn updates(
 
 /// `POST /conversations/{id}/reply`.
 pub async fn reply(
-    State(state): State<AppState>,
+    State(state): State<WebState>,
     Path(id): Path<String>,
     Submitted(session, form): Submitted,
 ) -> Response {
@@ -502,7 +502,7 @@ fn call_body(form: &FormData) -> Result<Value, Failure> {
 
 /// `POST /conversations/{id}/call`.
 pub async fn log_call(
-    State(state): State<AppState>,
+    State(state): State<WebState>,
     Path(id): Path<String>,
     Submitted(session, form): Submitted,
 ) -> Response {
@@ -539,7 +539,7 @@ pub async fn log_call(
 
 /// `POST /conversations/{id}/archive` with `archived=true|false`.
 pub async fn archive(
-    State(state): State<AppState>,
+    State(state): State<WebState>,
     Path(id): Path<String>,
     Submitted(session, form): Submitted,
 ) -> Response {
@@ -569,7 +569,7 @@ pub async fn archive(
 /// `POST /messages/{id}/star` with `starred=true|false`: htmx swaps the toggle in place;
 /// without scripts the browser returns to the conversation.
 pub async fn star(
-    State(state): State<AppState>,
+    State(state): State<WebState>,
     Path(id): Path<String>,
     headers: HeaderMap,
     Submitted(session, form): Submitted,
@@ -622,7 +622,7 @@ pub async fn star(
 
 /// `GET /files/{id}`: the attachment, if the caller may see it.
 pub async fn download(
-    State(state): State<AppState>,
+    State(state): State<WebState>,
     session: Session,
     Path(id): Path<String>,
 ) -> Response {

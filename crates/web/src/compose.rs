@@ -14,7 +14,7 @@ use super::api::{Api, Failure, Patient, Written};
 use super::page::{self, Nav};
 use super::session::{FormData, Session, Submitted};
 use super::Directory;
-use crate::http::AppState;
+use crate::WebState;
 
 /// A channel the form offers, and why it is disabled when it is.
 pub struct ChannelOption {
@@ -210,7 +210,7 @@ pub struct ComposeQuery {
 
 /// `GET /new`.
 pub async fn form(
-    State(state): State<AppState>,
+    State(state): State<WebState>,
     session: Session,
     Query(query): Query<ComposeQuery>,
 ) -> Response {
@@ -218,7 +218,7 @@ pub async fn form(
 }
 
 /// `POST /new`: writes the first message of a new conversation.
-pub async fn send(State(state): State<AppState>, Submitted(session, form): Submitted) -> Response {
+pub async fn send(State(state): State<WebState>, Submitted(session, form): Submitted) -> Response {
     let api = Api::new(&state, &session.token);
     let extra = if session.is_patient() {
         json!({ "to": "reception" })
@@ -250,7 +250,7 @@ pub async fn send(State(state): State<AppState>, Submitted(session, form): Submi
 
 /// Patients whose record carries the phone number, e-mail address or id typed in the picker.
 async fn find_patients(
-    state: &AppState,
+    state: &WebState,
     api: &Api<'_>,
     directory: &mut Directory,
     find: &str,
@@ -297,7 +297,7 @@ fn contact_line(patient: &Patient) -> String {
 }
 
 async fn render(
-    state: &AppState,
+    state: &WebState,
     session: &Session,
     query: &ComposeQuery,
     draft: &Draft,

@@ -6,9 +6,9 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 /// htmx 2 (Zero-Clause BSD, see `static/htmx.LICENSE`).
-const HTMX: &[u8] = include_bytes!("../../static/htmx.min.js");
-const SCRIPT: &[u8] = include_bytes!("../../static/app.js");
-const STYLE: &[u8] = include_bytes!("../../static/app.css");
+const HTMX: &[u8] = include_bytes!("../static/htmx.min.js");
+const SCRIPT: &[u8] = include_bytes!("../static/app.js");
+const STYLE: &[u8] = include_bytes!("../static/app.css");
 
 /// `GET /static/{file}`.
 pub async fn serve(Path(file): Path<String>) -> Response {

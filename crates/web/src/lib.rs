@@ -14,16 +14,42 @@ mod page;
 mod session;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::http::AppState;
 use api::{Api, Patient};
+use commands::CommandService;
+use projections::ReadModel;
+
+/// What every page handler shares.
+#[derive(Clone)]
+pub struct WebState {
+    /// The `/v1` API (routes relative to `/v1`), called in-process.
+    api: Router,
+    /// Authentication of the session's token.
+    commands: Arc<CommandService>,
+    /// The patient lookup by phone or e-mail of the compose form's picker (the API has no
+    /// directory search yet).
+    read_model: Arc<dyn ReadModel>,
+}
+
+impl WebState {
+    /// Pages over the `/v1` API router (with its state), the command service that
+    /// authenticates sessions, and the read models the patient picker searches.
+    pub fn new(api: Router, commands: Arc<CommandService>, read_model: Arc<dyn ReadModel>) -> Self {
+        WebState {
+            api,
+            commands,
+            read_model,
+        }
+    }
+}
 
 /// The pages' routes.
-pub fn router() -> Router<AppState> {
+pub fn router(state: WebState) -> Router {
     Router::new()
         .route("/", get(inbox::index))
         .route("/signin", get(session::sign_in_form).post(session::sign_in))
@@ -38,10 +64,11 @@ pub fn router() -> Router<AppState> {
         .route("/files/{id}", get(conversation::download))
         .route("/static/{file}", get(assets::serve))
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
+        .with_state(state)
 }
 
 /// The largest form a page accepts: a message with attachments up to the portal's 50 MiB.
-pub(crate) const FORM_BODY_LIMIT: usize = 52 * 1024 * 1024;
+pub const FORM_BODY_LIMIT: usize = 52 * 1024 * 1024;
 
 /// Patient records looked up once per page.
 #[derive(Default)]

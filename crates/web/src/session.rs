@@ -12,13 +12,14 @@ use axum::http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use commands::CommandError;
 use domain::{Principal, Role};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use super::api::Failure;
 use super::page;
-use crate::http::AppState;
+use crate::WebState;
 
 /// The session cookie's name.
 const SESSION_COOKIE: &str = "hub_session";
@@ -122,12 +123,12 @@ fn to_sign_in(parts: &Parts) -> Response {
     response
 }
 
-impl FromRequestParts<AppState> for Session {
+impl FromRequestParts<WebState> for Session {
     type Rejection = Response;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &AppState,
+        state: &WebState,
     ) -> Result<Self, Self::Rejection> {
         let token = cookie(&parts.headers, SESSION_COOKIE)
             .and_then(|value| hex::decode(value).ok())
@@ -136,14 +137,13 @@ impl FromRequestParts<AppState> for Session {
         let principal = match state.commands.authenticate(&token).await {
             Ok(principal) => principal,
             Err(error) => {
-                let response = crate::error::ApiError::from(error).into_response();
-                return Err(if response.status() == StatusCode::UNAUTHORIZED {
+                return Err(if matches!(error, CommandError::Unauthenticated) {
                     to_sign_in(parts)
                 } else {
                     page::failure_page(
                         None,
                         &Failure::local(
-                            response.status(),
+                            StatusCode::SERVICE_UNAVAILABLE,
                             "unavailable",
                             "The hub is temporarily unavailable. Try again in a moment.",
                         ),
@@ -190,7 +190,7 @@ fn sign_in_page(headers: &HeaderMap, error: Option<&str>) -> Response {
 
 /// `POST /signin`: checks the token and starts a session.
 pub async fn sign_in(
-    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::State(state): axum::extract::State<WebState>,
     headers: HeaderMap,
     form: FormData,
 ) -> Response {
@@ -226,7 +226,7 @@ pub async fn sign_in(
 
 /// `POST /signout`: ends the session (CSRF-checked when the session is still valid).
 pub async fn sign_out(
-    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::State(state): axum::extract::State<WebState>,
     headers: HeaderMap,
     form: FormData,
 ) -> Response {
@@ -257,10 +257,10 @@ pub async fn sign_out(
 /// A form submitted by a signed-in caller whose CSRF token matches its session.
 pub struct Submitted(pub Session, pub FormData);
 
-impl FromRequest<AppState> for Submitted {
+impl FromRequest<WebState> for Submitted {
     type Rejection = Response;
 
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, state: &WebState) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = request.into_parts();
         let session = Session::from_request_parts(&mut parts, state).await?;
         let form = FormData::from_request(Request::from_parts(parts, body), state).await?;

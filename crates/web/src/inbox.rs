@@ -10,7 +10,7 @@ use super::api::{Api, Conversation, Failure, Message, Page};
 use super::page::{self, Nav};
 use super::session::Session;
 use super::{query_string, Directory};
-use crate::http::AppState;
+use crate::WebState;
 
 /// Conversations per page.
 const PAGE_SIZE: &str = "25";
@@ -87,7 +87,7 @@ async fn channels_of(api: &Api<'_>, conversation: &Conversation) -> Vec<String> 
 
 /// `GET /`: the inbox.
 pub async fn index(
-    State(state): State<AppState>,
+    State(state): State<WebState>,
     session: Session,
     Query(query): Query<InboxQuery>,
 ) -> Response {
