@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::error::DomainError;
+use crate::names::UnknownName;
 
 /// The role an actor holds. Every actor has exactly one.
 #[derive(
@@ -74,12 +74,12 @@ impl fmt::Display for Role {
 }
 
 impl FromStr for Role {
-    type Err = DomainError;
+    type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Role::ALL
             .into_iter()
             .find(|role| role.as_str() == s)
-            .ok_or_else(|| DomainError::invalid(format!("unknown role `{s}`")))
+            .ok_or_else(|| UnknownName::new("role", s))
     }
 }
 
@@ -194,14 +194,5 @@ impl Principal {
     /// The role of the acting identity.
     pub fn role(&self) -> Role {
         self.actor.role
-    }
-
-    /// Fails with `missing_permission` when clinic staff lacks `send_messages`:
-    /// without it, staff may use no part of the hub.
-    pub fn ensure_may_use_hub(&self) -> Result<(), DomainError> {
-        if self.role().is_clinic_staff() && !self.permissions.contains(&Permission::SendMessages) {
-            return Err(DomainError::MissingPermission(Permission::SendMessages));
-        }
-        Ok(())
     }
 }

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::error::DomainError;
+use crate::names::UnknownName;
 
 /// How a message travels between the clinic and the patient.
 #[derive(
@@ -70,12 +70,12 @@ impl fmt::Display for Channel {
 }
 
 impl FromStr for Channel {
-    type Err = DomainError;
+    type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Channel::ALL
             .into_iter()
             .find(|channel| channel.as_str() == s)
-            .ok_or_else(|| DomainError::invalid(format!("unknown channel `{s}`")))
+            .ok_or_else(|| UnknownName::new("channel", s))
     }
 }
 
@@ -102,28 +102,14 @@ impl Direction {
 }
 
 impl FromStr for Direction {
-    type Err = DomainError;
+    type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "inbound" => Ok(Direction::Inbound),
             "outbound" => Ok(Direction::Outbound),
-            other => Err(DomainError::invalid(format!("unknown direction `{other}`"))),
+            other => Err(UnknownName::new("direction", other)),
         }
     }
-}
-
-/// Validates message text for a channel: not blank, not longer than the channel allows.
-pub fn validate_body(channel: Channel, body: &str) -> Result<(), DomainError> {
-    if body.trim().is_empty() {
-        return Err(DomainError::invalid("body must not be empty"));
-    }
-    let max = channel.max_body_chars();
-    if body.chars().count() > max {
-        return Err(DomainError::invalid(format!(
-            "body is longer than {max} characters allowed on {channel}"
-        )));
-    }
-    Ok(())
 }
 
 /// The encoding an SMS body needs.
@@ -223,12 +209,5 @@ mod tests {
         // An emoji is a surrogate pair: 35 fit in one part.
         assert_eq!(sms_segments(&"😀".repeat(35)).segments, 1);
         assert_eq!(sms_segments(&"😀".repeat(36)).segments, 2);
-    }
-
-    #[test]
-    fn bodies_are_bounded_per_channel() {
-        assert!(validate_body(Channel::Sms, &"a".repeat(1600)).is_ok());
-        assert!(validate_body(Channel::Sms, &"a".repeat(1601)).is_err());
-        assert!(validate_body(Channel::Email, "  \n").is_err());
     }
 }

@@ -5,6 +5,7 @@ use thiserror::Error;
 use crate::actor::Permission;
 use crate::channel::Channel;
 use crate::ids::ConversationId;
+use crate::names::UnknownName;
 
 /// Why a command was rejected. Each variant maps to exactly one contract error code.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -47,6 +48,12 @@ pub enum DomainError {
     /// A file whose content does not match an accepted media type (415 `unsupported_media_type`).
     #[error("{0}")]
     UnsupportedMediaType(String),
+}
+
+impl From<UnknownName> for DomainError {
+    fn from(error: UnknownName) -> Self {
+        DomainError::InvalidRequest(error.to_string())
+    }
 }
 
 impl DomainError {

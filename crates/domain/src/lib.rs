@@ -10,7 +10,6 @@
 //! - [`conversation::ConversationScope`] decides messages, call logs, statuses, stars and
 //!   archiving, with the patient's record beside the conversation.
 
-pub mod access;
 pub mod actor;
 pub mod attachment;
 pub mod channel;
@@ -22,6 +21,7 @@ pub mod dispatch;
 pub mod error;
 pub mod event;
 pub mod ids;
+mod names;
 pub mod patient;
 pub mod schema;
 pub mod staff;
@@ -30,11 +30,13 @@ mod token;
 
 pub use actor::{Actor, Author, Permission, Principal, Role};
 pub use channel::{Channel, Direction};
+pub use conversation::access;
 pub use error::DomainError;
 pub use event::{Event, EventEnvelope, EventMetadata};
 pub use ids::{
     AttachmentId, ConversationId, MessageId, PatientId, StaffId, StreamName, UnmatchedId,
 };
+pub use names::UnknownName;
 pub use token::Tokens;
 
 /// State rebuilt as a fold over events: `apply` each event of the stream in order.

@@ -11,7 +11,10 @@ use domain::command::{
 use domain::contact::{EmailAddress, PatientContact, PhoneNumber};
 use domain::event::{SmsConsentChanged, WhatsappWindowOpened};
 use domain::status::{ConversationStatus, MessageStatus};
-use domain::{AttachmentId, Channel, ConversationId, Direction, Event, MessageId, PatientId, Role};
+use domain::{
+    AttachmentId, Channel, ConversationId, Direction, DomainError, Event, MessageId, PatientId,
+    Role,
+};
 use uuid::Uuid;
 
 fn send(
@@ -495,15 +498,15 @@ fn call_logs_are_checked() {
 #[test]
 fn bad_values_are_typed_errors() {
     assert_eq!(
-        "fax".parse::<Channel>().unwrap_err().code(),
+        DomainError::from("fax".parse::<Channel>().unwrap_err()).code(),
         "invalid_request"
     );
     assert_eq!(
-        "nurse".parse::<Role>().unwrap_err().code(),
+        DomainError::from("nurse".parse::<Role>().unwrap_err()).code(),
         "invalid_request"
     );
     assert_eq!(
-        "sideways".parse::<Direction>().unwrap_err().code(),
+        DomainError::from("sideways".parse::<Direction>().unwrap_err()).code(),
         "invalid_request"
     );
     assert!(PhoneNumber::parse("0151 1234567").is_err());

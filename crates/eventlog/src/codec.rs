@@ -45,7 +45,7 @@ pub fn decode(record: &RecordedEvent) -> Result<EventEnvelope, DecodeError> {
     let role = record
         .actor_role
         .parse()
-        .map_err(|e: domain::DomainError| fail(e.to_string()))?;
+        .map_err(|e: domain::UnknownName| fail(e.to_string()))?;
     let metadata: EventMetadata =
         serde_json::from_value(record.metadata.clone()).map_err(|e| fail(e.to_string()))?;
     Ok(EventEnvelope {

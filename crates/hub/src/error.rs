@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use commands::CommandError;
-use domain::{ConversationId, DomainError};
+use domain::{ConversationId, DomainError, UnknownName};
 use projections::QueryError;
 use serde_json::json;
 use store::StoreError;
@@ -137,6 +137,12 @@ impl From<StoreError> for ApiError {
             }
             other => ApiError::unavailable(other),
         }
+    }
+}
+
+impl From<UnknownName> for ApiError {
+    fn from(error: UnknownName) -> Self {
+        ApiError::invalid(error.to_string())
     }
 }
 

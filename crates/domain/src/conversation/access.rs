@@ -1,8 +1,8 @@
 //! Who may see a conversation, who may write in it, and who may write the first message.
 
-use crate::actor::{Actor, Principal, Role};
+use super::record::ConversationRecord;
+use crate::actor::{Actor, Permission, Principal, Role};
 use crate::command::Recipient;
-use crate::conversation::ConversationRecord;
 use crate::error::DomainError;
 use crate::event::Counterpart;
 
@@ -77,5 +77,16 @@ pub fn initiation(
         (role @ (Role::Auditor | Role::System), _) => Err(DomainError::ConversationRule(format!(
             "a {role} may not start conversations"
         ))),
+    }
+}
+
+impl Principal {
+    /// Fails with `missing_permission` when clinic staff lacks `send_messages`:
+    /// without it, staff may use no part of the hub.
+    pub fn ensure_may_use_hub(&self) -> Result<(), DomainError> {
+        if self.role().is_clinic_staff() && !self.permissions.contains(&Permission::SendMessages) {
+            return Err(DomainError::MissingPermission(Permission::SendMessages));
+        }
+        Ok(())
     }
 }
