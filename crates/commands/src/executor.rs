@@ -318,7 +318,10 @@ impl Executor {
                         let ids = encode_into(&mut writes, &ws, job.origin(), &events);
                         decided.push((job, ids));
                     }
-                    Ok(_) if ws.is_fresh() => answered_later.push((job, Ok(self.nothing()))),
+                    Ok(_) if ws.is_fresh() => {
+                        let nothing = self.committed(Vec::new()).await;
+                        answered_later.push((job, nothing));
+                    }
                     Err(CommandError::Refused(refusal)) if ws.is_fresh() => {
                         answered_later.push((job, Err(CommandError::Refused(refusal))))
                     }
@@ -394,15 +397,8 @@ impl Executor {
         }
     }
 
-    /// The answer to a command that wrote nothing: the store's head, so that a read after it
-    /// sees at least what the caller saw.
-    fn nothing(&self) -> Committed {
-        Committed {
-            events: Vec::new(),
-            position: *self.store.head_watch().borrow(),
-        }
-    }
-
+    /// The answer for `events`: the position to wait for is their last one, or the store's
+    /// head when nothing was written (so a read after it sees at least what the caller saw).
     async fn committed(&self, events: Vec<RecordedEvent>) -> Result<Committed, CommandError> {
         let position = match events.iter().map(|e| e.position).max() {
             Some(position) => position,
