@@ -12,10 +12,17 @@ use uuid::Uuid;
 
 use super::answers::AttachmentAnswer;
 use super::extract::{Caller, Params, PathId};
+use super::openapi::Verb::{Get, Post};
+use super::openapi::{ApiBuilder, Operation as Op};
 use super::AppState;
 use crate::blobs::BlobError;
 use crate::error::ApiError;
 use commands::RequestMeta;
+
+/// The attachment routes.
+pub(super) fn routes(api: ApiBuilder) -> ApiBuilder {
+    api.route(UPLOAD, upload).route(DOWNLOAD, download)
+}
 
 /// The longest file name kept.
 const MAX_FILENAME_CHARS: usize = 255;
@@ -46,6 +53,17 @@ impl From<BlobError> for ApiError {
         }
     }
 }
+
+/// The operation [`upload`] serves.
+const UPLOAD: Op = Op::new(
+    Post,
+    "/attachments",
+    "Store a file (raw body, its type as Content-Type)",
+    201,
+)
+.raw_body()
+.query(&["filename"])
+.answers::<AttachmentAnswer>();
 
 /// `POST /v1/attachments`: the raw file as the body, its type as `Content-Type`.
 pub async fn upload(
@@ -94,6 +112,9 @@ pub async fn upload(
         }),
     ))
 }
+
+/// The operation [`download`] serves.
+const DOWNLOAD: Op = Op::new(Get, "/attachments/{id}", "Download a file", 200);
 
 /// `GET /v1/attachments/{id}`: the file, for its uploader and whoever can see a message carrying it.
 pub async fn download(

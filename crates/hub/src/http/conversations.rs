@@ -13,10 +13,23 @@ use serde::Deserialize;
 use super::answers::{ArchiveAnswer, MessageAnswer};
 
 use super::extract::{Caller, JsonBody, Params, PathId};
-use super::messages::{message_filter, page_request, MessageBody};
+use super::messages::{message_filter, page_request, MessageBody, LIST_PARAMS};
+use super::openapi::Verb::{Get, Post};
+use super::openapi::{ApiBuilder, Operation as Op};
 use super::AppState;
 use crate::error::ApiError;
 use commands::{CommandService, RequestMeta};
+
+/// The conversation routes.
+pub(super) fn routes(api: ApiBuilder) -> ApiBuilder {
+    api.route(LIST, list)
+        .route(SHOW, show)
+        .route(TIMELINE, timeline)
+        .route(REPLY, reply)
+        .route(LOG_CALL, log_call)
+        .route(ARCHIVE, archive)
+        .route(UNARCHIVE, unarchive)
+}
 
 /// `POST /v1/conversations/{id}/calls` body.
 #[derive(Deserialize, JsonSchema)]
@@ -34,6 +47,16 @@ pub struct CallBody {
     #[serde(default)]
     idempotency_key: Option<String>,
 }
+
+/// The operation [`list`] serves.
+const LIST: Op = Op::new(
+    Get,
+    "/conversations",
+    "The inbox, newest activity first",
+    200,
+)
+.query(LIST_PARAMS)
+.answers::<Page<ConversationView>>();
 
 /// The inbox: conversations the caller can see, newest activity first.
 pub async fn list(
@@ -59,6 +82,16 @@ pub async fn list(
     Ok(Json(result))
 }
 
+/// The operation [`show`] serves.
+const SHOW: Op = Op::new(
+    Get,
+    "/conversations/{id}",
+    "One conversation with participants and status",
+    200,
+)
+.query(&["min_position"])
+.answers::<ConversationView>();
+
 /// One conversation with participants and status.
 pub async fn show(
     State(state): State<AppState>,
@@ -75,6 +108,16 @@ pub async fn show(
         .ok_or_else(|| ApiError::not_found("conversation"))?;
     Ok(Json(conversation))
 }
+
+/// The operation [`timeline`] serves.
+const TIMELINE: Op = Op::new(
+    Get,
+    "/conversations/{id}/messages",
+    "The timeline, oldest first",
+    200,
+)
+.query(&["limit", "cursor", "min_position"])
+.answers::<Page<MessageView>>();
 
 /// The timeline of messages and call logs, oldest first.
 pub async fn timeline(
@@ -93,6 +136,16 @@ pub async fn timeline(
         .ok_or_else(|| ApiError::not_found("conversation"))?;
     Ok(Json(result))
 }
+
+/// The operation [`reply`] serves.
+const REPLY: Op = Op::new(
+    Post,
+    "/conversations/{id}/messages",
+    "Reply in a conversation (participants)",
+    201,
+)
+.json_body::<MessageBody>()
+.answers::<MessageAnswer>();
 
 /// A reply in an existing conversation.
 pub async fn reply(
@@ -119,6 +172,16 @@ pub async fn reply(
         Json(MessageAnswer::from_committed(&committed)),
     ))
 }
+
+/// The operation [`log_call`] serves.
+const LOG_CALL: Op = Op::new(
+    Post,
+    "/conversations/{id}/calls",
+    "Log a phone call (staff)",
+    201,
+)
+.json_body::<CallBody>()
+.answers::<MessageAnswer>();
 
 /// Logs a phone call.
 pub async fn log_call(
@@ -171,6 +234,15 @@ async fn set_archived(
     }))
 }
 
+/// The operation [`archive`] serves.
+const ARCHIVE: Op = Op::new(
+    Post,
+    "/conversations/{id}/archive",
+    "Archive a conversation (staff)",
+    200,
+)
+.answers::<ArchiveAnswer>();
+
 /// Archives a conversation.
 pub async fn archive(
     State(state): State<AppState>,
@@ -179,6 +251,15 @@ pub async fn archive(
 ) -> Result<Json<ArchiveAnswer>, ApiError> {
     set_archived(state, caller, id, true).await
 }
+
+/// The operation [`unarchive`] serves.
+const UNARCHIVE: Op = Op::new(
+    Post,
+    "/conversations/{id}/unarchive",
+    "Reopen a conversation (staff)",
+    200,
+)
+.answers::<ArchiveAnswer>();
 
 /// Reopens an archived conversation.
 pub async fn unarchive(

@@ -8,8 +8,15 @@ use store::RecordedEvent;
 
 use super::answers::EventPage;
 use super::extract::{Caller, Params};
+use super::openapi::Verb::Get;
+use super::openapi::{ApiBuilder, Operation as Op};
 use super::AppState;
 use crate::error::ApiError;
+
+/// The event log route.
+pub(super) fn routes(api: ApiBuilder) -> ApiBuilder {
+    api.route(LIST, list)
+}
 
 /// An event in the contract's envelope shape.
 pub fn event_json(record: &RecordedEvent) -> Value {
@@ -26,6 +33,16 @@ pub fn event_json(record: &RecordedEvent) -> Value {
         "metadata": record.metadata,
     })
 }
+
+/// The operation [`list`] serves.
+const LIST: Op = Op::new(
+    Get,
+    "/events",
+    "The event log in global order (admin, auditor)",
+    200,
+)
+.query(&["after", "limit", "stream"])
+.answers::<EventPage>();
 
 /// `GET /v1/events?after=&limit=&stream=`: positions greater than `after`, oldest first.
 pub async fn list(

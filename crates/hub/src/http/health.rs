@@ -8,11 +8,21 @@ use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::openapi::Verb::Get;
+use super::openapi::{ApiBuilder, Operation as Op};
 use super::AppState;
+
+/// The health route.
+pub(super) fn routes(api: ApiBuilder) -> ApiBuilder {
+    api.route(HEALTH, health)
+}
 
 /// Whether each external channel's provider is configured (unconfigured ones keep messages queued).
 #[derive(Debug, Clone, Serialize)]
 pub struct ChannelReport(pub BTreeMap<&'static str, &'static str>);
+
+/// The operation [`health`] serves.
+const HEALTH: Op = Op::new(Get, "/health", "Liveness and projection lag", 200).public();
 
 /// `GET /v1/health`: no token needed.
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {

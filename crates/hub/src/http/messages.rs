@@ -14,9 +14,21 @@ use super::answers::{MessageAnswer, StarAnswer};
 use uuid::Uuid;
 
 use super::extract::{Caller, JsonBody, Params, PathId, MIN_POSITION_WAIT};
+use super::openapi::Verb::{Delete, Get, Post, Put};
+use super::openapi::{ApiBuilder, Operation as Op};
 use super::AppState;
 use crate::error::ApiError;
 use commands::{Addressee, MessageInput, RequestMeta};
+
+/// The message routes.
+pub(super) fn routes(api: ApiBuilder) -> ApiBuilder {
+    api.route(START, start)
+        .route(SEARCH, search)
+        .route(SHOW, show)
+        .route(MARK_READ, mark_read)
+        .route(STAR, star)
+        .route(UNSTAR, unstar)
+}
 
 /// The body of `POST /v1/messages` and `POST /v1/conversations/{id}/messages`.
 #[derive(Deserialize, JsonSchema)]
@@ -59,6 +71,16 @@ impl MessageBody {
         })
     }
 }
+
+/// The operation [`start`] serves.
+const START: Op = Op::new(
+    Post,
+    "/messages",
+    "Write the first message of a new conversation",
+    201,
+)
+.json_body::<MessageBody>()
+.answers::<MessageAnswer>();
 
 /// Writes the first message of a new conversation.
 pub async fn start(
@@ -111,6 +133,15 @@ pub(super) async fn conversation_of(
         .ok_or_else(|| ApiError::not_found("message"))
 }
 
+/// The operation [`mark_read`] serves.
+const MARK_READ: Op = Op::new(
+    Post,
+    "/messages/{id}/read",
+    "Mark a message read (its recipient)",
+    200,
+)
+.answers::<MessageAnswer>();
+
 /// The recipient marks a message read.
 pub async fn mark_read(
     State(state): State<AppState>,
@@ -160,6 +191,15 @@ async fn set_star(
     }))
 }
 
+/// The operation [`star`] serves.
+const STAR: Op = Op::new(
+    Put,
+    "/messages/{id}/star",
+    "Star a message for the caller (staff)",
+    200,
+)
+.answers::<StarAnswer>();
+
 /// Stars a message for the caller.
 pub async fn star(
     State(state): State<AppState>,
@@ -169,6 +209,15 @@ pub async fn star(
     set_star(state, caller, id, true).await
 }
 
+/// The operation [`unstar`] serves.
+const UNSTAR: Op = Op::new(
+    Delete,
+    "/messages/{id}/star",
+    "Remove the caller's star (staff)",
+    200,
+)
+.answers::<StarAnswer>();
+
 /// Removes the caller's star.
 pub async fn unstar(
     State(state): State<AppState>,
@@ -177,6 +226,11 @@ pub async fn unstar(
 ) -> Result<Json<StarAnswer>, ApiError> {
     set_star(state, caller, id, false).await
 }
+
+/// The operation [`show`] serves.
+const SHOW: Op = Op::new(Get, "/messages/{id}", "One message", 200)
+    .query(&["min_position"])
+    .answers::<MessageView>();
 
 /// One message, if the caller can see it.
 pub async fn show(
@@ -194,6 +248,19 @@ pub async fn show(
         .ok_or_else(|| ApiError::not_found("message"))?;
     Ok(Json(message))
 }
+
+/// The query parameters both list endpoints take: the filters, the page and `min_position`.
+pub(super) const LIST_PARAMS: &[&str] = &[
+    "patient_id",
+    "status",
+    "channel",
+    "direction",
+    "starred",
+    "q",
+    "limit",
+    "cursor",
+    "min_position",
+];
 
 /// The message-level filters shared by both list endpoints.
 pub(super) fn message_filter(params: &Params) -> Result<MessageFilter, ApiError> {
@@ -214,6 +281,16 @@ pub(super) fn page_request(params: &Params) -> Result<PageRequest, ApiError> {
         cursor: params.text("cursor").map(str::to_owned),
     })
 }
+
+/// The operation [`search`] serves.
+const SEARCH: Op = Op::new(
+    Get,
+    "/messages",
+    "Message search across conversations, newest first",
+    200,
+)
+.query(LIST_PARAMS)
+.answers::<Page<MessageView>>();
 
 /// Message search across conversations, newest first.
 pub async fn search(

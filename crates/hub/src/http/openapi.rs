@@ -1,8 +1,10 @@
-//! The OpenAPI 3.1 document, generated from the same table that registers the routes, with
-//! component schemas generated from the Rust types (JSON Schema 2020-12, as OpenAPI 3.1 uses).
+//! The OpenAPI 3.1 document, generated from the operations each handler module registers with
+//! its handlers, with component schemas generated from the Rust types (JSON Schema 2020-12, as
+//! OpenAPI 3.1 uses); and the endpoint that serves it.
 
 use std::collections::BTreeMap;
 
+use axum::extract::State;
 use axum::handler::Handler;
 use axum::routing::{on, MethodFilter};
 use axum::Router;
@@ -48,21 +50,34 @@ impl Verb {
     }
 }
 
-/// What one operation documents.
+/// Writes a type's schema into a generator and answers the reference to it.
+type SchemaFn = fn(&mut SchemaGenerator) -> Value;
+
+/// What a request body is.
+#[derive(Clone, Copy)]
+enum Body {
+    /// JSON of the type whose schema the function writes.
+    Json(SchemaFn),
+    /// Raw bytes of any accepted media type.
+    Raw,
+}
+
+/// What one operation documents; its schemas are generated when [`ApiBuilder::route`]
+/// registers it.
 pub struct Operation {
     verb: Verb,
     path: &'static str,
     summary: &'static str,
     success: u16,
-    request: Option<(&'static str, Value)>,
-    response: Option<Value>,
+    request: Option<Body>,
+    response: Option<SchemaFn>,
     query: &'static [&'static str],
     authenticated: bool,
 }
 
 impl Operation {
     /// An operation answering `success` with no documented body yet.
-    pub fn new(verb: Verb, path: &'static str, summary: &'static str, success: u16) -> Self {
+    pub const fn new(verb: Verb, path: &'static str, summary: &'static str, success: u16) -> Self {
         Operation {
             verb,
             path,
@@ -76,39 +91,46 @@ impl Operation {
     }
 
     /// A JSON request body of type `T`.
-    pub fn json_body<T: JsonSchema>(mut self, generator: &mut SchemaGenerator) -> Self {
-        self.request = Some(("application/json", schema_ref::<T>(generator)));
+    pub const fn json_body<T: JsonSchema>(mut self) -> Self {
+        self.request = Some(Body::Json(schema_ref::<T>));
         self
     }
 
     /// A raw request body of any accepted media type.
-    pub fn raw_body(mut self) -> Self {
-        self.request = Some((
-            "application/octet-stream",
-            json!({ "type": "string", "format": "binary" }),
-        ));
+    pub const fn raw_body(mut self) -> Self {
+        self.request = Some(Body::Raw);
         self
     }
 
     /// A JSON answer of type `T`.
-    pub fn answers<T: JsonSchema>(mut self, generator: &mut SchemaGenerator) -> Self {
-        self.response = Some(schema_ref::<T>(generator));
+    pub const fn answers<T: JsonSchema>(mut self) -> Self {
+        self.response = Some(schema_ref::<T>);
         self
     }
 
     /// Query parameters it accepts.
-    pub fn query(mut self, names: &'static [&'static str]) -> Self {
+    pub const fn query(mut self, names: &'static [&'static str]) -> Self {
         self.query = names;
         self
     }
 
     /// Needs no bearer token.
-    pub fn public(mut self) -> Self {
+    pub const fn public(mut self) -> Self {
         self.authenticated = false;
         self
     }
 
-    fn document(&self) -> Value {
+    /// The operation's document, its schemas written into `generator`.
+    fn document(&self, generator: &mut SchemaGenerator) -> Value {
+        // The body's schema first, then the answer's: the order the generator always saw them in.
+        let request = self.request.map(|body| match body {
+            Body::Json(schema) => ("application/json", schema(generator)),
+            Body::Raw => (
+                "application/octet-stream",
+                json!({ "type": "string", "format": "binary" }),
+            ),
+        });
+        let response = self.response.map(|schema| schema(generator));
         let mut parameters: Vec<Value> = self
             .path
             .split('/')
@@ -124,7 +146,7 @@ impl Operation {
             "responses": {
                 self.success.to_string(): {
                     "description": "success",
-                    "content": { "application/json": { "schema": self.response.clone().unwrap_or(json!({})) } }
+                    "content": { "application/json": { "schema": response.unwrap_or(json!({})) } }
                 },
                 "default": {
                     "description": "a contract error",
@@ -132,9 +154,9 @@ impl Operation {
                 }
             }
         });
-        if let Some((media, schema)) = &self.request {
+        if let Some((media, schema)) = request {
             operation["requestBody"] =
-                json!({ "required": true, "content": { *media: { "schema": schema } } });
+                json!({ "required": true, "content": { media: { "schema": schema } } });
         }
         if !self.authenticated {
             operation["security"] = json!([]);
@@ -143,6 +165,7 @@ impl Operation {
     }
 }
 
+/// Writes `T`'s schema into `generator` and answers the reference to it.
 fn schema_ref<T: JsonSchema>(generator: &mut SchemaGenerator) -> Value {
     let schema: Schema = generator.subschema_for::<T>();
     schema.to_value()
@@ -153,7 +176,7 @@ pub struct ApiBuilder {
     router: Router<AppState>,
     paths: BTreeMap<&'static str, Map<String, Value>>,
     /// Generates component schemas; shared by every operation.
-    pub generator: SchemaGenerator,
+    generator: SchemaGenerator,
 }
 
 impl Default for ApiBuilder {
@@ -179,11 +202,16 @@ impl ApiBuilder {
         self.router = self
             .router
             .route(operation.path, on(operation.verb.filter(), handler));
-        self.paths
-            .entry(operation.path)
-            .or_default()
-            .insert(operation.verb.key().to_owned(), operation.document());
+        self.paths.entry(operation.path).or_default().insert(
+            operation.verb.key().to_owned(),
+            operation.document(&mut self.generator),
+        );
         self
+    }
+
+    /// Adds the routes `add` registers, e.g. one handler module's `routes`.
+    pub fn include(self, add: fn(Self) -> Self) -> Self {
+        add(self)
     }
 
     /// The router and the OpenAPI document of everything registered, under `prefix`.
@@ -223,4 +251,17 @@ impl ApiBuilder {
         });
         (self.router, document)
     }
+}
+
+/// This endpoint's routes.
+pub(super) fn routes(api: ApiBuilder) -> ApiBuilder {
+    api.route(SERVE, serve)
+}
+
+/// The operation [`serve`] serves.
+const SERVE: Operation = Operation::new(Verb::Get, "/openapi.json", "This document", 200).public();
+
+/// `GET /v1/openapi.json`: this document.
+async fn serve(State(state): State<AppState>) -> axum::Json<Value> {
+    axum::Json(state.openapi.as_ref().clone())
 }

@@ -11,10 +11,21 @@ use serde::{Deserialize, Deserializer};
 use super::answers::{Ack, PatientRecord, Registered};
 
 use super::extract::{Caller, JsonBody, PathId};
+use super::openapi::Verb::{Delete, Get, Patch, Post};
+use super::openapi::{ApiBuilder, Operation as Op};
 use super::{tokens, AppState};
 use crate::error::ApiError;
 use commands::token::Holder;
 use commands::{ContactPatch, RequestMeta};
+
+/// The patient routes.
+pub(super) fn routes(api: ApiBuilder) -> ApiBuilder {
+    api.route(REGISTER, register)
+        .route(SHOW, show)
+        .route(CHANGE, change)
+        .route(ROTATE_TOKEN, rotate_token)
+        .route(REVOKE_TOKENS, revoke_tokens)
+}
 
 /// `POST /v1/patients` body.
 #[derive(Deserialize, JsonSchema)]
@@ -74,6 +85,16 @@ fn email(raw: Option<&str>) -> Result<Option<EmailAddress>, DomainError> {
     raw.map(EmailAddress::parse).transpose()
 }
 
+/// The operation [`register`] serves.
+const REGISTER: Op = Op::new(
+    Post,
+    "/patients",
+    "Register a patient (admin, receptionist)",
+    201,
+)
+.json_body::<RegisterPatientBody>()
+.answers::<Registered>();
+
 /// Registers a patient; answers `{id, token}`.
 pub async fn register(
     State(state): State<AppState>,
@@ -101,6 +122,16 @@ pub async fn register(
     ))
 }
 
+/// The operation [`change`] serves.
+const CHANGE: Op = Op::new(
+    Patch,
+    "/patients/{id}",
+    "Change contact details (admin, receptionist)",
+    200,
+)
+.json_body::<PatchBody>()
+.answers::<PatientRecord>();
+
 /// Changes contact details; answers the record after the change.
 pub async fn change(
     State(state): State<AppState>,
@@ -124,6 +155,15 @@ pub async fn change(
     record.position = Some(committed.position);
     Ok(Json(record))
 }
+
+/// The operation [`show`] serves.
+const SHOW: Op = Op::new(
+    Get,
+    "/patients/{id}",
+    "A patient's contact record (staff, the patient)",
+    200,
+)
+.answers::<PatientRecord>();
 
 /// A patient's record: staff and the patient itself.
 pub async fn show(
@@ -164,6 +204,15 @@ async fn patient_record(
     })
 }
 
+/// The operation [`rotate_token`] serves.
+const ROTATE_TOKEN: Op = Op::new(
+    Post,
+    "/patients/{id}/token",
+    "Revoke the patient's tokens and issue a new one (admin)",
+    200,
+)
+.answers::<Registered>();
+
 /// Revokes the holder's tokens and issues a new one (admin); answers `{id, token}`.
 pub async fn rotate_token(
     State(state): State<AppState>,
@@ -174,6 +223,15 @@ pub async fn rotate_token(
         .await
         .map(Json)
 }
+
+/// The operation [`revoke_tokens`] serves.
+const REVOKE_TOKENS: Op = Op::new(
+    Delete,
+    "/patients/{id}/token",
+    "Revoke every token of the patient (admin)",
+    200,
+)
+.answers::<Ack>();
 
 /// Revokes every token of the holder (admin).
 pub async fn revoke_tokens(

@@ -10,10 +10,20 @@ use serde::Deserialize;
 use super::answers::{Ack, Registered};
 
 use super::extract::{Caller, JsonBody, PathId};
+use super::openapi::Verb::{Delete, Post};
+use super::openapi::{ApiBuilder, Operation as Op};
 use super::{tokens, AppState};
 use crate::error::ApiError;
 use commands::token::Holder;
 use commands::RequestMeta;
+
+/// The staff routes.
+pub(super) fn routes(api: ApiBuilder) -> ApiBuilder {
+    api.route(REGISTER, register)
+        .route(CHANGE_PERMISSIONS, change_permissions)
+        .route(ROTATE_TOKEN, rotate_token)
+        .route(REVOKE_TOKENS, revoke_tokens)
+}
 
 /// `POST /v1/staff` body.
 #[derive(Deserialize, JsonSchema)]
@@ -50,6 +60,11 @@ fn parse_permissions(names: &[String]) -> Result<Vec<Permission>, ApiError> {
         .collect()
 }
 
+/// The operation [`register`] serves.
+const REGISTER: Op = Op::new(Post, "/staff", "Register a staff member (admin)", 201)
+    .json_body::<RegisterStaffBody>()
+    .answers::<Registered>();
+
 /// Registers a staff member; answers `{id, token}`.
 pub async fn register(
     State(state): State<AppState>,
@@ -78,6 +93,16 @@ pub async fn register(
     ))
 }
 
+/// The operation [`change_permissions`] serves.
+const CHANGE_PERMISSIONS: Op = Op::new(
+    Post,
+    "/staff/{id}/permissions",
+    "Grant and revoke permissions (admin)",
+    200,
+)
+.json_body::<PermissionsBody>()
+.answers::<Ack>();
+
 /// Grants and revokes permissions; answers `{id, position}`.
 pub async fn change_permissions(
     State(state): State<AppState>,
@@ -98,6 +123,15 @@ pub async fn change_permissions(
     }))
 }
 
+/// The operation [`rotate_token`] serves.
+const ROTATE_TOKEN: Op = Op::new(
+    Post,
+    "/staff/{id}/token",
+    "Revoke the staff member's tokens and issue a new one (admin)",
+    200,
+)
+.answers::<Registered>();
+
 /// Revokes the holder's tokens and issues a new one (admin); answers `{id, token}`.
 pub async fn rotate_token(
     State(state): State<AppState>,
@@ -108,6 +142,15 @@ pub async fn rotate_token(
         .await
         .map(Json)
 }
+
+/// The operation [`revoke_tokens`] serves.
+const REVOKE_TOKENS: Op = Op::new(
+    Delete,
+    "/staff/{id}/token",
+    "Revoke every token of the staff member (admin)",
+    200,
+)
+.answers::<Ack>();
 
 /// Revokes every token of the holder (admin).
 pub async fn revoke_tokens(

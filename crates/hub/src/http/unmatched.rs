@@ -13,8 +13,15 @@ use uuid::Uuid;
 use super::answers::MessageAnswer;
 use super::extract::{Caller, JsonBody, Params, PathId};
 use super::messages::page_request;
+use super::openapi::Verb::{Get, Post};
+use super::openapi::{ApiBuilder, Operation as Op};
 use super::AppState;
 use crate::error::ApiError;
+
+/// The unmatched-queue routes.
+pub(super) fn routes(api: ApiBuilder) -> ApiBuilder {
+    api.route(LIST, list).route(ASSIGN, assign)
+}
 
 /// `POST /v1/unmatched/{id}/assign` body.
 #[derive(Deserialize, JsonSchema)]
@@ -35,6 +42,16 @@ fn ensure_front_desk(principal: &domain::Principal) -> Result<(), ApiError> {
     }
 }
 
+/// The operation [`list`] serves.
+const LIST: Op = Op::new(
+    Get,
+    "/unmatched",
+    "Inbound messages from unknown senders, newest first (reception, admin)",
+    200,
+)
+.query(&["limit", "cursor", "min_position"])
+.answers::<Page<UnmatchedView>>();
+
 /// `GET /v1/unmatched`: messages from unknown senders not yet filed, newest first.
 pub async fn list(
     State(state): State<AppState>,
@@ -46,6 +63,16 @@ pub async fn list(
     params.await_min_position(&state).await?;
     Ok(Json(state.read_model.unmatched(&page).await?))
 }
+
+/// The operation [`assign`] serves.
+const ASSIGN: Op = Op::new(
+    Post,
+    "/unmatched/{id}/assign",
+    "File an unmatched message into the patient's reception conversation",
+    201,
+)
+.json_body::<AssignBody>()
+.answers::<MessageAnswer>();
 
 /// `POST /v1/unmatched/{id}/assign`: files the message into the patient's reception
 /// conversation (a new one when none is open).

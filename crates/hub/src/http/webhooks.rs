@@ -19,10 +19,21 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::extract::Params;
+use super::openapi::Verb::{Get, Post};
+use super::openapi::{ApiBuilder, Operation as Op};
 use super::AppState;
 use crate::error::ApiError;
 use crate::inbound::{file, Filed};
 use commands::RequestMeta;
+
+/// The provider webhook routes (public: each checks its provider's signature or token).
+pub(super) fn routes(api: ApiBuilder) -> ApiBuilder {
+    api.route(TWILIO_SMS, twilio_sms)
+        .route(TWILIO_STATUS, twilio_status)
+        .route(WHATSAPP_VERIFY, whatsapp_verify)
+        .route(WHATSAPP, whatsapp)
+        .route(EMAIL, email)
+}
 
 /// The largest raw e-mail the e-mail webhook takes (25 MiB of attachments, base64-encoded).
 pub const EMAIL_BODY_LIMIT: usize = 40 * 1024 * 1024;
@@ -122,6 +133,16 @@ fn bad_payload(error: impl std::fmt::Display) -> ApiError {
     ApiError::invalid(format!("the webhook payload is not valid: {error}"))
 }
 
+/// The operation [`twilio_sms`] serves.
+const TWILIO_SMS: Op = Op::new(
+    Post,
+    "/webhooks/twilio/sms",
+    "Inbound SMS from Twilio (X-Twilio-Signature)",
+    200,
+)
+.raw_body()
+.public();
+
 /// `POST /v1/webhooks/twilio/sms`: an inbound SMS; answers empty TwiML.
 pub async fn twilio_sms(
     State(state): State<AppState>,
@@ -138,6 +159,17 @@ pub async fn twilio_sms(
     )
         .into_response())
 }
+
+/// The operation [`twilio_status`] serves.
+const TWILIO_STATUS: Op = Op::new(
+    Post,
+    "/webhooks/twilio/status",
+    "Twilio delivery status callback (X-Twilio-Signature)",
+    200,
+)
+.raw_body()
+.answers::<WebhookAnswer>()
+.public();
 
 /// `POST /v1/webhooks/twilio/status`: a delivery status callback.
 pub async fn twilio_status(
@@ -219,6 +251,16 @@ async fn mark_read_by_patient(
     Ok(())
 }
 
+/// The operation [`whatsapp_verify`] serves.
+const WHATSAPP_VERIFY: Op = Op::new(
+    Get,
+    "/webhooks/whatsapp",
+    "WhatsApp subscription handshake: answers hub.challenge",
+    200,
+)
+.query(&["hub.mode", "hub.verify_token", "hub.challenge"])
+.public();
+
 /// `GET /v1/webhooks/whatsapp`: the subscription handshake; answers `hub.challenge`.
 pub async fn whatsapp_verify(
     State(state): State<AppState>,
@@ -237,6 +279,17 @@ pub async fn whatsapp_verify(
     let challenge = params.text("hub.challenge").unwrap_or_default().to_owned();
     Ok(([(CONTENT_TYPE, "text/plain")], challenge).into_response())
 }
+
+/// The operation [`whatsapp`] serves.
+const WHATSAPP: Op = Op::new(
+    Post,
+    "/webhooks/whatsapp",
+    "WhatsApp inbound messages and statuses (X-Hub-Signature-256)",
+    200,
+)
+.raw_body()
+.answers::<WebhookAnswer>()
+.public();
 
 /// `POST /v1/webhooks/whatsapp`: inbound messages and statuses.
 pub async fn whatsapp(
@@ -301,6 +354,17 @@ async fn fetch_media(state: &AppState, media_id: &str) -> Option<(String, Bytes)
         }
     }
 }
+
+/// The operation [`email`] serves.
+const EMAIL: Op = Op::new(
+    Post,
+    "/webhooks/email",
+    "One raw RFC 5322 e-mail (Bearer HUB_INBOUND_EMAIL_TOKEN)",
+    200,
+)
+.raw_body()
+.answers::<WebhookAnswer>()
+.public();
 
 /// `POST /v1/webhooks/email`: one raw RFC 5322 message, `Authorization: Bearer` the inbound token.
 pub async fn email(
