@@ -14,12 +14,12 @@ use domain::{
     Actor, AttachmentId, Channel, ConversationId, DomainError, MessageId, PatientId, Principal,
     StreamName, UnmatchedId,
 };
-use projections::ContactAddress;
+use projections::{ContactAddress, ReadModel};
 use uuid::Uuid;
 
+use crate::blobs::BlobStore;
 use crate::error::ApiError;
-use crate::http::AppState;
-use commands::{CommandError, RequestMeta};
+use commands::{CommandError, CommandService, RequestMeta};
 
 /// What became of an inbound message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,13 +37,24 @@ pub enum Filed {
     Unmatched(UnmatchedId),
 }
 
+/// What filing reads and writes: the command path, the read models that find the patient and
+/// the conversation, and the attachment store.
+pub struct Filing<'a> {
+    /// The command path.
+    pub commands: &'a CommandService,
+    /// Patient lookup by address, and the conversation a message belongs to.
+    pub read_model: &'a dyn ReadModel,
+    /// Where inbound files are kept.
+    pub blobs: &'a BlobStore,
+}
+
 /// The hub itself, acting for provider webhooks.
 pub fn system() -> Principal {
     Principal::new(Actor::system(), [])
 }
 
 /// Files one inbound message.
-pub async fn file(state: &AppState, message: InboundMessage) -> Result<Filed, ApiError> {
+pub async fn file(state: &Filing<'_>, message: InboundMessage) -> Result<Filed, ApiError> {
     let store = state.commands.store();
     let channel = message.channel;
     let unmatched_id = UnmatchedId(provider_message_key(channel, &message.provider_message_id));
@@ -108,7 +119,7 @@ fn refused_conversation(error: &CommandError) -> bool {
 /// The conversation an inbound message belongs to: the one its e-mail thread names (when it
 /// is the patient's), else the open one the read model suggests, else a new one.
 async fn conversation_for(
-    state: &AppState,
+    state: &Filing<'_>,
     patient: PatientId,
     message: &InboundMessage,
 ) -> Result<ConversationId, ApiError> {
@@ -134,7 +145,7 @@ async fn conversation_for(
 
 /// Keeps a message from an unknown (or ambiguous) sender for reception.
 async fn keep_unmatched(
-    state: &AppState,
+    state: &Filing<'_>,
     unmatched_id: UnmatchedId,
     message: &InboundMessage,
     body: String,
@@ -159,7 +170,7 @@ async fn keep_unmatched(
 /// Stores the files that came with a message. Files of a type the hub does not keep are
 /// left out, each with a note for the body.
 async fn store_attachments(
-    state: &AppState,
+    state: &Filing<'_>,
     files: &[InboundAttachment],
 ) -> Result<(Vec<AttachmentRef>, Vec<String>), ApiError> {
     let mut stored = Vec::new();

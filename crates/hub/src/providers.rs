@@ -10,7 +10,10 @@ use dispatch::provider::whatsapp::{WhatsappCloud, WhatsappConfig};
 use dispatch::provider::Provider;
 
 use crate::cli::ProviderArgs;
-use crate::http::ChannelReport;
+
+/// Whether each external channel's provider is configured (unconfigured ones keep messages queued).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ChannelReport(pub std::collections::BTreeMap<&'static str, &'static str>);
 
 /// The path of Twilio's delivery status callback.
 pub const TWILIO_STATUS_PATH: &str = "/v1/webhooks/twilio/status";

@@ -1,11 +1,8 @@
 //! Liveness, projection lag and channel configuration.
 
-use std::collections::BTreeMap;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::openapi::Verb::Get;
@@ -16,10 +13,6 @@ use super::AppState;
 pub(super) fn routes(api: ApiBuilder) -> ApiBuilder {
     api.route(HEALTH, health)
 }
-
-/// Whether each external channel's provider is configured (unconfigured ones keep messages queued).
-#[derive(Debug, Clone, Serialize)]
-pub struct ChannelReport(pub BTreeMap<&'static str, &'static str>);
 
 /// The operation [`health`] serves.
 const HEALTH: Op = Op::new(Get, "/health", "Liveness and projection lag", 200).public();

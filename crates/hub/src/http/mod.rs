@@ -27,7 +27,8 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::blobs::BlobStore;
 use crate::error::ApiError;
-use crate::providers::WebhookSecrets;
+use crate::inbound::Filing;
+use crate::providers::{ChannelReport, WebhookSecrets};
 use commands::CommandService;
 use dispatch::provider::whatsapp::WhatsappCloud;
 use openapi::ApiBuilder;
@@ -45,7 +46,7 @@ pub struct AppState {
     /// Attachment contents.
     pub blobs: Arc<BlobStore>,
     /// Channel provider configuration, as health reports it.
-    pub channels: Arc<health::ChannelReport>,
+    pub channels: Arc<ChannelReport>,
     /// The OpenAPI document served at `/v1/openapi.json`.
     pub openapi: Arc<serde_json::Value>,
     /// What the provider webhooks check calls against.
@@ -60,7 +61,7 @@ impl AppState {
         commands: Arc<CommandService>,
         read_model: Arc<dyn ReadModel>,
         blobs: Arc<BlobStore>,
-        channels: health::ChannelReport,
+        channels: ChannelReport,
     ) -> Self {
         AppState {
             commands,
@@ -70,6 +71,15 @@ impl AppState {
             openapi: Arc::new(api().1),
             webhooks: Arc::new(WebhookSecrets::default()),
             whatsapp: None,
+        }
+    }
+
+    /// What filing inbound messages needs of the state.
+    pub fn filing(&self) -> Filing<'_> {
+        Filing {
+            commands: &self.commands,
+            read_model: self.read_model.as_ref(),
+            blobs: &self.blobs,
         }
     }
 
@@ -86,7 +96,6 @@ impl AppState {
 }
 
 pub use events::event_json;
-pub use health::ChannelReport;
 
 /// The API routes under `/v1` and their OpenAPI document, each operation registered with its
 /// handler by the handler's module.

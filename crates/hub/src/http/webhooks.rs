@@ -152,7 +152,7 @@ pub async fn twilio_sms(
 ) -> Result<Response, ApiError> {
     let params = twilio_params(&state, &headers, &uri, &body)?;
     let message = inbound::twilio::parse_inbound_sms(&params).map_err(bad_payload)?;
-    file(&state, message).await?;
+    file(&state.filing(), message).await?;
     Ok((
         [(CONTENT_TYPE, "text/xml")],
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>",
@@ -329,7 +329,7 @@ pub async fn whatsapp(
                 )),
             }
         }
-        answer.add(file(&state, message).await?);
+        answer.add(file(&state.filing(), message).await?);
     }
     for report in &webhook.statuses {
         match apply_report(&state, Channel::Whatsapp, report).await {
@@ -399,6 +399,6 @@ pub async fn email(
         .map_err(|_| ApiError::payload_too_large("the e-mail is too large"))?;
     let message = inbound::email::parse(&raw).map_err(bad_payload)?;
     let mut answer = WebhookAnswer::default();
-    answer.add(file(&state, message).await?);
+    answer.add(file(&state.filing(), message).await?);
     Ok(Json(answer))
 }
