@@ -3,16 +3,14 @@
 //!
 //! No request reads the store for this once the holder is cached. The caches stay current
 //! because every write on this node folds its own events into them as it appends (a
-//! revocation takes effect here at once), and [`follow_log`] folds in what other nodes append,
-//! as the event log's subscription delivers it (within a second on PostgreSQL).
+//! revocation takes effect here at once), and [`crate::follow::follow_log`] folds in what other
+//! nodes append, as the event log's subscription delivers it (within a second on PostgreSQL).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use domain::patient::Patient;
 use domain::staff::Staff;
 use domain::{PatientId, Principal, StaffId, StreamName};
-use futures::StreamExt;
 
 use crate::cache::Loaded;
 use crate::error::CommandError;
@@ -72,33 +70,5 @@ impl Authenticator {
             None => cache.load(self.executor.store().as_ref(), stream).await?,
         };
         Ok(loaded.state)
-    }
-}
-
-/// Keeps the executor's caches current with what other nodes append: every event the log
-/// delivers is folded into the cached state of its stream. Runs until the task is dropped; when
-/// the subscription fails the caches are cleared (nothing stale is trusted) and it resubscribes.
-pub async fn follow_log(executor: Arc<Executor>) {
-    loop {
-        let head = match executor.store().head_position().await {
-            Ok(head) => head,
-            Err(error) => {
-                tracing::warn!(%error, "cache follower cannot read the log head; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        let mut events = executor.store().subscribe(head);
-        while let Some(next) = events.next().await {
-            match next {
-                Ok(record) => executor.caches().follow(&record),
-                Err(error) => {
-                    tracing::warn!(%error, "cache follower lost the log; clearing the caches");
-                    break;
-                }
-            }
-        }
-        executor.caches().clear();
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

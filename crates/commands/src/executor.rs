@@ -30,12 +30,14 @@
 //! before the decision runs at all.
 
 use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
 use domain::{Actor, Event, EventMetadata};
 use eventlog::codec;
+use futures::FutureExt;
 use rand::Rng;
 use store::{AppendRequest, EventStore, IdempotencyKey, RecordedEvent, StoreError, StreamWrite};
 use tokio::sync::oneshot;
@@ -265,14 +267,22 @@ impl Executor {
         tokio::spawn(async move { executor.drain(lane).await });
     }
 
-    /// The lane's writer: decides and appends batches until the lane's queue is empty.
+    /// The lane's writer: decides and appends batches until the lane's queue is empty. A batch
+    /// whose decision panicked is dropped (its callers hear that the writer stopped) and the
+    /// lane goes on with the next one.
     async fn drain(self: Arc<Self>, lane: String) {
         loop {
             let batch = self.next_batch(&lane);
             if batch.is_empty() {
                 return;
             }
-            self.run(batch).await;
+            if AssertUnwindSafe(self.run(batch))
+                .catch_unwind()
+                .await
+                .is_err()
+            {
+                tracing::error!("a command's decision panicked; its batch was dropped");
+            }
         }
     }
 

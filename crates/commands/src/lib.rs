@@ -18,6 +18,7 @@ pub mod cache;
 pub mod conversations;
 pub mod error;
 pub mod executor;
+pub mod follow;
 pub mod import;
 pub mod patients;
 mod service;

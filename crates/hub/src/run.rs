@@ -139,7 +139,7 @@ pub async fn project(storage: StorageArgs) -> anyhow::Result<()> {
 /// The write path over `store`, with its caches kept current from the log.
 fn executor(store: &Arc<dyn EventStore>) -> Arc<Executor> {
     let executor = Executor::new(store.clone());
-    tokio::spawn(commands::auth::follow_log(executor.clone()));
+    tokio::spawn(commands::follow::follow_log(executor.clone()));
     executor
 }
 
