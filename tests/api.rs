@@ -212,6 +212,20 @@ async fn contract_errors(backend: Backend) {
     send(json!({ "patient_id": "not-a-uuid", "channel": "sms", "body": "x" }))
         .await
         .err(400, "invalid_request");
+    // A body that is not a JSON object never fills fields by position.
+    send(json!([patient_id, "portal", "x"]))
+        .await
+        .err(400, "invalid_request");
+    hub.call(
+        Method::PATCH,
+        &format!("/v1/patients/{patient_id}"),
+        Some(ADMIN),
+        Some(json!(["Renamed By Array"])),
+    )
+    .await
+    .err(400, "invalid_request");
+    let record = hub.get(ADMIN, &format!("/v1/patients/{patient_id}")).await;
+    assert_eq!(record.ok()["name"], "Pat");
     send(json!({ "patient_id": patient_id, "channel": "email", "body": "no subject" }))
         .await
         .err(400, "invalid_request");

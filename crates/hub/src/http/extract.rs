@@ -59,8 +59,8 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
     Ok(token.trim())
 }
 
-/// A JSON body: `application/json` required (415), malformed or unknown fields answer 400,
-/// a body over the limit answers 413 `payload_too_large`.
+/// A JSON body: `application/json` required (415); anything but a JSON object, malformed JSON
+/// or unknown fields answer 400; a body over the limit answers 413 `payload_too_large`.
 pub struct JsonBody<T>(pub T);
 
 impl<S, T> FromRequest<S> for JsonBody<T>
@@ -89,6 +89,10 @@ where
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(body_rejection)?;
+        // Structs also deserialize from arrays (by position): only an object is a body.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::invalid("the body must be a JSON object"));
+        }
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|error| ApiError::invalid(format!("invalid JSON body: {error}")))
