@@ -226,6 +226,25 @@ async fn contract_errors(backend: Backend) {
     .err(400, "invalid_request");
     let record = hub.get(ADMIN, &format!("/v1/patients/{patient_id}")).await;
     assert_eq!(record.ok()["name"], "Pat");
+    // A query parameter the endpoint does not take is refused by name; reads take min_position.
+    let unknown = hub.get(&reception, "/v1/conversations?chanel=sms").await;
+    unknown.err(400, "invalid_request");
+    assert!(unknown.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("chanel"));
+    hub.get(&reception, "/v1/conversations?channel=sms&min_position=1")
+        .await
+        .ok();
+    hub.get(
+        &reception,
+        &format!("/v1/patients/{patient_id}?min_position=1"),
+    )
+    .await
+    .ok();
+    hub.post(&reception, "/v1/messages?dry_run=1", json!({}))
+        .await
+        .err(400, "invalid_request");
     send(json!({ "patient_id": patient_id, "channel": "email", "body": "no subject" }))
         .await
         .err(400, "invalid_request");

@@ -11,6 +11,8 @@ use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use domain::Principal;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -106,6 +108,28 @@ pub fn body_rejection(rejection: BytesRejection) -> ApiError {
     } else {
         ApiError::invalid(rejection.body_text())
     }
+}
+
+/// Refuses a request whose query names a parameter its endpoint does not take (400, naming it);
+/// every read also takes `min_position`. A malformed query is left to [`Params`].
+pub async fn only_declared_query(
+    declared: &'static [&'static str],
+    read: bool,
+    request: Request,
+    next: Next,
+) -> Response {
+    let query = request.uri().query().unwrap_or("");
+    if let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(query) {
+        let takes = |name: &str| declared.contains(&name) || (read && name == "min_position");
+        let unknown = pairs
+            .into_iter()
+            .map(|(name, _)| name)
+            .find(|name| !takes(name));
+        if let Some(name) = unknown {
+            return ApiError::invalid(format!("unknown query parameter `{name}`")).into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// Query parameters, parsed one by one into contract errors.

@@ -11,6 +11,7 @@ use axum::Router;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
+use super::extract::only_declared_query;
 use super::AppState;
 
 /// The HTTP methods the API uses.
@@ -199,9 +200,15 @@ impl ApiBuilder {
         H: Handler<T, AppState>,
         T: 'static,
     {
-        self.router = self
-            .router
-            .route(operation.path, on(operation.verb.filter(), handler));
+        let mut method = on(operation.verb.filter(), handler);
+        if operation.authenticated {
+            // The parameters it documents are the ones it takes (plus `min_position` on reads).
+            let (declared, read) = (operation.query, operation.verb == Verb::Get);
+            method = method.layer(axum::middleware::from_fn(move |request, next| {
+                only_declared_query(declared, read, request, next)
+            }));
+        }
+        self.router = self.router.route(operation.path, method);
         self.paths.entry(operation.path).or_default().insert(
             operation.verb.key().to_owned(),
             operation.document(&mut self.generator),
