@@ -145,6 +145,14 @@ async fn patient_story(backend: Backend) {
     assert_eq!(found[0]["id"], conversation.as_str());
     assert_eq!(found[0]["status"], "archived");
     assert_eq!(found[0]["latest_message"]["call"]["duration_seconds"], 240);
+    // Each word also matches as the start of a longer one, in any case.
+    let by_prefix = hub
+        .get(
+            &reception,
+            &format!("/v1/conversations?q=PHYSIO&min_position={position}"),
+        )
+        .await;
+    assert_eq!(by_prefix.ok()["items"].as_array().unwrap().len(), 1);
     let archived_list = hub
         .get(
             &reception,

@@ -51,7 +51,8 @@ pub(crate) fn push_visible(sql: &mut Sql, tables: &Tables, viewer: &Actor) {
     }
 }
 
-/// Appends " AND <full-text match of message m>".
+/// Appends " AND <full-text match of message m>": every word of `q`, each also as the start of
+/// a longer word (`appoint` finds "appointment").
 pub(crate) fn push_search(sql: &mut Sql, tables: &Tables, q: &str) {
     let words = search_words(q);
     if words.is_empty() {
@@ -60,12 +61,13 @@ pub(crate) fn push_search(sql: &mut Sql, tables: &Tables, q: &str) {
     }
     match tables.dialect() {
         Dialect::Postgres => {
-            sql.push(" AND m.search @@ plainto_tsquery('simple', ")
-                .text(words.join(" "))
+            let prefixes: Vec<String> = words.iter().map(|w| format!("{w}:*")).collect();
+            sql.push(" AND m.search @@ to_tsquery('simple', ")
+                .text(prefixes.join(" & "))
                 .push(")");
         }
         Dialect::Sqlite => {
-            let phrase: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
+            let phrase: Vec<String> = words.iter().map(|w| format!("\"{w}\"*")).collect();
             sql.push(&format!(
                 " AND m.position IN (SELECT rowid FROM {t} WHERE {t} MATCH ",
                 t = tables.name("message_search")
