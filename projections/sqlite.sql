@@ -8,6 +8,7 @@ CREATE TABLE {ns}conversations (
     initiator_role    TEXT    NOT NULL,
     archived          INTEGER  NOT NULL DEFAULT 0,
     status            TEXT    NOT NULL,
+    awaiting          TEXT    NOT NULL,
     latest_message_id TEXT,
     last_message_at   TEXT,
     last_position     INTEGER  NOT NULL,

@@ -39,6 +39,22 @@ async fn patient_story(backend: Backend) {
     assert_eq!(items[0]["status"], "unread");
     assert_eq!(items[0]["counterpart"], "reception");
     assert_eq!(items[0]["unread_count"], 1);
+    // The clinic owes the reply: the "needs reply" filter finds it, the other side's does not.
+    assert_eq!(items[0]["awaiting"], "clinic");
+    let awaiting = |side: &'static str| {
+        let (hub, reception) = (&hub, &reception);
+        async move {
+            let list = hub
+                .get(reception, &format!("/v1/conversations?awaiting={side}"))
+                .await;
+            list.ok()["items"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(awaiting("clinic").await, 1);
+    assert_eq!(awaiting("patient").await, 0);
+    hub.get(&reception, "/v1/conversations?awaiting=nobody")
+        .await
+        .err(400, "invalid_request");
     let reply = hub
         .post(
             &reception,
@@ -73,6 +89,8 @@ async fn patient_story(backend: Backend) {
         .await;
     let entries = timeline.ok()["items"].as_array().unwrap().clone();
     assert_eq!(entries.len(), 3);
+    assert_eq!(awaiting("patient").await, 1);
+    assert_eq!(awaiting("clinic").await, 0);
     assert_eq!(entries[0]["direction"], "inbound");
     assert_eq!(entries[0]["status"], "replied");
     assert_eq!(entries[1]["id"], sms_id.as_str());

@@ -28,8 +28,8 @@ pub use projector::Projector;
 pub use replay::{replay, ReplayLimit, ReplayOutcome, ReplayProgress};
 pub use unmatched::UnmatchedView;
 pub use views::{
-    AttachmentView, CallView, ConversationFilter, ConversationView, MessageFilter, MessageView,
-    Page, PageRequest,
+    AttachmentView, Awaiting, CallView, ConversationFilter, ConversationView, MessageFilter,
+    MessageView, Page, PageRequest,
 };
 
 /// A read model the projector keeps, each with its own checkpoint and its own worker.

@@ -23,7 +23,7 @@ use crate::{
 
 /// The version of the read-model DDL (`projections/*.sql`). A database whose live generation
 /// was made by another version gets a fresh generation, which the projectors fill from position 0.
-const DDL_VERSION: &str = "3";
+const DDL_VERSION: &str = "4";
 
 /// How often a waiter re-reads the checkpoint when no in-process signal wakes it.
 const WAIT_POLL: Duration = Duration::from_millis(10);
@@ -246,6 +246,9 @@ impl SqlReadModel {
         }
         if let Some(status) = filter.status {
             sql.push(" AND c.status = ").text(status.as_str());
+        }
+        if let Some(awaiting) = filter.awaiting {
+            sql.push(" AND c.awaiting = ").text(awaiting.as_str());
         }
         if filter.channel.is_some()
             || filter.direction.is_some()

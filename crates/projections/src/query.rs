@@ -215,7 +215,7 @@ pub(crate) fn message_row(row: &AnyRow) -> Result<MessageView, QueryError> {
 }
 
 /// Conversation columns, in the order [`conversation_rows`] reads them.
-pub(crate) const CONVERSATION_COLUMNS: &str = "c.id, c.patient_id, c.counterpart, c.archived, c.status, c.latest_message_id, c.last_message_at, c.last_position, c.unread_inbound, c.unread_outbound";
+pub(crate) const CONVERSATION_COLUMNS: &str = "c.id, c.patient_id, c.counterpart, c.archived, c.status, c.latest_message_id, c.last_message_at, c.last_position, c.unread_inbound, c.unread_outbound, c.awaiting";
 
 /// Completes conversation rows with their latest messages and participants.
 pub(crate) async fn conversation_rows(
@@ -290,6 +290,7 @@ pub(crate) async fn conversation_rows(
                 counterpart: parse("counterpart", &row.try_get::<String, _>(2)?)?,
                 archived: row.try_get::<i64, _>(3)? == 1,
                 status: parse("status", &row.try_get::<String, _>(4)?)?,
+                awaiting: parse("awaiting", &row.try_get::<String, _>(10)?)?,
                 last_message_at: time(
                     "last_message_at",
                     &row.try_get::<Option<String>, _>(6)?.unwrap_or_default(),

@@ -8,7 +8,7 @@ use domain::{
     Actor, AttachmentId, Author, Channel, ConversationId, Direction, MessageId, PatientId,
 };
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// An attachment as a message lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
@@ -69,6 +69,46 @@ pub struct MessageView {
     pub position: u64,
 }
 
+/// Whose turn it is in a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Awaiting {
+    /// The latest entry is the patient's message: the clinic owes a reply.
+    Clinic,
+    /// The latest entry is the clinic's (a message or a logged call).
+    Patient,
+}
+
+impl Awaiting {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Awaiting::Clinic => "clinic",
+            Awaiting::Patient => "patient",
+        }
+    }
+
+    /// Whose turn it is after an entry in `direction` (a call log is the clinic's entry,
+    /// whoever called).
+    pub fn after(direction: Direction, call_log: bool) -> Self {
+        match direction {
+            Direction::Inbound if !call_log => Awaiting::Clinic,
+            _ => Awaiting::Patient,
+        }
+    }
+}
+
+impl std::str::FromStr for Awaiting {
+    type Err = domain::UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "clinic" => Ok(Awaiting::Clinic),
+            "patient" => Ok(Awaiting::Patient),
+            other => Err(domain::UnknownName::new("awaiting", other)),
+        }
+    }
+}
+
 /// A conversation (contract section 4, "Conversation").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct ConversationView {
@@ -82,6 +122,8 @@ pub struct ConversationView {
     pub participants: Vec<Actor>,
     /// `archived`, or the latest entry's status.
     pub status: ConversationStatus,
+    /// `clinic` when the latest entry is the patient's message, `patient` when it is the clinic's.
+    pub awaiting: Awaiting,
     /// Whether it is archived.
     pub archived: bool,
     /// When its latest entry was recorded.
@@ -102,6 +144,8 @@ pub struct ConversationFilter {
     pub patient_id: Option<PatientId>,
     /// Only conversations with this status.
     pub status: Option<ConversationStatus>,
+    /// Only conversations waiting for this side's next entry.
+    pub awaiting: Option<Awaiting>,
     /// Entries on this channel.
     pub channel: Option<Channel>,
     /// Entries in this direction.

@@ -675,6 +675,7 @@ fn conversation_filter(f: &MessageFilter) -> ConversationFilter {
     ConversationFilter {
         patient_id: f.patient_id,
         status: f.status,
+        awaiting: None,
         channel: f.channel,
         direction: f.direction,
         starred: f.starred,

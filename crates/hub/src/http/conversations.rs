@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::answers::{ArchiveAnswer, MessageAnswer};
 
 use super::extract::{Caller, JsonBody, Params, PathId};
-use super::messages::{message_filter, page_request, MessageBody, LIST_PARAMS};
+use super::messages::{message_filter, page_request, MessageBody};
 use super::openapi::Verb::{Get, Post};
 use super::openapi::{ApiBuilder, Operation as Op};
 use super::AppState;
@@ -48,6 +48,20 @@ pub struct CallBody {
     idempotency_key: Option<String>,
 }
 
+/// The inbox's query: the message search's, and whose turn it is.
+const INBOX_PARAMS: &[&str] = &[
+    "patient_id",
+    "status",
+    "awaiting",
+    "channel",
+    "direction",
+    "starred",
+    "q",
+    "limit",
+    "cursor",
+    "min_position",
+];
+
 /// The operation [`list`] serves.
 const LIST: Op = Op::new(
     Get,
@@ -55,7 +69,7 @@ const LIST: Op = Op::new(
     "The inbox, newest activity first",
     200,
 )
-.query(LIST_PARAMS)
+.query(INBOX_PARAMS)
 .answers::<Page<ConversationView>>();
 
 /// The inbox: conversations the caller can see, newest activity first.
@@ -68,6 +82,7 @@ pub async fn list(
     let filter = ConversationFilter {
         patient_id: message_level.patient_id,
         status: message_level.status,
+        awaiting: params.parse("awaiting")?,
         channel: message_level.channel,
         direction: message_level.direction,
         starred: message_level.starred,

@@ -57,7 +57,7 @@ pub(crate) async fn load(
         let mut sql = Sql::new(
             tables.dialect(),
             format!(
-                "SELECT id, patient_id, counterpart, initiator_id, initiator_role, archived, status, latest_message_id, last_message_at, last_position, unread_inbound, unread_outbound, started_at FROM {} WHERE id IN ",
+                "SELECT id, patient_id, counterpart, initiator_id, initiator_role, archived, status, latest_message_id, last_message_at, last_position, unread_inbound, unread_outbound, started_at, awaiting FROM {} WHERE id IN ",
                 tables.name("conversations")
             ),
         );
@@ -77,6 +77,7 @@ pub(crate) async fn load(
                 unread_inbound: row.try_get(10)?,
                 unread_outbound: row.try_get(11)?,
                 started_at: row.try_get(12)?,
+                awaiting: row.try_get(13)?,
             };
             if reopened.contains(&c.id) {
                 messages.extend(c.latest_message_id.clone());

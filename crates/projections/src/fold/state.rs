@@ -10,6 +10,7 @@ use domain::{Actor, Direction, Event, Role};
 
 use super::Change;
 use crate::values::{as_sent, status_rank, time_text};
+use crate::views::Awaiting;
 
 /// A row of `conversations`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +22,7 @@ pub(crate) struct ConversationRow {
     pub initiator_role: String,
     pub archived: bool,
     pub status: String,
+    pub awaiting: String,
     pub latest_message_id: Option<String>,
     pub last_message_at: Option<String>,
     pub last_position: i64,
@@ -193,6 +195,7 @@ impl InboxState {
                 initiator_role: e.initiator.role.as_str().into(),
                 archived: false,
                 status: "unread".into(),
+                awaiting: Awaiting::Clinic.as_str().into(),
                 latest_message_id: None,
                 last_message_at: None,
                 last_position: position,
@@ -298,6 +301,9 @@ impl InboxState {
             return;
         };
         c.latest_message_id = Some(entry.message.clone());
+        c.awaiting = Awaiting::after(entry.direction, entry.body.channel == "call")
+            .as_str()
+            .into();
         c.last_message_at = Some(entry.body.sent_at.clone());
         c.last_position = entry.body.position;
         c.status = if c.archived {

@@ -69,6 +69,7 @@ async fn conversations(
                 text(&c.initiator_role),
                 Arg::Int(i64::from(c.archived)),
                 text(&c.status),
+                text(&c.awaiting),
                 Arg::OptText(c.latest_message_id.clone()),
                 Arg::OptText(c.last_message_at.clone()),
                 Arg::Int(c.last_position),
@@ -79,10 +80,10 @@ async fn conversations(
         })
         .collect();
     let head = format!(
-        "INSERT INTO {} (id, patient_id, counterpart, initiator_id, initiator_role, archived, status, latest_message_id, last_message_at, last_position, unread_inbound, unread_outbound, started_at) VALUES ",
+        "INSERT INTO {} (id, patient_id, counterpart, initiator_id, initiator_role, archived, status, awaiting, latest_message_id, last_message_at, last_position, unread_inbound, unread_outbound, started_at) VALUES ",
         tables.name("conversations")
     );
-    let tail = " ON CONFLICT (id) DO UPDATE SET archived = excluded.archived, status = excluded.status, latest_message_id = excluded.latest_message_id, last_message_at = excluded.last_message_at, last_position = excluded.last_position, unread_inbound = excluded.unread_inbound, unread_outbound = excluded.unread_outbound";
+    let tail = " ON CONFLICT (id) DO UPDATE SET archived = excluded.archived, status = excluded.status, awaiting = excluded.awaiting, latest_message_id = excluded.latest_message_id, last_message_at = excluded.last_message_at, last_position = excluded.last_position, unread_inbound = excluded.unread_inbound, unread_outbound = excluded.unread_outbound";
     write_rows(conn, tables.dialect(), &head, &rows, tail).await
 }
 
