@@ -78,7 +78,18 @@ CREATE TABLE {ns}patients (
     whatsapp_opt_in INTEGER NOT NULL,
     sms_opted_out  INTEGER  NOT NULL DEFAULT 0,
     registered_at  TEXT    NOT NULL,
-    position       INTEGER  NOT NULL
+    position       INTEGER  NOT NULL,
+    name_folded    TEXT    NOT NULL DEFAULT '',
+    registered_position INTEGER NOT NULL DEFAULT 0
+);
+
+-- The staff directory (patient-directory projection).
+CREATE TABLE {ns}staff (
+    id                  TEXT    PRIMARY KEY,
+    name                TEXT    NOT NULL,
+    role                TEXT    NOT NULL,
+    permissions         TEXT    NOT NULL,
+    registered_position INTEGER NOT NULL
 );
 
 -- Inbound messages from senders that match no patient, kept for reception (inbox projection).

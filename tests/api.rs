@@ -660,6 +660,94 @@ mod more {
     on_both_backends!(records_tokens_and_single_messages);
 }
 
+/// The directories find people by name and list staff by role; conversations name their
+/// patient and participants.
+async fn directories_and_names(backend: Backend) {
+    let hub = Hub::start(backend).await;
+    let (_, reception) = hub.staff("Rita Reception", "receptionist").await;
+    let (doctor_id, doctor) = hub.staff("Dora Doctor", "doctor").await;
+    let (patient_id, patient) = hub.patient("Paula Schröder-Lindqvist").await;
+    hub.patient("Peter Paulsen").await;
+    let sent = hub
+        .post(
+            &reception,
+            "/v1/messages",
+            json!({ "patient_id": patient_id, "channel": "portal", "body": "Hello" }),
+        )
+        .await;
+    let position = sent.ok()["position"].as_u64().unwrap();
+    let conversation = sent.body["conversation_id"].as_str().unwrap().to_owned();
+    let names = |path: String| {
+        let (hub, reception) = (&hub, &reception);
+        async move {
+            let page = hub.get(reception, &path).await;
+            page.ok()["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["name"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let found = |q: &str| names(format!("/v1/patients?q={q}&min_position={position}"));
+    // The start of any word of the name, any case, accents folded.
+    assert_eq!(found("paula").await, ["Paula Schröder-Lindqvist"]);
+    assert_eq!(found("SCHRO").await, ["Paula Schröder-Lindqvist"]);
+    assert_eq!(found("lind").await, ["Paula Schröder-Lindqvist"]);
+    assert_eq!(found("paul").await.len(), 2);
+    assert!(found("ula").await.is_empty());
+    // Or a whole phone number or e-mail address.
+    assert_eq!(found("%2B4915112345678").await.len(), 2);
+    assert_eq!(found("PATIENT%40example.org").await.len(), 2);
+    // Pages of one, in registration order.
+    let first = hub
+        .get(&reception, "/v1/patients?q=paul&limit=1")
+        .await
+        .ok()
+        .clone();
+    assert_eq!(first["items"][0]["name"], "Paula Schröder-Lindqvist");
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = hub
+        .get(
+            &reception,
+            &format!("/v1/patients?q=paul&limit=1&cursor={cursor}"),
+        )
+        .await;
+    assert_eq!(second.ok()["items"][0]["name"], "Peter Paulsen");
+    assert_eq!(second.body["next_cursor"], Value::Null);
+    // The staff directory, by role; patients may read neither.
+    let doctors = hub.get(&reception, "/v1/staff?role=doctor").await;
+    let doctors = doctors.ok()["items"].as_array().unwrap().clone();
+    assert_eq!(doctors.len(), 1);
+    assert_eq!(doctors[0]["id"], doctor_id.as_str());
+    assert_eq!(doctors[0]["name"], "Dora Doctor");
+    assert_eq!(doctors[0]["permissions"], json!(["send_messages"]));
+    assert_eq!(names("/v1/staff".into()).await.len(), 2);
+    hub.get(&doctor, "/v1/staff").await.ok();
+    hub.get(&patient, "/v1/staff").await.err(403, "forbidden");
+    hub.get(&patient, "/v1/patients?q=paul")
+        .await
+        .err(403, "forbidden");
+    // A conversation names its patient and its participants.
+    let shown = hub
+        .get(&reception, &format!("/v1/conversations/{conversation}"))
+        .await;
+    assert_eq!(shown.ok()["patient_name"], "Paula Schröder-Lindqvist");
+    let mut participants: Vec<&str> = shown.body["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    participants.sort();
+    assert_eq!(participants, ["Paula Schröder-Lindqvist", "Rita Reception"]);
+}
+
+mod directories {
+    use super::*;
+    on_both_backends!(directories_and_names);
+}
+
 /// Sixteen staff clients reply into ONE conversation at once, fifteen replies each: every
 /// reply is accepted (a hot conversation is not "extreme contention"), projected once, and the
 /// timeline lists them in the order they were committed.

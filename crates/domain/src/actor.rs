@@ -107,6 +107,8 @@ impl Actor {
     pub const SYSTEM_ID: Uuid = Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0001);
     /// The fixed id of the bootstrap admin (authenticated by `HUB_BOOTSTRAP_ADMIN_TOKEN`).
     pub const BOOTSTRAP_ADMIN_ID: Uuid = Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0002);
+    /// The bootstrap admin's display name.
+    pub const BOOTSTRAP_ADMIN_NAME: &'static str = "Administrator";
 
     /// The hub itself, used for provider callbacks and dispatch outcomes.
     pub fn system() -> Self {
@@ -189,6 +191,7 @@ impl Principal {
             },
             [Permission::SendMessages],
         )
+        .named(Actor::BOOTSTRAP_ADMIN_NAME)
     }
 
     /// The role of the acting identity.

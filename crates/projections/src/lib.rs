@@ -20,7 +20,9 @@ mod views;
 
 use std::time::Duration;
 
-use domain::{Actor, AttachmentId, Channel, ConversationId, MessageId, PatientId, UnmatchedId};
+use domain::{
+    Actor, AttachmentId, Channel, ConversationId, MessageId, PatientId, Role, UnmatchedId,
+};
 use thiserror::Error;
 
 pub use model::{open_read_model, SqlReadModel};
@@ -29,7 +31,7 @@ pub use replay::{replay, ReplayLimit, ReplayOutcome, ReplayProgress};
 pub use unmatched::UnmatchedView;
 pub use views::{
     AttachmentView, Awaiting, CallView, ConversationFilter, ConversationView, MessageFilter,
-    MessageView, Page, PageRequest,
+    MessageView, Page, PageRequest, Participant, PatientMatch, StaffEntry,
 };
 
 /// A read model the projector keeps, each with its own checkpoint and its own worker.
@@ -182,6 +184,22 @@ pub trait ReadModel: Send + Sync + 'static {
         patient: PatientId,
         channel: Option<Channel>,
     ) -> Result<Option<ConversationId>, QueryError>;
+
+    /// The staff directory in registration order, optionally of one role.
+    async fn staff_directory(
+        &self,
+        role: Option<Role>,
+        page: &PageRequest,
+    ) -> Result<Page<StaffEntry>, QueryError>;
+
+    /// The patient directory in registration order: with `q`, the patients whose name has a word
+    /// starting with each word of `q` (any case, accents folded), or whose record carries `q` as
+    /// its whole phone number or e-mail address.
+    async fn patient_directory(
+        &self,
+        q: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<PatientMatch>, QueryError>;
 
     /// The unmatched queue: inbound messages not yet filed, newest first.
     async fn unmatched(&self, page: &PageRequest) -> Result<Page<UnmatchedView>, QueryError>;

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use domain::status::ConversationStatus;
-use domain::{Actor, AttachmentId, Channel, ConversationId, MessageId, PatientId, UnmatchedId};
+use domain::{
+    Actor, AttachmentId, Channel, ConversationId, MessageId, PatientId, Role, UnmatchedId,
+};
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor, Row};
 use tokio::sync::watch;
@@ -18,12 +20,12 @@ use crate::sql::{Dialect, Sql, Tables};
 use crate::views::cursor;
 use crate::{
     ContactAddress, ConversationFilter, ConversationView, MessageFilter, MessageView, Page,
-    PageRequest, Projection, QueryError, ReadModel, UnmatchedView,
+    PageRequest, PatientMatch, Projection, QueryError, ReadModel, StaffEntry, UnmatchedView,
 };
 
 /// The version of the read-model DDL (`projections/*.sql`). A database whose live generation
 /// was made by another version gets a fresh generation, which the projectors fill from position 0.
-const DDL_VERSION: &str = "4";
+const DDL_VERSION: &str = "5";
 
 /// How often a waiter re-reads the checkpoint when no in-process signal wakes it.
 const WAIT_POLL: Duration = Duration::from_millis(10);
@@ -33,7 +35,8 @@ pub struct SqlReadModel {
     pool: AnyPool,
     dialect: Dialect,
     sqlite_path: Option<PathBuf>,
-    applied: watch::Sender<u64>,
+    /// What the in-process projectors applied: the inbox, then the directories.
+    applied: [watch::Sender<u64>; 2],
 }
 
 /// Opens the read models: PostgreSQL for a `postgres://` URL, else the SQLite file at `sqlite_path`.
@@ -95,7 +98,7 @@ impl SqlReadModel {
             pool,
             dialect,
             sqlite_path,
-            applied: watch::Sender::new(0),
+            applied: [watch::Sender::new(0), watch::Sender::new(0)],
         })
     }
 
@@ -121,9 +124,13 @@ impl SqlReadModel {
         Self::connect(&sqlite_url(path), Dialect::Sqlite, Some(path.to_path_buf())).await
     }
 
-    /// Tells in-process waiters that `position` is applied.
-    pub(crate) fn signal_applied(&self, position: u64) {
-        self.applied.send_if_modified(|current| {
+    /// Tells in-process waiters that `projection` applied `position`.
+    pub(crate) fn signal_applied(&self, projection: Projection, position: u64) {
+        let applied = match projection {
+            Projection::Inbox => &self.applied[0],
+            Projection::PatientDirectory => &self.applied[1],
+        };
+        applied.send_if_modified(|current| {
             let moved = position > *current;
             *current = (*current).max(position);
             moved
@@ -585,6 +592,30 @@ impl ReadModel for SqlReadModel {
             .transpose()
     }
 
+    async fn staff_directory(
+        &self,
+        role: Option<Role>,
+        request: &PageRequest,
+    ) -> Result<Page<StaffEntry>, QueryError> {
+        let tables = self.live().await?;
+        let after = after_cursor("s", request.cursor.as_deref())?;
+        let rows =
+            crate::directory::staff_rows(&self.pool, &tables, role, after, request.limit).await?;
+        Ok(page(rows, request.limit, "s", |s| s.position))
+    }
+
+    async fn patient_directory(
+        &self,
+        q: Option<&str>,
+        request: &PageRequest,
+    ) -> Result<Page<PatientMatch>, QueryError> {
+        let tables = self.live().await?;
+        let after = after_cursor("p", request.cursor.as_deref())?;
+        let rows =
+            crate::directory::patient_rows(&self.pool, &tables, q, after, request.limit).await?;
+        Ok(page(rows, request.limit, "p", |p| p.position))
+    }
+
     async fn unmatched(&self, request: &PageRequest) -> Result<Page<UnmatchedView>, QueryError> {
         let tables = self.live().await?;
         let before = after_cursor("u", request.cursor.as_deref())?;
@@ -636,16 +667,29 @@ impl ReadModel for SqlReadModel {
 
     async fn wait_for(&self, position: u64, timeout: Duration) -> Result<bool, QueryError> {
         let started = Instant::now();
-        let mut applied = self.applied.subscribe();
+        let [mut inbox, mut directory] = [self.applied[0].subscribe(), self.applied[1].subscribe()];
         loop {
-            if *applied.borrow_and_update() >= position || self.checkpoint().await? >= position {
+            let inbox_done =
+                *inbox.borrow_and_update() >= position || self.checkpoint().await? >= position;
+            let directory_done = *directory.borrow_and_update() >= position
+                || self
+                    .projection_checkpoint(Projection::PatientDirectory)
+                    .await?
+                    >= position;
+            if inbox_done && directory_done {
                 return Ok(true);
             }
             let left = timeout.saturating_sub(started.elapsed());
             if left.is_zero() {
                 return Ok(false);
             }
-            let _ = tokio::time::timeout(WAIT_POLL.min(left), applied.changed()).await;
+            let changed = async {
+                tokio::select! {
+                    _ = inbox.changed() => {}
+                    _ = directory.changed() => {}
+                }
+            };
+            let _ = tokio::time::timeout(WAIT_POLL.min(left), changed).await;
         }
     }
 }

@@ -90,11 +90,9 @@ impl Projector {
         result
     }
 
-    /// Wakes in-process readers waiting for the inbox to reach `position`.
+    /// Wakes in-process readers waiting for the read models to reach `position`.
     fn signal(&self, position: u64) {
-        if self.projection == Projection::Inbox {
-            self.model.signal_applied(position);
-        }
+        self.model.signal_applied(self.projection, position);
     }
 
     async fn follow(&self) -> Result<(), QueryError> {

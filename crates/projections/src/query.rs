@@ -4,13 +4,13 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use domain::attachment::AttachmentRef;
-use domain::{Actor, Author, Role};
+use domain::{Actor, Author, PatientId, Role};
 use serde::de::DeserializeOwned;
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
 use crate::sql::{Dialect, Sql, Tables};
-use crate::views::{cursor, AttachmentView, CallView, ConversationView, MessageView};
+use crate::views::{cursor, AttachmentView, CallView, ConversationView, MessageView, Participant};
 use crate::QueryError;
 
 /// Message columns, in the order [`message_row`] reads them.
@@ -253,12 +253,14 @@ pub(crate) async fn conversation_rows(
             latest.insert(message.id.to_string(), message);
         }
     }
-    let mut participants: HashMap<String, Vec<Actor>> = HashMap::new();
+    let mut participants: HashMap<String, Vec<Participant>> = HashMap::new();
     let mut sql = Sql::new(
         d,
         format!(
-            "SELECT conversation_id, actor_id, role FROM {} WHERE conversation_id IN (",
-            tables.name("participants")
+            "SELECT p.conversation_id, p.actor_id, p.role, COALESCE(pt.name, st.name) FROM {} p LEFT JOIN {} pt ON pt.id = p.actor_id LEFT JOIN {} st ON st.id = p.actor_id WHERE p.conversation_id IN (",
+            tables.name("participants"),
+            tables.name("patients"),
+            tables.name("staff")
         ),
     );
     for (i, id) in ids.iter().enumerate() {
@@ -267,13 +269,21 @@ pub(crate) async fn conversation_rows(
         }
         sql.text(id.clone());
     }
-    sql.push(") ORDER BY joined_position, actor_id");
+    sql.push(") ORDER BY p.joined_position, p.actor_id");
     for row in sql.query().fetch_all(pool).await? {
         let conversation: String = row.try_get(0)?;
-        participants.entry(conversation).or_default().push(Actor {
-            id: parse("actor_id", &row.try_get::<String, _>(1)?)?,
-            role: parse("role", &row.try_get::<String, _>(2)?)?,
+        let id = parse("actor_id", &row.try_get::<String, _>(1)?)?;
+        let name = row.try_get::<Option<String>, _>(3)?.or_else(|| {
+            (id == Actor::BOOTSTRAP_ADMIN_ID).then(|| Actor::BOOTSTRAP_ADMIN_NAME.to_owned())
         });
+        participants
+            .entry(conversation)
+            .or_default()
+            .push(Participant {
+                id,
+                role: parse("role", &row.try_get::<String, _>(2)?)?,
+                name,
+            });
     }
     let unread_for_viewer = if viewer.role == Role::Patient { 9 } else { 8 };
     rows.iter()
@@ -283,10 +293,17 @@ pub(crate) async fn conversation_rows(
             let latest_message = latest_id
                 .and_then(|m| latest.remove(&m))
                 .ok_or_else(|| corrupt("latest_message", "missing"))?;
+            let patient_id: PatientId = parse("patient_id", &row.try_get::<String, _>(1)?)?;
+            let participants = participants.remove(&id).unwrap_or_default();
+            let patient_name = participants
+                .iter()
+                .find(|p| p.id == patient_id.0)
+                .and_then(|p| p.name.clone());
             Ok(ConversationView {
-                participants: participants.remove(&id).unwrap_or_default(),
+                participants,
+                patient_name,
                 id: parse("id", &id)?,
-                patient_id: parse("patient_id", &row.try_get::<String, _>(1)?)?,
+                patient_id,
                 counterpart: parse("counterpart", &row.try_get::<String, _>(2)?)?,
                 archived: row.try_get::<i64, _>(3)? == 1,
                 status: parse("status", &row.try_get::<String, _>(4)?)?,

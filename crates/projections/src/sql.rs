@@ -136,6 +136,7 @@ impl Tables {
                 "patients",
                 "unmatched",
                 "patient_contacts",
+                "staff",
             ]
             .iter()
             .map(|table| format!("DROP TABLE IF EXISTS {}", self.name(table)))

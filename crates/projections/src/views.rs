@@ -5,10 +5,12 @@ use domain::attachment::MediaType;
 use domain::event::Counterpart;
 use domain::status::{ConversationStatus, DeliveryStatus, MessageStatus};
 use domain::{
-    Actor, AttachmentId, Author, Channel, ConversationId, Direction, MessageId, PatientId,
+    AttachmentId, Author, Channel, ConversationId, Direction, MessageId, PatientId, Permission,
+    Role, StaffId,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 /// An attachment as a message lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
@@ -69,6 +71,42 @@ pub struct MessageView {
     pub position: u64,
 }
 
+/// A staff member as the staff directory lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct StaffEntry {
+    /// The staff member's id.
+    pub id: StaffId,
+    /// Display name.
+    pub name: String,
+    /// `receptionist`, `doctor`, `admin` or `auditor`.
+    pub role: Role,
+    /// Permissions held now.
+    pub permissions: Vec<Permission>,
+    /// Where the entry is in the directory's order (registration order).
+    #[serde(skip)]
+    pub position: u64,
+}
+
+/// A patient the patient directory found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PatientMatch {
+    /// The patient.
+    pub id: PatientId,
+    /// Where the patient is in the directory's order (registration order).
+    pub position: u64,
+}
+
+/// Someone who takes part in a conversation, with their current name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct Participant {
+    /// Their id.
+    pub id: Uuid,
+    /// Their role.
+    pub role: Role,
+    /// Their name in the directory now (the bootstrap admin is "Administrator").
+    pub name: Option<String>,
+}
+
 /// Whose turn it is in a conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -118,8 +156,10 @@ pub struct ConversationView {
     pub patient_id: PatientId,
     /// `reception` or `staff`.
     pub counterpart: Counterpart,
+    /// The patient's name in the directory now.
+    pub patient_name: Option<String>,
     /// The patient, the initiator and everyone who wrote in it.
-    pub participants: Vec<Actor>,
+    pub participants: Vec<Participant>,
     /// `archived`, or the latest entry's status.
     pub status: ConversationStatus,
     /// `clinic` when the latest entry is the patient's message, `patient` when it is the clinic's.

@@ -5,14 +5,17 @@ use axum::http::StatusCode;
 use axum::Json;
 use domain::contact::{EmailAddress, PatientContact, PhoneNumber};
 use domain::{DomainError, PatientId, Role};
+use projections::Page;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 
 use super::answers::{Ack, PatientRecord, Registered};
 
-use super::extract::{Caller, JsonBody, PathId};
+use super::extract::{Caller, JsonBody, Params, PathId};
+use super::messages::page_request;
 use super::openapi::Verb::{Delete, Get, Patch, Post};
 use super::openapi::{ApiBuilder, Operation as Op};
+use super::staff::ensure_may_read_directory;
 use super::{tokens, AppState};
 use crate::error::ApiError;
 use commands::token::Holder;
@@ -20,7 +23,8 @@ use commands::{ContactPatch, RequestMeta};
 
 /// The patient routes.
 pub(super) fn routes(api: ApiBuilder) -> ApiBuilder {
-    api.route(REGISTER, register)
+    api.route(DIRECTORY, directory)
+        .route(REGISTER, register)
         .route(SHOW, show)
         .route(CHANGE, change)
         .route(ROTATE_TOKEN, rotate_token)
@@ -180,6 +184,40 @@ pub async fn show(
         return Err(ApiError::not_found("patient"));
     }
     Ok(Json(patient_record(&state, patient_id).await?))
+}
+
+/// The operation [`directory`] serves.
+const DIRECTORY: Op = Op::new(
+    Get,
+    "/patients",
+    "The patient directory by name word prefix, or a whole phone number or e-mail (staff, auditor)",
+    200,
+)
+.query(&["q", "limit", "cursor"])
+.answers::<Page<PatientRecord>>();
+
+/// `GET /v1/patients?q=`: the records of the patients the directory finds, in registration
+/// order.
+pub async fn directory(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    params: Params,
+) -> Result<Json<Page<PatientRecord>>, ApiError> {
+    ensure_may_read_directory(&principal)?;
+    let page = page_request(&params)?;
+    params.await_min_position(&state).await?;
+    let found = state
+        .read_model
+        .patient_directory(params.text("q"), &page)
+        .await?;
+    let mut items = Vec::with_capacity(found.items.len());
+    for entry in found.items {
+        items.push(patient_record(&state, entry.id).await?);
+    }
+    Ok(Json(Page {
+        items,
+        next_cursor: found.next_cursor,
+    }))
 }
 
 async fn patient_record(

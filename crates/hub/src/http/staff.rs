@@ -3,14 +3,16 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use domain::{Permission, Role, StaffId};
+use domain::{Permission, Principal, Role, StaffId};
+use projections::{Page, StaffEntry};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::answers::{Ack, Registered};
 
-use super::extract::{Caller, JsonBody, PathId};
-use super::openapi::Verb::{Delete, Post};
+use super::extract::{Caller, JsonBody, Params, PathId};
+use super::messages::page_request;
+use super::openapi::Verb::{Delete, Get, Post};
 use super::openapi::{ApiBuilder, Operation as Op};
 use super::{tokens, AppState};
 use crate::error::ApiError;
@@ -19,7 +21,8 @@ use commands::RequestMeta;
 
 /// The staff routes.
 pub(super) fn routes(api: ApiBuilder) -> ApiBuilder {
-    api.route(REGISTER, register)
+    api.route(DIRECTORY, directory)
+        .route(REGISTER, register)
         .route(CHANGE_PERMISSIONS, change_permissions)
         .route(ROTATE_TOKEN, rotate_token)
         .route(REVOKE_TOKENS, revoke_tokens)
@@ -58,6 +61,38 @@ fn parse_permissions(names: &[String]) -> Result<Vec<Permission>, ApiError> {
                 .map_err(|_| ApiError::invalid(format!("unknown permission `{name}`")))
         })
         .collect()
+}
+
+/// Staff and auditors read the directories; patients do not.
+pub(super) fn ensure_may_read_directory(principal: &Principal) -> Result<(), ApiError> {
+    principal.ensure_may_use_hub()?;
+    if principal.role() == Role::Patient {
+        return Err(ApiError::forbidden("the directories are for staff"));
+    }
+    Ok(())
+}
+
+/// The operation [`directory`] serves.
+const DIRECTORY: Op = Op::new(
+    Get,
+    "/staff",
+    "The staff directory in registration order (staff, auditor)",
+    200,
+)
+.query(&["role", "limit", "cursor"])
+.answers::<Page<StaffEntry>>();
+
+/// `GET /v1/staff?role=`: `{id, name, role, permissions}` per staff member.
+pub async fn directory(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    params: Params,
+) -> Result<Json<Page<StaffEntry>>, ApiError> {
+    ensure_may_read_directory(&principal)?;
+    let role: Option<Role> = params.parse("role")?;
+    let page = page_request(&params)?;
+    params.await_min_position(&state).await?;
+    Ok(Json(state.read_model.staff_directory(role, &page).await?))
 }
 
 /// The operation [`register`] serves.
