@@ -141,7 +141,40 @@ async fn patient_story(backend: Backend) {
             json!({ "occurred_at": "2026-01-05T09:30:00Z", "duration_seconds": 240, "direction": "outbound", "summary": "Confirmed the physiotherapy slot." }),
         )
         .await;
-    call.ok();
+    let call_id = call.ok()["message_id"].as_str().unwrap().to_owned();
+    let call_position = call.body["position"].as_u64().unwrap();
+    // The call log is the clinic's record: the patient sees it nowhere.
+    let at = format!("min_position={call_position}");
+    let mine = hub
+        .get(
+            &patient,
+            &format!("/v1/conversations/{conversation}/messages?{at}"),
+        )
+        .await;
+    assert!(mine.ok()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["channel"] != "call"));
+    let listed = hub.get(&patient, &format!("/v1/conversations?{at}")).await;
+    let listed = listed.ok()["items"].as_array().unwrap().clone();
+    assert!(listed
+        .iter()
+        .all(|c| c["latest_message"]["channel"] != "call"));
+    let searched = hub
+        .get(&patient, &format!("/v1/messages?q=physiotherapy&{at}"))
+        .await;
+    assert_eq!(searched.ok()["items"].as_array().unwrap().len(), 0);
+    let by_channel = hub
+        .get(&patient, &format!("/v1/conversations?channel=call&{at}"))
+        .await;
+    assert_eq!(by_channel.ok()["items"].as_array().unwrap().len(), 0);
+    hub.get(&patient, &format!("/v1/messages/{call_id}?{at}"))
+        .await
+        .err(404, "not_found");
+    hub.post(&patient, &format!("/v1/messages/{call_id}/read"), json!({}))
+        .await
+        .err(404, "not_found");
     let archived = hub
         .post(
             &reception,

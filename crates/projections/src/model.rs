@@ -13,8 +13,8 @@ use sqlx::{AnyPool, Executor, Row};
 use tokio::sync::watch;
 
 use crate::query::{
-    after_cursor, conversation_rows, message_row, push_search, push_starred, push_visible,
-    select_messages, where_visible, CONVERSATION_COLUMNS,
+    after_cursor, conversation_rows, message_row, push_entry_visible, push_search, push_starred,
+    push_visible, select_messages, where_visible, CONVERSATION_COLUMNS,
 };
 use crate::sql::{Dialect, Sql, Tables};
 use crate::views::cursor;
@@ -282,6 +282,7 @@ impl SqlReadModel {
                 filter.starred,
                 filter.q.as_deref(),
             );
+            push_entry_visible(&mut sql, viewer);
             sql.push(")");
         }
         if let Some(after) = after {

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use domain::attachment::AttachmentRef;
+use domain::status::ConversationStatus;
 use domain::{Actor, Author, PatientId, Role};
 use serde::de::DeserializeOwned;
 use sqlx::any::AnyRow;
@@ -144,6 +145,15 @@ pub(crate) fn where_visible(
             sql.push(")");
         }
     }
+    push_entry_visible(sql, viewer);
+}
+
+/// Appends " AND <the viewer may see entry m>": call logs are the clinic's record of a call,
+/// never shown to the patient.
+pub(crate) fn push_entry_visible(sql: &mut Sql, viewer: &Actor) {
+    if viewer.role == Role::Patient {
+        sql.push(" AND m.channel <> 'call'");
+    }
 }
 
 fn corrupt(what: &str, error: impl std::fmt::Display) -> QueryError {
@@ -232,26 +242,30 @@ pub(crate) async fn conversation_rows(
         .iter()
         .map(|r| r.try_get::<String, _>(0))
         .collect::<Result<_, _>>()?;
-    let latest_ids: Vec<String> = rows
-        .iter()
-        .filter_map(|r| r.try_get::<Option<String>, _>(5).ok().flatten())
-        .collect();
+    // The latest entry of each conversation, by conversation. A patient's is the latest entry
+    // it may see (call logs are staff-only), found by position; staff's is the row's own.
     let mut latest: HashMap<String, MessageView> = HashMap::new();
-    if !latest_ids.is_empty() {
-        let mut sql = Sql::new(d, "");
-        select_messages(&mut sql, tables, viewer);
+    let mut sql = Sql::new(d, "");
+    select_messages(&mut sql, tables, viewer);
+    if viewer.role == Role::Patient {
+        sql.push(" WHERE m.conversation_id IN (");
+        push_list(&mut sql, &ids);
+        sql.push(&format!(
+            ") AND m.channel <> 'call' AND m.position = (SELECT MAX(m2.position) FROM {} m2 WHERE m2.conversation_id = m.conversation_id AND m2.channel <> 'call')",
+            tables.name("messages")
+        ));
+    } else {
+        let latest_ids: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.try_get::<Option<String>, _>(5).ok().flatten())
+            .collect();
         sql.push(" WHERE m.id IN (");
-        for (i, id) in latest_ids.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.text(id.clone());
-        }
+        push_list(&mut sql, &latest_ids);
         sql.push(")");
-        for row in sql.query().fetch_all(pool).await? {
-            let message = message_row(&row)?;
-            latest.insert(message.id.to_string(), message);
-        }
+    }
+    for row in sql.query().fetch_all(pool).await? {
+        let message = message_row(&row)?;
+        latest.insert(message.conversation_id.to_string(), message);
     }
     let mut participants: HashMap<String, Vec<Participant>> = HashMap::new();
     let mut sql = Sql::new(
@@ -289,10 +303,15 @@ pub(crate) async fn conversation_rows(
     rows.iter()
         .map(|row| {
             let id: String = row.try_get(0)?;
-            let latest_id: Option<String> = row.try_get(5)?;
-            let latest_message = latest_id
-                .and_then(|m| latest.remove(&m))
+            let latest_message = latest
+                .remove(&id)
                 .ok_or_else(|| corrupt("latest_message", "missing"))?;
+            let archived = row.try_get::<i64, _>(3)? == 1;
+            let status: ConversationStatus = if archived {
+                ConversationStatus::Archived
+            } else {
+                parse("status", latest_message.status.as_str())?
+            };
             let patient_id: PatientId = parse("patient_id", &row.try_get::<String, _>(1)?)?;
             let participants = participants.remove(&id).unwrap_or_default();
             let patient_name = participants
@@ -305,19 +324,26 @@ pub(crate) async fn conversation_rows(
                 id: parse("id", &id)?,
                 patient_id,
                 counterpart: parse("counterpart", &row.try_get::<String, _>(2)?)?,
-                archived: row.try_get::<i64, _>(3)? == 1,
-                status: parse("status", &row.try_get::<String, _>(4)?)?,
+                archived,
+                status,
                 awaiting: parse("awaiting", &row.try_get::<String, _>(10)?)?,
-                last_message_at: time(
-                    "last_message_at",
-                    &row.try_get::<Option<String>, _>(6)?.unwrap_or_default(),
-                )?,
+                last_message_at: latest_message.sent_at,
                 position: unsigned(row.try_get(7)?),
                 unread_count: unsigned(row.try_get(unread_for_viewer)?),
                 latest_message,
             })
         })
         .collect()
+}
+
+/// Appends `'a', 'b', …` (the values of an `IN` list).
+fn push_list(sql: &mut Sql, values: &[String]) {
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.text(value.clone());
+    }
 }
 
 /// Decodes an optional cursor of list `kind`.

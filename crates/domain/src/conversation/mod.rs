@@ -201,6 +201,10 @@ impl ConversationScope<'_> {
             ConversationCommand::MarkRead(cmd) => {
                 let (record, actor) = self.visible(ctx)?;
                 let message = record.message(cmd.message_id)?;
+                if message.channel == Channel::Call && actor.role == Role::Patient {
+                    // Call logs are the clinic's record: a patient never sees them.
+                    return Err(DomainError::NotFound("message"));
+                }
                 let is_recipient = match message.direction {
                     Direction::Inbound => is_clinic_recipient(&actor, record),
                     Direction::Outbound => actor.role == Role::Patient,
