@@ -245,6 +245,41 @@ async fn contract_errors(backend: Backend) {
     hub.post(&reception, "/v1/messages?dry_run=1", json!({}))
         .await
         .err(400, "invalid_request");
+    // Authorization is judged before the body: whatever it sends, a caller that may not call
+    // an endpoint gets 403.
+    let (_, auditor) = hub.staff("Audrey", "auditor").await;
+    hub.post(&reception, "/v1/staff", json!({ "role": "" }))
+        .await
+        .err(403, "forbidden");
+    hub.post(&patient, "/v1/patients", json!(["garbage"]))
+        .await
+        .err(403, "forbidden");
+    hub.call(
+        Method::PATCH,
+        &format!("/v1/patients/{patient_id}"),
+        Some(&patient),
+        Some(json!({ "phone": "not a phone" })),
+    )
+    .await
+    .err(403, "forbidden");
+    hub.post(&auditor, "/v1/messages", json!({ "channel": "fax" }))
+        .await
+        .err(403, "conversation_rule");
+    let conversation = uuid();
+    hub.post(
+        &auditor,
+        &format!("/v1/conversations/{conversation}/messages"),
+        json!({}),
+    )
+    .await
+    .err(403, "forbidden");
+    hub.post(
+        &patient,
+        &format!("/v1/conversations/{conversation}/calls"),
+        json!({ "duration_seconds": -1 }),
+    )
+    .await
+    .err(403, "forbidden");
     send(json!({ "patient_id": patient_id, "channel": "email", "body": "no subject" }))
         .await
         .err(400, "invalid_request");

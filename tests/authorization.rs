@@ -419,7 +419,8 @@ async fn authorization_matrix(backend: Backend) {
             FORBIDDEN,
             NO_PERMISSION,
             FORBIDDEN,
-            HIDDEN,
+            // Patients may not log calls at all: the role is refused before anything else.
+            FORBIDDEN,
         ],
     )
     .await;
@@ -439,7 +440,8 @@ async fn authorization_matrix(backend: Backend) {
             FORBIDDEN,
             NO_PERMISSION,
             FORBIDDEN,
-            HIDDEN,
+            // Patients may not log calls at all: the role is refused before anything else.
+            FORBIDDEN,
         ],
     )
     .await;

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::answers::{ArchiveAnswer, MessageAnswer};
 
-use super::extract::{Caller, JsonBody, Params, PathId};
+use super::extract::{Caller, ClinicStaff, JsonBody, Params, PathId, Permitted, Writers};
 use super::messages::{message_filter, page_request, MessageBody};
 use super::openapi::Verb::{Get, Post};
 use super::openapi::{ApiBuilder, Operation as Op};
@@ -165,7 +165,7 @@ const REPLY: Op = Op::new(
 /// A reply in an existing conversation.
 pub async fn reply(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Permitted(principal, _): Permitted<Writers>,
     PathId(id): PathId,
     JsonBody(body): JsonBody<MessageBody>,
 ) -> Result<(StatusCode, Json<MessageAnswer>), ApiError> {
@@ -201,7 +201,7 @@ const LOG_CALL: Op = Op::new(
 /// Logs a phone call.
 pub async fn log_call(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Permitted(principal, _): Permitted<ClinicStaff>,
     PathId(id): PathId,
     JsonBody(body): JsonBody<CallBody>,
 ) -> Result<(StatusCode, Json<MessageAnswer>), ApiError> {

@@ -2,6 +2,7 @@
 //! query parameters.
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use domain::Principal;
+use domain::{DomainError, Principal, Role};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
@@ -39,6 +40,79 @@ where
         let principal = state.commands.authenticate(token).await?;
         principal.ensure_may_use_hub()?;
         Ok(Caller(principal))
+    }
+}
+
+/// The roles an endpoint admits, judged before its body is read (contract section 4: an actor
+/// that may not call an endpoint gets 403 whatever it sends).
+pub trait Gate: Send + Sync + 'static {
+    /// The roles that may call the endpoint.
+    const ROLES: &'static [Role];
+    /// The answer for everyone else.
+    fn refusal() -> ApiError;
+}
+
+/// Admins only.
+pub struct Admins;
+impl Gate for Admins {
+    const ROLES: &'static [Role] = &[Role::Admin];
+    fn refusal() -> ApiError {
+        ApiError::forbidden("only admins may do this")
+    }
+}
+
+/// Admins and receptionists (registration, contact records, the unmatched queue).
+pub struct FrontDesk;
+impl Gate for FrontDesk {
+    const ROLES: &'static [Role] = &[Role::Admin, Role::Receptionist];
+    fn refusal() -> ApiError {
+        ApiError::forbidden("only admins and receptionists may do this")
+    }
+}
+
+/// Clinic staff (call logs).
+pub struct ClinicStaff;
+impl Gate for ClinicStaff {
+    const ROLES: &'static [Role] = &[Role::Admin, Role::Receptionist, Role::Doctor];
+    fn refusal() -> ApiError {
+        ApiError::forbidden("only staff log calls")
+    }
+}
+
+/// Everyone who writes messages: staff and patients, not auditors.
+pub struct Writers;
+impl Gate for Writers {
+    const ROLES: &'static [Role] = &[Role::Admin, Role::Receptionist, Role::Doctor, Role::Patient];
+    fn refusal() -> ApiError {
+        ApiError::forbidden("auditors are read-only")
+    }
+}
+
+/// Who may write a first message: staff and patients; auditors fall to the table's default deny.
+pub struct Initiators;
+impl Gate for Initiators {
+    const ROLES: &'static [Role] = Writers::ROLES;
+    fn refusal() -> ApiError {
+        DomainError::ConversationRule("auditors may not start conversations".into()).into()
+    }
+}
+
+/// The authenticated caller, allowed to use the hub and admitted by the gate `G`.
+pub struct Permitted<G>(pub Principal, pub PhantomData<G>);
+
+impl<S, G: Gate> FromRequestParts<S> for Permitted<G>
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Caller(principal) = Caller::from_request_parts(parts, state).await?;
+        if !G::ROLES.contains(&principal.role()) {
+            return Err(G::refusal());
+        }
+        Ok(Permitted(principal, PhantomData))
     }
 }
 

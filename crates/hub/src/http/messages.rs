@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::answers::{MessageAnswer, StarAnswer};
 use uuid::Uuid;
 
-use super::extract::{Caller, JsonBody, Params, PathId, MIN_POSITION_WAIT};
+use super::extract::{Caller, Initiators, JsonBody, Params, PathId, Permitted, MIN_POSITION_WAIT};
 use super::openapi::Verb::{Delete, Get, Post, Put};
 use super::openapi::{ApiBuilder, Operation as Op};
 use super::AppState;
@@ -85,7 +85,7 @@ const START: Op = Op::new(
 /// Writes the first message of a new conversation.
 pub async fn start(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Permitted(principal, _): Permitted<Initiators>,
     JsonBody(body): JsonBody<MessageBody>,
 ) -> Result<(StatusCode, Json<MessageAnswer>), ApiError> {
     let meta = RequestMeta::with_idempotency_key(body.idempotency_key.clone())?;

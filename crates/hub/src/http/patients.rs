@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::answers::{Ack, PatientRecord, Registered};
 
-use super::extract::{Caller, JsonBody, Params, PathId};
+use super::extract::{Caller, FrontDesk, JsonBody, Params, PathId, Permitted};
 use super::messages::page_request;
 use super::openapi::Verb::{Delete, Get, Patch, Post};
 use super::openapi::{ApiBuilder, Operation as Op};
@@ -102,7 +102,7 @@ const REGISTER: Op = Op::new(
 /// Registers a patient; answers `{id, token}`.
 pub async fn register(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Permitted(principal, _): Permitted<FrontDesk>,
     JsonBody(body): JsonBody<RegisterPatientBody>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
     let contact = PatientContact {
@@ -139,7 +139,7 @@ const CHANGE: Op = Op::new(
 /// Changes contact details; answers the record after the change.
 pub async fn change(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Permitted(principal, _): Permitted<FrontDesk>,
     PathId(id): PathId,
     JsonBody(body): JsonBody<PatchBody>,
 ) -> Result<Json<PatientRecord>, ApiError> {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::answers::{Ack, Registered};
 
-use super::extract::{Caller, JsonBody, Params, PathId};
+use super::extract::{Admins, Caller, JsonBody, Params, PathId, Permitted};
 use super::messages::page_request;
 use super::openapi::Verb::{Delete, Get, Post};
 use super::openapi::{ApiBuilder, Operation as Op};
@@ -103,7 +103,7 @@ const REGISTER: Op = Op::new(Post, "/staff", "Register a staff member (admin)", 
 /// Registers a staff member; answers `{id, token}`.
 pub async fn register(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Permitted(principal, _): Permitted<Admins>,
     JsonBody(body): JsonBody<RegisterStaffBody>,
 ) -> Result<(StatusCode, Json<Registered>), ApiError> {
     let role: Role = body.role.parse()?;
@@ -141,7 +141,7 @@ const CHANGE_PERMISSIONS: Op = Op::new(
 /// Grants and revokes permissions; answers `{id, position}`.
 pub async fn change_permissions(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Permitted(principal, _): Permitted<Admins>,
     PathId(id): PathId,
     JsonBody(body): JsonBody<PermissionsBody>,
 ) -> Result<Json<Ack>, ApiError> {

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::answers::MessageAnswer;
-use super::extract::{Caller, JsonBody, Params, PathId};
+use super::extract::{Caller, FrontDesk, JsonBody, Params, PathId, Permitted};
 use super::messages::page_request;
 use super::openapi::Verb::{Get, Post};
 use super::openapi::{ApiBuilder, Operation as Op};
@@ -78,7 +78,7 @@ const ASSIGN: Op = Op::new(
 /// conversation (a new one when none is open).
 pub async fn assign(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Permitted(principal, _): Permitted<FrontDesk>,
     PathId(id): PathId,
     JsonBody(body): JsonBody<AssignBody>,
 ) -> Result<(StatusCode, Json<MessageAnswer>), ApiError> {
