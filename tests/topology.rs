@@ -72,6 +72,13 @@ async fn json_logs_name_routes_not_patients() {
     .await
     .ok();
     hub.get(&reception, "/v1/health").await.ok();
+    // A malformed id is no id, and is not logged either.
+    hub.get(&reception, "/v1/patients/pat.one@example.org")
+        .await
+        .err(400, "invalid_request");
+    hub.get(&reception, "/v1/conversations?q=diagnosis+secret")
+        .await
+        .ok();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let logs = hub.logs.lock().unwrap().clone();
     let requests: Vec<Value> = logs
@@ -92,6 +99,8 @@ async fn json_logs_name_routes_not_patients() {
         "very private diagnosis",
         "+4915112345678",
         "patient@example.org",
+        "pat.one@example.org",
+        "secret",
         patient_id.as_str(),
     ] {
         assert!(!all.contains(secret), "logs must not contain {secret}");

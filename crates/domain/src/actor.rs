@@ -93,6 +93,24 @@ pub enum Permission {
     SendMessages,
 }
 
+impl Permission {
+    /// Every permission.
+    pub const ALL: [Permission; 1] = [Permission::SendMessages];
+
+    /// The wire name, as the API spells it (`send_messages`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::SendMessages => "send_messages",
+        }
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The identity behind a command or an event: id and role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct Actor {

@@ -14,7 +14,7 @@ pub enum DomainError {
     #[error("{0}")]
     InvalidRequest(String),
     /// Staff without the needed permission (403 `missing_permission`).
-    #[error("missing permission `{0:?}`")]
+    #[error("missing permission `{0}`")]
     MissingPermission(Permission),
     /// The who-may-initiate rules forbid this first message (403 `conversation_rule`).
     #[error("{0}")]

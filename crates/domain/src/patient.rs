@@ -91,7 +91,7 @@ impl PatientRecord {
                     "outside the 24-hour WhatsApp window since the patient's last message: an approved template is needed",
                 )
             }
-            Channel::Call => unavailable("call logs are written with `log call`, never sent"),
+            Channel::Call => unavailable("call logs are written with POST /v1/conversations/{id}/calls, never sent"),
             _ => Ok(()),
         }
     }

@@ -68,7 +68,7 @@ fn validate_draft(
     if draft.channel == Channel::Call {
         return Err(DomainError::channel_unavailable(
             Channel::Call,
-            "call logs are written with `log call`, never sent",
+            "call logs are written with POST /v1/conversations/{id}/calls, never sent",
         ));
     }
     if principal.role() == Role::Patient && draft.channel != Channel::Portal {

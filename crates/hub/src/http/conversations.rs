@@ -35,8 +35,9 @@ pub(super) fn routes(api: ApiBuilder) -> ApiBuilder {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CallBody {
-    /// When the call took place (RFC 3339).
-    occurred_at: DateTime<Utc>,
+    /// When the call took place (RFC 3339 with its zone, e.g. `2026-01-05T09:30:00Z`).
+    #[schemars(with = "DateTime<Utc>")]
+    occurred_at: String,
     /// Length of the call in seconds, 0 to 86,400.
     duration_seconds: i64,
     /// `inbound` (the patient called) or `outbound`.
@@ -208,10 +209,17 @@ pub async fn log_call(
     let conversation_id = ConversationId(id);
     let meta = RequestMeta::with_idempotency_key(body.idempotency_key.clone())?;
     let direction: Direction = body.direction.parse()?;
+    let occurred_at = DateTime::parse_from_rfc3339(&body.occurred_at)
+        .map(|time| time.with_timezone(&Utc))
+        .map_err(|_| {
+            ApiError::invalid(
+                "`occurred_at` must be an RFC 3339 time with its zone, e.g. 2026-01-05T09:30:00Z",
+            )
+        })?;
     let command = ConversationCommand::LogCall(LogCall {
         conversation_id,
         message_id: CommandService::new_message_id(),
-        occurred_at: body.occurred_at,
+        occurred_at,
         duration_seconds: body.duration_seconds,
         direction,
         summary: body.summary,

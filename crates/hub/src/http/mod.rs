@@ -220,14 +220,52 @@ fn request_log() -> RequestLog<
         )
 }
 
-/// Replaces path segments that are ids with `{id}` so logs name routes, not records.
+/// The words of the hub's routes (API and pages). Any other path segment is a value (an id, a
+/// malformed id, a file name) and is logged as `{id}`, so that no patient data a caller put in a
+/// path reaches the log.
+const ROUTE_WORDS: &[&str] = &[
+    "v1",
+    "staff",
+    "patients",
+    "messages",
+    "conversations",
+    "attachments",
+    "events",
+    "unmatched",
+    "webhooks",
+    "twilio",
+    "sms",
+    "status",
+    "whatsapp",
+    "email",
+    "health",
+    "openapi.json",
+    "permissions",
+    "token",
+    "read",
+    "star",
+    "archive",
+    "unarchive",
+    "calls",
+    "assign",
+    "signin",
+    "signout",
+    "new",
+    "updates",
+    "reply",
+    "call",
+    "files",
+    "static",
+];
+
+/// The path as logged: route words kept, every other segment `{id}`.
 fn redact_ids(path: &str) -> String {
     path.split('/')
         .map(|segment| {
-            if uuid::Uuid::try_parse(segment).is_ok() {
-                "{id}"
-            } else {
+            if segment.is_empty() || ROUTE_WORDS.contains(&segment) {
                 segment
+            } else {
+                "{id}"
             }
         })
         .collect::<Vec<_>>()

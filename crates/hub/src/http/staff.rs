@@ -57,8 +57,13 @@ fn parse_permissions(names: &[String]) -> Result<Vec<Permission>, ApiError> {
     names
         .iter()
         .map(|name| {
-            serde_json::from_value(serde_json::Value::String(name.clone()))
-                .map_err(|_| ApiError::invalid(format!("unknown permission `{name}`")))
+            serde_json::from_value(serde_json::Value::String(name.clone())).map_err(|_| {
+                let known: Vec<&str> = Permission::ALL.iter().map(|p| p.as_str()).collect();
+                ApiError::invalid(format!(
+                    "unknown permission `{name}`; permissions are: {}",
+                    known.join(", ")
+                ))
+            })
         })
         .collect()
 }
