@@ -850,4 +850,19 @@ async fn unavailable_database_answers_503() {
         .err(503, "unavailable");
     let health = hub.call(Method::GET, "/v1/health", None, None).await;
     assert_eq!(health.status.as_u16(), 503);
+    assert_ne!(health.body["dependencies"]["event_log"], "ok");
+    // A write says it may have happened, and how to retry it safely.
+    let patient_id = uuid();
+    let send = hub
+        .post(
+            &reception,
+            "/v1/messages",
+            json!({ "patient_id": patient_id, "channel": "portal", "body": "hello" }),
+        )
+        .await;
+    send.err(503, "unavailable");
+    assert!(send.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("idempotency_key"));
 }

@@ -96,6 +96,19 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// 503 `unavailable` for a command: the write may or may not have been recorded, and the
+    /// caller is told how to retry safely.
+    pub fn write_unavailable(error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, "command failed on a dependency");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the event log is unavailable; the write may or may not have been recorded: retry with the same idempotency_key, which makes the retry safe",
+        )
+    }
+}
+
 /// The HTTP status the contract gives a domain refusal.
 fn refusal_status(error: &DomainError) -> StatusCode {
     match error {
@@ -154,7 +167,7 @@ impl From<CommandError> for ApiError {
             CommandError::Conflict { .. } => {
                 ApiError::conflict("too many concurrent writers; try again")
             }
-            other => ApiError::unavailable(other),
+            other => ApiError::write_unavailable(other),
         }
     }
 }

@@ -72,7 +72,7 @@ impl SqlReadModel {
         sqlx::any::install_default_drivers();
         let mut options = AnyPoolOptions::new()
             .max_connections(8)
-            .acquire_timeout(Duration::from_secs(10));
+            .acquire_timeout(Duration::from_secs(5));
         if dialect == Dialect::Postgres {
             // Inbox filters vary in selectivity per value: plan each query for its own values
             // rather than reuse a generic plan of the prepared statement.

@@ -67,7 +67,8 @@ impl PgEventStore {
     pub async fn connect_with_pool_size(url: &str, pool_size: u32) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(pool_size.max(1))
-            .acquire_timeout(Duration::from_secs(10))
+            // A write fails fast (503) when the database is unreachable, instead of hanging.
+            .acquire_timeout(Duration::from_secs(2))
             .connect(url)
             .await?;
         Self::from_pool(pool).await

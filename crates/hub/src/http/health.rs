@@ -14,13 +14,26 @@ pub(super) fn routes(api: ApiBuilder) -> ApiBuilder {
     api.route(HEALTH, health)
 }
 
+/// How long health waits for each dependency.
+const HEALTH_WAIT: std::time::Duration = std::time::Duration::from_millis(800);
+
 /// The operation [`health`] serves.
 const HEALTH: Op = Op::new(Get, "/health", "Liveness and projection lag", 200).public();
 
 /// `GET /v1/health`: no token needed.
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let head = state.commands.store().head_position().await;
-    let checkpoint = state.read_model.checkpoint().await;
+    // Both dependencies are asked at once, each for at most HEALTH_WAIT: health answers within
+    // a second even when a database does not answer at all.
+    let (head, checkpoint) = tokio::join!(
+        tokio::time::timeout(HEALTH_WAIT, state.commands.store().head_position()),
+        tokio::time::timeout(HEALTH_WAIT, state.read_model.checkpoint()),
+    );
+    let head = head
+        .map_err(|_| "timed out")
+        .and_then(|r| r.map_err(|_| "failed"));
+    let checkpoint = checkpoint
+        .map_err(|_| "timed out")
+        .and_then(|r| r.map_err(|_| "failed"));
     match (head, checkpoint) {
         (Ok(head), Ok(checkpoint)) => (
             StatusCode::OK,
@@ -35,13 +48,19 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
             })),
         ),
         (head, checkpoint) => {
-            let store_ok = head.is_ok();
-            let read_model_ok = checkpoint.is_ok();
-            tracing::error!(store_ok, read_model_ok, "health check failed");
+            fn state_of(result: &Result<u64, &'static str>) -> &'static str {
+                match result {
+                    Ok(_) => "ok",
+                    Err(why) => why,
+                }
+            }
+            let (event_log, read_models) = (state_of(&head), state_of(&checkpoint));
+            tracing::error!(event_log, read_models, "health check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(json!({
                     "status": "unavailable",
+                    "dependencies": { "event_log": event_log, "read_models": read_models },
                     "error": { "code": "unavailable", "message": "a dependency is not reachable" },
                 })),
             )
