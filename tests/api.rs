@@ -578,6 +578,23 @@ async fn cli_events_replay_openapi_and_health(backend: Backend) {
         .cli(&["replay", "--until", "4", "--into", "audit_one"])
         .await;
     assert!(copy.contains("up to position 4"), "{copy}");
+    // `hub admin create` registers an admin from the console and prints its position and token.
+    let created = hub.cli(&["admin", "create", "--name", "Ada Admin"]).await;
+    let position: u64 = created
+        .split("position ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no position in {created}"));
+    let token = created.lines().last().unwrap().trim().to_owned();
+    let staff = hub
+        .get(
+            &token,
+            &format!("/v1/staff?role=admin&min_position={position}"),
+        )
+        .await;
+    let admins = staff.ok()["items"].as_array().unwrap().clone();
+    assert!(admins.iter().any(|a| a["name"] == "Ada Admin"));
 }
 
 fn uuid() -> String {

@@ -1,4 +1,4 @@
-//! The command line: `serve`, `project`, `dispatch`, `replay`, `events`, `bench`.
+//! The command line: `serve`, `project`, `dispatch`, `replay`, `events`, `admin`, `bench`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,8 +50,32 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Print the event log as JSON lines.
     Events(EventsArgs),
+    /// Administrators from the console: the first user of a new clinic.
+    Admin(AdminArgs),
     /// Measure the whole hub against the machine's own database limits.
     Bench(bench::BenchArgs),
+}
+
+/// `hub admin`.
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+/// `hub admin` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Register an admin (with `send_messages`) and print its token, shown once.
+    Create {
+        /// The admin's display name.
+        #[arg(long)]
+        name: String,
+        /// Storage.
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
 }
 
 /// `hub serve`.

@@ -24,6 +24,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Dispatch(args) => run::dispatch(args).await,
         Command::Replay(args) => run::replay(args).await,
         Command::Events(args) => run::events(args).await,
+        Command::Admin(args) => run::admin(args).await,
         Command::Bench(args) => bench::run(args).await,
     }
 }

@@ -5,13 +5,16 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use commands::{CommandService, Executor};
+use commands::{CommandService, Executor, RequestMeta};
+use domain::{Permission, Principal, Role};
 use projections::{ReplayLimit, SqlReadModel};
 use store::EventStore;
 use tokio::net::TcpListener;
 
 use crate::blobs::BlobStore;
-use crate::cli::{BlobArgs, DispatchArgs, EventsArgs, ReplayArgs, ServeArgs, StorageArgs};
+use crate::cli::{
+    AdminArgs, AdminCommand, BlobArgs, DispatchArgs, EventsArgs, ReplayArgs, ServeArgs, StorageArgs,
+};
 use crate::http::{self, AppState};
 use crate::workers::{self, Shutdown};
 
@@ -117,6 +120,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         format!("SQLite in {}", args.storage.data_dir.display())
     };
     println!("hub listening on http://{address} ({backend})");
+    println!("web pages at http://{address}/: sign in with a staff or patient token");
+    if args.bootstrap_admin_token.is_none() {
+        println!(
+            "no HUB_BOOTSTRAP_ADMIN_TOKEN is set: create the first admin with `hub admin create --name NAME` (it prints the admin's token)"
+        );
+    }
     tracing::info!(%address, "listening");
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown_signal())
@@ -218,6 +227,37 @@ fn parse_limit(raw: &str) -> anyhow::Result<ReplayLimit> {
     let time = chrono::DateTime::parse_from_rfc3339(raw)
         .with_context(|| format!("`{raw}` is neither a position nor an RFC 3339 time"))?;
     Ok(ReplayLimit::Time(time.with_timezone(&chrono::Utc)))
+}
+
+/// `hub admin create`: registers an admin as the console's operator and prints its token.
+pub async fn admin(args: AdminArgs) -> anyhow::Result<()> {
+    let AdminCommand::Create { name, storage } = args.command;
+    std::fs::create_dir_all(&storage.data_dir)
+        .with_context(|| format!("creating data folder {}", storage.data_dir.display()))?;
+    let store = store::open_store(
+        storage.database_url.as_deref(),
+        &storage.data_dir.join(EVENTS_DB),
+    )
+    .await
+    .context("opening the event store")?;
+    let commands = CommandService::new(Executor::new(store), None);
+    let registered = commands
+        .register_staff(
+            &Principal::bootstrap_admin(),
+            &RequestMeta::new(),
+            name,
+            Role::Admin,
+            vec![Permission::SendMessages],
+        )
+        .await
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    println!(
+        "admin {} registered at position {}",
+        registered.id, registered.position
+    );
+    println!("token (shown once; it signs in to the API and the web pages):");
+    println!("{}", registered.token);
+    Ok(())
 }
 
 /// `hub events`: the event log as JSON lines on stdout.
