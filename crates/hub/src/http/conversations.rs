@@ -41,6 +41,7 @@ pub struct CallBody {
     /// Length of the call in seconds, 0 to 86,400.
     duration_seconds: i64,
     /// `inbound` (the patient called) or `outbound`.
+    #[schemars(with = "domain::Direction")]
     direction: String,
     /// What was said.
     summary: String,

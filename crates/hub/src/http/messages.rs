@@ -41,6 +41,7 @@ pub struct MessageBody {
     #[serde(default)]
     pub(super) to: Option<String>,
     /// `sms`, `email`, `portal` or `whatsapp`.
+    #[schemars(with = "domain::Channel")]
     pub(super) channel: String,
     /// Subject line (required on e-mail).
     #[serde(default)]

@@ -38,6 +38,7 @@ pub struct RegisterStaffBody {
     role: String,
     /// Permissions to grant, e.g. `send_messages`.
     #[serde(default)]
+    #[schemars(with = "Vec<Permission>")]
     permissions: Vec<String>,
 }
 
@@ -47,9 +48,11 @@ pub struct RegisterStaffBody {
 pub struct PermissionsBody {
     /// Permissions to grant.
     #[serde(default)]
+    #[schemars(with = "Vec<Permission>")]
     grant: Vec<String>,
     /// Permissions to revoke.
     #[serde(default)]
+    #[schemars(with = "Vec<Permission>")]
     revoke: Vec<String>,
 }
 
