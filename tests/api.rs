@@ -847,6 +847,36 @@ mod hot {
     on_both_backends!(hot_conversation_takes_sixteen_concurrent_writers);
 }
 
+/// The README's five-minute quick start, run exactly as written against a fresh hub.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_quick_start_runs_as_written() {
+    let hub = Hub::start(Backend::Sqlite).await;
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md");
+    let section = &readme[readme.find("### Five minutes").expect("quick start")..];
+    let script = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|block| block.split("\n```").next())
+        .expect("the quick start's shell block");
+    let output = tokio::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .env("HUB", &hub.base)
+        .env("ADMIN", ADMIN)
+        .output()
+        .await
+        .expect("bash");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the quick start failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let inbox: Value = serde_json::from_str(stdout.lines().next().unwrap_or("")).expect("inbox");
+    assert_eq!(inbox["items"][0]["latest_message"]["body"], "Hello Paula");
+    assert!(stdout.contains("sign in at"), "{stdout}");
+}
+
 /// When the database goes away the API answers 503 `unavailable` and keeps running.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unavailable_database_answers_503() {
