@@ -6,14 +6,13 @@ use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use maud::{html, Markup};
-use projections::ContactAddress;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::api::{Api, Failure, Patient, Written};
+use super::api::{Api, Failure, Page, Patient, Written};
 use super::page::{self, Nav};
 use super::session::{FormData, Session, Submitted};
-use super::Directory;
+use super::{query_string, Directory};
 use crate::WebState;
 
 /// A channel the form offers, and why it is disabled when it is.
@@ -248,44 +247,27 @@ pub async fn send(State(state): State<WebState>, Submitted(session, form): Submi
     }
 }
 
-/// Patients whose record carries the phone number, e-mail address or id typed in the picker.
+/// Patients the picker finds: by id, or through the patient directory by name (the start of
+/// any word), whole phone number or e-mail address.
 async fn find_patients(
-    state: &WebState,
     api: &Api<'_>,
     directory: &mut Directory,
     find: &str,
 ) -> Result<Vec<Patient>, String> {
     let find = find.trim();
-    let ids: Vec<String> = if let Ok(id) = uuid::Uuid::try_parse(find) {
-        vec![id.to_string()]
-    } else {
-        let address = if find.starts_with('+') {
-            let digits: String = find.chars().filter(|c| !c.is_whitespace()).collect();
-            ContactAddress::Phone(digits)
-        } else if find.contains('@') {
-            ContactAddress::Email(find.to_owned())
-        } else {
-            return Err(
-                "Enter a phone number in international format (+…), an e-mail address or a patient id."
-                    .to_owned(),
-            );
-        };
-        state
-            .read_model
-            .patients_with_contact(&address)
+    if let Ok(id) = uuid::Uuid::try_parse(find) {
+        return Ok(directory
+            .patient(api, &id.to_string())
             .await
-            .map_err(|_| "The patient directory is not available right now.".to_owned())?
+            .cloned()
             .into_iter()
-            .map(|id| id.0.to_string())
-            .collect()
-    };
-    let mut found = Vec::new();
-    for id in ids {
-        if let Some(patient) = directory.patient(api, &id).await {
-            found.push(patient.clone());
-        }
+            .collect());
     }
-    Ok(found)
+    let path = format!("/patients?{}", query_string([("q", find), ("limit", "20")]));
+    api.get::<Page<Patient>>(&path)
+        .await
+        .map(|page| page.items)
+        .map_err(|failure| failure.message)
 }
 
 fn contact_line(patient: &Patient) -> String {
@@ -330,7 +312,7 @@ async fn render(
     let found = if query.find.trim().is_empty() {
         None
     } else {
-        Some(find_patients(state, &api, &mut directory, &query.find).await)
+        Some(find_patients(&api, &mut directory, &query.find).await)
     };
     let recent = if selected.is_none() {
         directory.recent(&api).await
@@ -353,7 +335,7 @@ async fn render(
                 }
                 form.inline method="get" action="/new" role="search" aria-label="Find a patient" {
                     div.field {
-                        label for="find" { "Find by phone number, e-mail address or patient id" }
+                        label for="find" { "Find by name, phone number, e-mail address or patient id" }
                         input id="find" type="search" name="find" value=(query.find) required;
                     }
                     button type="submit" { "Find" }

@@ -22,7 +22,6 @@ use axum::Router;
 
 use api::{Api, Patient};
 use commands::CommandService;
-use projections::ReadModel;
 
 /// What every page handler shares.
 #[derive(Clone)]
@@ -31,20 +30,13 @@ pub struct WebState {
     api: Router,
     /// Authentication of the session's token.
     commands: Arc<CommandService>,
-    /// The patient lookup by phone or e-mail of the compose form's picker (the API has no
-    /// directory search yet).
-    read_model: Arc<dyn ReadModel>,
 }
 
 impl WebState {
-    /// Pages over the `/v1` API router (with its state), the command service that
-    /// authenticates sessions, and the read models the patient picker searches.
-    pub fn new(api: Router, commands: Arc<CommandService>, read_model: Arc<dyn ReadModel>) -> Self {
-        WebState {
-            api,
-            commands,
-            read_model,
-        }
+    /// Pages over the `/v1` API router (with its state) and the command service that
+    /// authenticates sessions.
+    pub fn new(api: Router, commands: Arc<CommandService>) -> Self {
+        WebState { api, commands }
     }
 }
 

@@ -118,11 +118,7 @@ pub fn api() -> (Router<AppState>, serde_json::Value) {
 /// in-process), limits, timeouts and request logging.
 pub fn router(state: AppState) -> Router {
     let api = api().0.with_state(state.clone());
-    let pages = web::router(web::WebState::new(
-        api.clone(),
-        state.commands.clone(),
-        state.read_model.clone(),
-    ));
+    let pages = web::router(web::WebState::new(api.clone(), state.commands.clone()));
     Router::new()
         .nest("/v1", api.layer(DefaultBodyLimit::max(JSON_BODY_LIMIT)))
         .merge(pages)
