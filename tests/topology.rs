@@ -226,3 +226,79 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// Idle connections cannot take the hub down: those over the cap are answered with a JSON 503
+/// at once, those admitted are closed when they send no request in time, and then health
+/// answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_neither_exhaust_the_hub_nor_stay_open() {
+    use tokio::io::AsyncReadExt;
+    let hub = Hub::start_with(
+        Backend::Sqlite,
+        &["--max-connections", "20", "--header-timeout-seconds", "1"],
+    )
+    .await;
+    let address = hub.base.trim_start_matches("http://").to_owned();
+    let mut idle = Vec::new();
+    for _ in 0..40 {
+        idle.push(tokio::net::TcpStream::connect(&address).await.unwrap());
+    }
+    // Every connection ends within a few seconds: refused over the cap, or closed idle.
+    let mut refused = 0;
+    for mut connection in idle {
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            connection.read_to_end(&mut answer),
+        )
+        .await;
+        assert!(read.is_ok(), "an idle connection stayed open");
+        let answer = String::from_utf8_lossy(&answer);
+        if answer.starts_with("HTTP/1.1 503") {
+            assert!(answer.contains(r#""code":"unavailable""#), "{answer}");
+            refused += 1;
+        }
+    }
+    assert!(
+        refused >= 20,
+        "only {refused} connections over the cap were refused"
+    );
+    hub.get(support::ADMIN, "/v1/health").await.ok();
+}
+
+/// A client that trickles its headers one line at a time is cut off at the header deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slowloris_client_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let hub = Hub::start_with(Backend::Sqlite, &["--header-timeout-seconds", "1"]).await;
+    let address = hub.base.trim_start_matches("http://").to_owned();
+    let mut connection = tokio::net::TcpStream::connect(&address).await.unwrap();
+    connection
+        .write_all(b"GET /v1/health HTTP/1.1\r\nHost: hub\r\n")
+        .await
+        .unwrap();
+    let trickle = async {
+        for i in 0..20 {
+            let line = format!("X-Slow-{i}: {i}\r\n");
+            if connection.write_all(line.as_bytes()).await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let mut byte = [0u8; 1];
+            let peek = tokio::time::timeout(
+                std::time::Duration::from_millis(10),
+                connection.read(&mut byte),
+            )
+            .await;
+            if matches!(peek, Ok(Ok(0)) | Ok(Err(_))) {
+                return true;
+            }
+        }
+        false
+    };
+    assert!(
+        trickle.await,
+        "the slow client was still connected after 6 s"
+    );
+    hub.get(support::ADMIN, "/v1/health").await.ok();
+}

@@ -90,6 +90,13 @@ pub struct ServeArgs {
     /// Attachment storage.
     #[command(flatten)]
     pub blobs: BlobArgs,
+    /// Connections open at once; more are answered 503 and closed.
+    #[arg(long, env = "HUB_MAX_CONNECTIONS", default_value_t = 4_096)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers, and a new connection its first request
+    /// (a kept-alive connection may stay idle 60 s between requests).
+    #[arg(long, env = "HUB_HEADER_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub header_timeout_seconds: u64,
     /// Token of the bootstrap admin, which holds every permission.
     #[arg(long, env = "HUB_BOOTSTRAP_ADMIN_TOKEN", hide_env_values = true)]
     pub bootstrap_admin_token: Option<String>,

@@ -7,6 +7,7 @@ mod http;
 mod inbound;
 mod providers;
 mod run;
+mod server;
 mod workers;
 
 use clap::Parser;

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use commands::{CommandService, Executor, RequestMeta};
@@ -16,6 +17,7 @@ use crate::cli::{
     AdminArgs, AdminCommand, BlobArgs, DispatchArgs, EventsArgs, ReplayArgs, ServeArgs, StorageArgs,
 };
 use crate::http::{self, AppState};
+use crate::server;
 use crate::workers::{self, Shutdown};
 
 const EVENTS_DB: &str = "events.db";
@@ -127,9 +129,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     tracing::info!(%address, "listening");
-    axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let limits = server::Limits {
+        max_connections: args.max_connections,
+        header_timeout: Duration::from_secs(args.header_timeout_seconds.max(1)),
+    };
+    server::serve(listener, http::router(state), limits, shutdown_signal()).await?;
     for worker in workers {
         worker.abort();
     }
