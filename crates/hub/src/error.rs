@@ -97,6 +97,15 @@ impl ApiError {
 }
 
 impl ApiError {
+    /// 503 `unavailable` for a request that outlasted the request deadline.
+    pub fn deadline_passed() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the request took too long and was stopped; a write may or may not have been recorded: retry with the same idempotency_key, which makes the retry safe",
+        )
+    }
+
     /// 503 `unavailable` for a command: the write may or may not have been recorded, and the
     /// caller is told how to retry safely.
     pub fn write_unavailable(error: impl std::fmt::Display) -> Self {

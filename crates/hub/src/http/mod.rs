@@ -130,6 +130,20 @@ pub fn router(state: AppState) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(60),
         ))
+        .layer(middleware::map_response(json_refusals))
+}
+
+/// Gives the bodiless refusals of the layers (the request deadline's 503) the contract's JSON
+/// error body.
+async fn json_refusals(response: Response) -> Response {
+    let bodiless = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_none();
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE && bodiless {
+        return ApiError::deadline_passed().into_response();
+    }
+    response
 }
 
 async fn not_found() -> ApiError {
