@@ -280,6 +280,15 @@ async fn contract_errors(backend: Backend) {
     )
     .await
     .err(403, "forbidden");
+    // The anonymous sign-in form takes a few KiB, not the pages' 50 MiB.
+    hub.call(
+        Method::POST,
+        "/signin",
+        None,
+        Some(json!({ "token": "x".repeat(64 * 1024) })),
+    )
+    .await
+    .err(413, "payload_too_large");
     send(json!({ "patient_id": patient_id, "channel": "email", "body": "no subject" }))
         .await
         .err(400, "invalid_request");

@@ -33,6 +33,9 @@ use commands::CommandService;
 use dispatch::provider::whatsapp::WhatsappCloud;
 use openapi::ApiBuilder;
 
+/// The largest sign-in form (a token and a nonce).
+const SIGN_IN_BODY_LIMIT: usize = 8 * 1024;
+
 /// The largest JSON body any endpoint accepts.
 pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
 
@@ -168,6 +171,9 @@ async fn read_whole_body(request: Request, next: Next) -> Response {
     let path = request.uri().path();
     let limit = if path == "/v1/webhooks/email" {
         webhooks::EMAIL_BODY_LIMIT
+    } else if path == "/signin" {
+        // Anonymous: a token and a nonce, never more.
+        SIGN_IN_BODY_LIMIT
     } else if !path.starts_with("/v1/") {
         // The web pages' forms carry attachments.
         web::FORM_BODY_LIMIT
