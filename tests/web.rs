@@ -284,6 +284,8 @@ async fn receptionist_sends_filters_stars_logs_a_call_and_archives() {
 
     sign_in(&browser, hub, reception).await;
     wait_text(&browser, "h1", "Communication").await;
+    // Names, not roles.
+    wait_text(&browser, ".who", "Rita Reception").await;
     assert_labelled(&browser).await;
 
     // New message: find the patient by the start of her name, send an SMS.
@@ -596,6 +598,9 @@ async fn patient_reads_and_replies_and_staff_sees_it_without_a_reload() {
     click(&portal, "#conversation-list a.row-link").await;
     wait_text(&portal, "#timeline", "Your referral letter").await;
     wait_text(&portal, "#timeline .msg-foot", "read").await;
+    // The header shows the conversation as read once it is opened.
+    let status = wait_text(&portal, "#conv-status", "read").await;
+    assert!(!status.contains("unread"), "the header still says {status}");
     let message = hub
         .get(patient, &format!("/v1/messages/{message_id}"))
         .await;

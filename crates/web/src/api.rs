@@ -174,6 +174,9 @@ pub struct Actor {
     pub id: String,
     /// Role.
     pub role: String,
+    /// Display name, where the API knows it.
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 /// An attachment as a message lists it.

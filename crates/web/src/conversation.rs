@@ -79,7 +79,7 @@ async fn load(api: &Api<'_>, session: &Session, id: &str, after: &str) -> Result
     } else {
         String::new()
     };
-    let conversation: Conversation = api.get(&format!("/conversations/{id}{wait}")).await?;
+    let mut conversation: Conversation = api.get(&format!("/conversations/{id}{wait}")).await?;
     let mut timeline: Vec<Message> = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -98,6 +98,7 @@ async fn load(api: &Api<'_>, session: &Session, id: &str, after: &str) -> Result
         }
     }
     // Opening a conversation reads it: the caller's unread messages become read.
+    let mut read_at = None;
     for message in timeline.iter_mut() {
         if message.status == "unread" && addressed_to_caller(session, message) {
             let marked: Result<Value, Failure> = api
@@ -107,9 +108,19 @@ async fn load(api: &Api<'_>, session: &Session, id: &str, after: &str) -> Result
                     &json!({}),
                 )
                 .await;
-            if marked.is_ok() {
+            if let Ok(answer) = marked {
                 message.status = "read".to_owned();
+                read_at = answer["position"].as_u64().or(read_at);
             }
+        }
+    }
+    // The header shows the conversation as it is after the reading.
+    if let Some(position) = read_at {
+        if let Ok(fresh) = api
+            .get(&format!("/conversations/{id}?min_position={position}"))
+            .await
+        {
+            conversation = fresh;
         }
     }
     let mut directory = Directory::default();
@@ -319,6 +330,8 @@ fn timeline(session: &Session, view: &View) -> Markup {
 fn author_label(session: &Session, view: &View, message: &Message) -> String {
     if message.author.id == session.id() {
         "you".to_owned()
+    } else if let Some(name) = &message.author.name {
+        name.clone()
     } else if message.author.role == "patient" {
         view.patient_name.clone()
     } else {

@@ -287,16 +287,16 @@ pub fn counterpart_label(session: &Session, conversation: &Conversation) -> Stri
     if conversation.counterpart == "reception" {
         return "Reception".to_owned();
     }
-    let role = conversation
+    let staff = conversation
         .participants
         .iter()
-        .find(|p| p.role != "patient")
-        .map(|p| p.role.as_str())
-        .unwrap_or("doctor");
-    if session.is_patient() {
-        format!("Your {}", page::role_label(role).to_lowercase())
-    } else {
-        format!("{} thread", page::role_label(role))
+        .find(|p| p.role != "patient");
+    let role = staff.map(|p| p.role.as_str()).unwrap_or("doctor");
+    match (staff.and_then(|p| p.name.as_deref()), session.is_patient()) {
+        (Some(name), true) => name.to_owned(),
+        (Some(name), false) => format!("{name}'s thread"),
+        (None, true) => format!("Your {}", page::role_label(role).to_lowercase()),
+        (None, false) => format!("{} thread", page::role_label(role)),
     }
 }
 

@@ -99,7 +99,7 @@ pub fn shell(title: &str, session: Option<&Session>, nav: Nav, content: Markup) 
                             }
                         }
                         div.who {
-                            span { "Signed in as " strong { (role_label(session.role().as_str())) } }
+                            span { "Signed in as " strong { (signed_in_as(session)) } }
                             form method="post" action="/signout" {
                                 (csrf(session))
                                 button.secondary type="submit" { "Sign out" }
@@ -154,7 +154,7 @@ pub fn no_access(session: &Session) -> Response {
                 header.top {
                     span.brand { "Communication" }
                     div.who {
-                        span { "Signed in as " strong { (role_label(session.role().as_str())) } }
+                        span { "Signed in as " strong { (signed_in_as(session)) } }
                         form method="post" action="/signout" {
                             (csrf(session))
                             button.secondary type="submit" { "Sign out" }
@@ -237,6 +237,16 @@ pub fn channel_label(channel: &str) -> &'static str {
 }
 
 /// A role's display name.
+/// Who is signed in: the name and the role ("Rita Reception, receptionist"), or the role alone.
+pub fn signed_in_as(session: &Session) -> String {
+    let role = role_label(session.role().as_str());
+    match &session.principal.name {
+        Some(name) => format!("{name} ({})", role.to_lowercase()),
+        None => role.to_owned(),
+    }
+}
+
+/// The role as pages name it.
 pub fn role_label(role: &str) -> &'static str {
     match role {
         "patient" => "Patient",
