@@ -358,6 +358,14 @@ async fn receptionist_sends_filters_stars_logs_a_call_and_archives() {
     wait_text(&browser, "#timeline", "Your lab results").await;
     wait_text(&browser, "#timeline a.file", "Download results.pdf").await;
     wait_text(&browser, "#timeline a.file", "Download rash.png").await;
+    // The next e-mail reply starts with the thread's subject.
+    let subject = find(&browser, "#reply-subject")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert_eq!(subject, "Re: Your lab results");
     // The thumbnail loads after the page: wait for it (10 s at most).
     let mut thumbnail = Value::Null;
     for _ in 0..50 {

@@ -194,6 +194,11 @@ fn render(session: &Session, view: &View, title: &str, error: Option<&FormError>
             None,
             Draft {
                 channel: c.latest_message.channel.clone(),
+                subject: if c.latest_message.channel == "email" {
+                    reply_subject(&view.timeline)
+                } else {
+                    String::new()
+                },
                 ..Draft::default()
             },
         ),
@@ -324,6 +329,23 @@ fn timeline(session: &Session, view: &View) -> Markup {
                 @for message in &view.timeline { (entry(session, view, message)) }
             }
         }
+    }
+}
+
+/// The subject an e-mail reply starts with: "Re: " and the latest subject in the thread, or
+/// nothing.
+fn reply_subject(timeline: &[Message]) -> String {
+    let Some(subject) = timeline
+        .iter()
+        .rev()
+        .find_map(|m| m.subject.as_deref().filter(|s| !s.trim().is_empty()))
+    else {
+        return String::new();
+    };
+    if subject.to_ascii_lowercase().starts_with("re:") {
+        subject.to_owned()
+    } else {
+        format!("Re: {subject}")
     }
 }
 
