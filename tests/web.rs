@@ -294,6 +294,8 @@ async fn receptionist_sends_filters_stars_logs_a_call_and_archives() {
     click(&browser, "form[role=search] button[type=submit]").await;
     click(&browser, "ul.found a").await;
     wait_text(&browser, ".selected-patient", "Paula Patient").await;
+    // No SMS provider is set up in the tests: the form says the message will wait.
+    wait_text(&browser, ".channel-option .warning", "queued").await;
     click(&browser, "#new-ch-sms").await;
     type_into(
         &browser,

@@ -21,10 +21,35 @@ pub struct ChannelOption {
     pub channel: &'static str,
     /// Why it cannot be used for this patient; `None` when it can.
     pub reason: Option<&'static str>,
+    /// Whether this hub has no provider for it (its messages wait, `queued`).
+    pub unconfigured: bool,
 }
 
-/// The channels a staff member may write on to this patient, each with its availability.
-pub fn channel_options(patient: &Patient) -> Vec<ChannelOption> {
+/// The external channels this hub has no provider for, as `/v1/health` reports them (none
+/// when health cannot be read).
+pub async fn unconfigured_channels(api: &Api<'_>) -> Vec<String> {
+    let Ok(health) = api.get::<Value>("/health").await else {
+        return Vec::new();
+    };
+    health["channels"]
+        .as_object()
+        .map(|channels| {
+            channels
+                .iter()
+                .filter(|(_, state)| {
+                    state
+                        .as_str()
+                        .is_some_and(|s| s.starts_with("not_configured"))
+                })
+                .map(|(channel, _)| channel.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The channels a staff member may write on to this patient, each with its availability, and
+/// whether the hub can send on it (`unconfigured` from [`unconfigured_channels`]).
+pub fn channel_options(patient: &Patient, unconfigured: &[String]) -> Vec<ChannelOption> {
     let sms = if patient.phone.is_none() {
         Some("No phone number on the patient's record.")
     } else if patient.sms_opted_out {
@@ -49,24 +74,19 @@ pub fn channel_options(patient: &Patient) -> Vec<ChannelOption> {
     } else {
         None
     };
-    vec![
-        ChannelOption {
-            channel: "sms",
-            reason: sms,
-        },
-        ChannelOption {
-            channel: "email",
-            reason: email,
-        },
-        ChannelOption {
-            channel: "portal",
-            reason: portal,
-        },
-        ChannelOption {
-            channel: "whatsapp",
-            reason: whatsapp,
-        },
+    [
+        ("sms", sms),
+        ("email", email),
+        ("portal", portal),
+        ("whatsapp", whatsapp),
     ]
+    .into_iter()
+    .map(|(channel, reason)| ChannelOption {
+        channel,
+        reason,
+        unconfigured: unconfigured.iter().any(|c| c == channel),
+    })
+    .collect()
 }
 
 /// What the writer typed, kept when the hub refuses the message.
@@ -122,6 +142,8 @@ pub fn message_fields(prefix: &str, options: Option<&[ChannelOption]>, draft: &D
                             label for=(option_id) { (page::channel_pill(option.channel)) }
                             @if let Some(reason) = option.reason {
                                 small.reason id=(why_id) { (reason) }
+                            } @else if option.unconfigured {
+                                small.warning { "Not set up on this hub: the message will wait, queued, until it is." }
                             }
                         }
                     }
@@ -319,6 +341,7 @@ async fn render(
     } else {
         Vec::new()
     };
+    let unconfigured = unconfigured_channels(&api).await;
     let content = html! {
         h1 { "New message" }
         section.card aria-labelledby="patient-title" {
@@ -375,7 +398,7 @@ async fn render(
                     (idempotency_field())
                     input type="hidden" name="patient_id" value=(patient.id);
                     @if let Some(failure) = &failure { (page::alert(failure)) }
-                    (message_fields("new", Some(&channel_options(patient)), draft))
+                    (message_fields("new", Some(&channel_options(patient, &unconfigured)), draft))
                     div.actions { button type="submit" { "Send" } }
                 }
             }

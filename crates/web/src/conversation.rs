@@ -36,6 +36,7 @@ struct View {
     timeline: Vec<Message>,
     patient: Option<Patient>,
     patient_name: String,
+    unconfigured: Vec<String>,
 }
 
 /// Which form a refusal belongs to, with what was typed.
@@ -137,6 +138,7 @@ async fn load(api: &Api<'_>, session: &Session, id: &str, after: &str) -> Result
         timeline,
         patient,
         patient_name,
+        unconfigured: compose::unconfigured_channels(api).await,
     })
 }
 
@@ -207,7 +209,10 @@ fn render(session: &Session, view: &View, title: &str, error: Option<&FormError>
         Some(FormError::Call(failure, draft)) => (Some(failure), draft.clone()),
         _ => (None, CallDraft::default()),
     };
-    let options = view.patient.as_ref().map(channel_options);
+    let options = view
+        .patient
+        .as_ref()
+        .map(|patient| channel_options(patient, &view.unconfigured));
     html! {
         div.page-head {
             div {
