@@ -1,26 +1,13 @@
-//! Attachment metadata: a stored file is recorded once, and a message may name only files its
-//! author uploaded.
+//! Attachment metadata: a stored file is recorded once per attachment id.
 
 use domain::attachment::AttachmentRef;
 use domain::event::AttachmentStored;
-use domain::{Actor, Aggregate, Event, StreamName};
+use domain::{Actor, Event, StreamName};
 use store::ExpectedVersion;
 
 use crate::error::CommandError;
 use crate::executor::{Decided, Decision};
 use crate::workspace::Workspace;
-
-/// What an attachment stream folds into.
-#[derive(Debug, Clone, Default)]
-pub struct StoredAttachment(pub Option<AttachmentStored>);
-
-impl Aggregate for StoredAttachment {
-    fn apply(&mut self, event: &Event) {
-        if let Event::AttachmentStored(stored) = event {
-            self.0 = Some(stored.clone());
-        }
-    }
-}
 
 /// Records a stored file's metadata, once per attachment id.
 pub struct StoreAttachment {

@@ -17,11 +17,11 @@ use domain::conversation::Conversation;
 use domain::dispatch::Dispatch;
 use domain::patient::Patient;
 use domain::staff::Staff;
+use domain::upload::StoredAttachment;
 use domain::Aggregate;
 use eventlog::codec;
 use store::{EventStore, ExpectedVersion, RecordedEvent};
 
-use crate::attachment::StoredAttachment;
 use crate::error::CommandError;
 
 /// How many events one read of a stream fetches.

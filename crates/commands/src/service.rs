@@ -12,6 +12,7 @@ use domain::contact::PatientContact;
 use domain::event::{AttachmentStored, InboundUnmatched};
 use domain::patient::Patient;
 use domain::staff::Staff;
+use domain::upload::StoredAttachment;
 use domain::{
     Actor, AttachmentId, ConversationId, DomainError, Event, EventMetadata, MessageId, PatientId,
     Permission, Principal, Role, StaffId, StreamName,
@@ -20,7 +21,7 @@ use eventlog::codec;
 use store::EventStore;
 use uuid::Uuid;
 
-use crate::attachment::{StoreAttachment, StoredAttachment};
+use crate::attachment::StoreAttachment;
 use crate::auth::Authenticator;
 use crate::cache::Cached;
 use crate::conversations::ConversationDecision;

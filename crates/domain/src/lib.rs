@@ -27,6 +27,7 @@ pub mod schema;
 pub mod staff;
 pub mod status;
 mod token;
+pub mod upload;
 
 pub use actor::{Actor, Author, Permission, Principal, Role};
 pub use channel::{Channel, Direction};
