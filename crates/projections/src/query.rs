@@ -248,10 +248,9 @@ pub(crate) async fn conversation_rows(
     let mut sql = Sql::new(d, "");
     select_messages(&mut sql, tables, viewer);
     if viewer.role == Role::Patient {
-        sql.push(" WHERE m.conversation_id IN (");
-        push_list(&mut sql, &ids);
+        sql.push(" WHERE m.conversation_id IN ").in_list(&ids);
         sql.push(&format!(
-            ") AND m.channel <> 'call' AND m.position = (SELECT MAX(m2.position) FROM {} m2 WHERE m2.conversation_id = m.conversation_id AND m2.channel <> 'call')",
+            " AND m.channel <> 'call' AND m.position = (SELECT MAX(m2.position) FROM {} m2 WHERE m2.conversation_id = m.conversation_id AND m2.channel <> 'call')",
             tables.name("messages")
         ));
     } else {
@@ -259,9 +258,10 @@ pub(crate) async fn conversation_rows(
             .iter()
             .filter_map(|r| r.try_get::<Option<String>, _>(5).ok().flatten())
             .collect();
-        sql.push(" WHERE m.id IN (");
-        push_list(&mut sql, &latest_ids);
-        sql.push(")");
+        if latest_ids.is_empty() {
+            return Err(corrupt("latest_message", "missing"));
+        }
+        sql.push(" WHERE m.id IN ").in_list(&latest_ids);
     }
     for row in sql.query().fetch_all(pool).await? {
         let message = message_row(&row)?;
@@ -271,19 +271,14 @@ pub(crate) async fn conversation_rows(
     let mut sql = Sql::new(
         d,
         format!(
-            "SELECT p.conversation_id, p.actor_id, p.role, COALESCE(pt.name, st.name) FROM {} p LEFT JOIN {} pt ON pt.id = p.actor_id LEFT JOIN {} st ON st.id = p.actor_id WHERE p.conversation_id IN (",
+            "SELECT p.conversation_id, p.actor_id, p.role, COALESCE(pt.name, st.name) FROM {} p LEFT JOIN {} pt ON pt.id = p.actor_id LEFT JOIN {} st ON st.id = p.actor_id WHERE p.conversation_id IN ",
             tables.name("participants"),
             tables.name("patients"),
             tables.name("staff")
         ),
     );
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.text(id.clone());
-    }
-    sql.push(") ORDER BY p.joined_position, p.actor_id");
+    sql.in_list(&ids)
+        .push(" ORDER BY p.joined_position, p.actor_id");
     for row in sql.query().fetch_all(pool).await? {
         let conversation: String = row.try_get(0)?;
         let id = parse("actor_id", &row.try_get::<String, _>(1)?)?;
@@ -334,16 +329,6 @@ pub(crate) async fn conversation_rows(
             })
         })
         .collect()
-}
-
-/// Appends `'a', 'b', …` (the values of an `IN` list).
-fn push_list(sql: &mut Sql, values: &[String]) {
-    for (i, value) in values.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.text(value.clone());
-    }
 }
 
 /// Decodes an optional cursor of list `kind`.
