@@ -302,3 +302,55 @@ async fn a_slowloris_client_is_cut_off() {
     );
     hub.get(support::ADMIN, "/v1/health").await.ok();
 }
+
+/// A request body that stops arriving is answered 408 with the contract's JSON error once the
+/// body timeout passes, and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_body_is_answered_408_with_a_json_error() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let hub = Hub::start(Backend::Sqlite).await;
+    let (patient_id, _) = hub.patient("Paula Patient").await;
+    let address = hub.base.trim_start_matches("http://").to_owned();
+    for path in ["/v1/messages", "/v1/attachments?filename=a.pdf"] {
+        let mut connection = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: {}\r\nContent-Length: 1000\r\n\r\n",
+            support::ADMIN,
+            if path.starts_with("/v1/messages") {
+                "application/json"
+            } else {
+                "application/pdf"
+            },
+        );
+        connection.write_all(head.as_bytes()).await.unwrap();
+        let start = if path.starts_with("/v1/messages") {
+            format!(r#"{{"patient_id":"{patient_id}","channel":"portal","body":"#)
+        } else {
+            "%PDF-1.4\n".to_owned()
+        };
+        connection.write_all(start.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            connection.read_to_end(&mut answer),
+        )
+        .await;
+        assert!(
+            read.is_ok(),
+            "{path}: the stalled request was never answered"
+        );
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(
+            answer.contains(r#""code":"invalid_request""#),
+            "{path}: {answer}"
+        );
+    }
+    let list = hub.get(support::ADMIN, "/v1/conversations").await;
+    assert_eq!(
+        list.ok()["items"],
+        serde_json::json!([]),
+        "nothing was written"
+    );
+}

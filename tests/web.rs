@@ -823,3 +823,384 @@ async fn inbox_pages_filters_by_patient_and_counts_unread() {
     assert!(!list.contains("Second question"), "read now: {list}");
     browser.close().await.unwrap();
 }
+
+/// A browser's side of the pages over plain HTTP: cookies by hand, no redirects followed.
+struct Visitor {
+    http: reqwest::Client,
+    base: String,
+    session: Option<String>,
+}
+
+/// The value of cookie `name` set by a response, with its attributes.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+/// The value before the first `;` after `name=`.
+fn cookie_value(set_cookie: &str) -> String {
+    set_cookie
+        .split(';')
+        .next()
+        .and_then(|pair| pair.split_once('='))
+        .map(|(_, value)| value.to_owned())
+        .unwrap_or_default()
+}
+
+/// The page's first `_csrf` field value.
+fn csrf_of(page: &str) -> String {
+    let at = page.find("name=\"_csrf\" value=\"").expect("a CSRF field") + 20;
+    page[at..].split('"').next().unwrap().to_owned()
+}
+
+impl Visitor {
+    fn new(base: &str) -> Visitor {
+        Visitor {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: base.to_owned(),
+            session: None,
+        }
+    }
+
+    /// Signs in with `token`; answers the session cookie as set (with its attributes).
+    async fn sign_in(&mut self, token: &str) -> String {
+        let form = self
+            .http
+            .get(format!("{}/signin", self.base))
+            .send()
+            .await
+            .unwrap();
+        let nonce = cookie_value(&set_cookie(&form, "hub_signin").expect("a sign-in cookie"));
+        let signed_in = self
+            .http
+            .post(format!("{}/signin", self.base))
+            .header("cookie", format!("hub_signin={nonce}"))
+            .header("origin", &self.base)
+            .header("sec-fetch-site", "same-origin")
+            .form(&[("_csrf", nonce.as_str()), ("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed_in.status(), 303, "signed in");
+        let cookie = set_cookie(&signed_in, "hub_session").expect("a session cookie");
+        self.session = Some(cookie_value(&cookie));
+        cookie
+    }
+
+    fn with_session(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.session {
+            Some(id) => request.header("cookie", format!("hub_session={id}")),
+            None => request,
+        }
+    }
+
+    /// `GET path`: status and page.
+    async fn get(&self, path: &str) -> (u16, String) {
+        let response = self
+            .with_session(self.http.get(format!("{}{path}", self.base)))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// Posts a form from `origin` (`None`: no `Origin` header); answers the status.
+    async fn post(&self, path: &str, origin: Option<&str>, form: &[(&str, &str)]) -> u16 {
+        let mut request = self
+            .with_session(self.http.post(format!("{}{path}", self.base)))
+            .form(form);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.send().await.unwrap().status().as_u16()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_sessions_are_random_ids_that_sign_out_and_revocation_end_on_every_node() {
+    let hub = Hub::start(Backend::Postgres).await;
+    let node_b = hub.second_node().await;
+    let (reception_id, reception) = hub.staff("Rita Reception", "receptionist").await;
+
+    // The cookie is a random id: not the token, HttpOnly, SameSite=Strict, not Secure on http.
+    let mut first = Visitor::new(&hub.base);
+    let cookie = first.sign_in(&reception).await;
+    let id = cookie_value(&cookie);
+    assert!(!cookie.contains(&reception), "the cookie carries the token");
+    assert!(
+        !cookie.contains(&hex::encode(&reception)),
+        "the cookie carries the token"
+    );
+    assert_eq!(id.len(), 43, "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    let (status, page) = first.get("/").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Rita Reception"), "signed in as Rita");
+
+    // A second session of the same token has its own CSRF token; neither works in the other.
+    let mut second = Visitor::new(&hub.base);
+    second.sign_in(&reception).await;
+    let (_, second_page) = second.get("/").await;
+    let (first_csrf, second_csrf) = (csrf_of(&page), csrf_of(&second_page));
+    assert_ne!(first_csrf, second_csrf);
+    let own = Some(hub.base.as_str());
+    assert_eq!(
+        first
+            .post("/signout", own, &[("_csrf", &second_csrf)])
+            .await,
+        403
+    );
+
+    // Form posts from another site are refused, whatever they carry.
+    let forged = [("_csrf", first_csrf.as_str())];
+    assert_eq!(
+        first
+            .post("/signout", Some("http://evil.example"), &forged)
+            .await,
+        403
+    );
+    let cross_site = first
+        .with_session(first.http.post(format!("{}/signout", hub.base)))
+        .header("sec-fetch-site", "cross-site")
+        .form(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), 403);
+    assert_eq!(
+        first.get("/").await.0,
+        200,
+        "the session survived the forgeries"
+    );
+
+    // Sign-out ends the session: the same cookie replayed, here or on the other node, signs no
+    // one in.
+    assert_eq!(first.post("/signout", own, &forged).await, 303);
+    assert_eq!(
+        first.get("/").await.0,
+        303,
+        "the replayed cookie is refused"
+    );
+    let mut replayed = Visitor::new(&node_b.base);
+    replayed.session = first.session.clone();
+    assert_eq!(
+        replayed.get("/").await.0,
+        303,
+        "refused on the other node too"
+    );
+
+    // Revoking the token ends its other sessions on every node.
+    let mut on_b = Visitor::new(&node_b.base);
+    on_b.session = second.session.clone();
+    assert_eq!(on_b.get("/").await.0, 200);
+    let revoked = hub
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/v1/staff/{reception_id}/token"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    revoked.ok();
+    assert_eq!(
+        second.get("/").await.0,
+        303,
+        "revocation ends the session here"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while on_b.get("/").await.0 != 303 {
+        assert!(
+            Instant::now() < deadline,
+            "the other node still signs it in"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookies_are_secure_behind_https_and_opening_a_conversation_changes_nothing() {
+    let hub = Hub::start_with(Backend::Sqlite, &["--public-url", "https://clinic.example"]).await;
+    let (_, reception) = hub.staff("Rita Reception", "receptionist").await;
+    let (patient_id, patient) = hub.patient("Paula Patient").await;
+    let sent = hub
+        .post(
+            &reception,
+            "/v1/messages",
+            json!({ "patient_id": patient_id, "channel": "portal", "body": "Your results" }),
+        )
+        .await;
+    let (conversation, message) = (
+        sent.ok()["conversation_id"].as_str().unwrap().to_owned(),
+        sent.ok()["message_id"].as_str().unwrap().to_owned(),
+    );
+
+    let mut portal = Visitor::new(&hub.base);
+    let cookie = portal.sign_in(&patient).await;
+    assert!(cookie.contains("; Secure"), "{cookie}");
+
+    // Opening the conversation by GET marks nothing read; the page offers the read form.
+    let path = format!("/conversations/{conversation}");
+    let (status, page) = portal
+        .get(&format!("{path}?after={}", sent.ok()["position"]))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&format!("{path}/read")),
+        "the page posts its read"
+    );
+    let read_status = |answer: &support::Answer| answer.ok()["status"].clone();
+    let seen = hub.get(&patient, &format!("/v1/messages/{message}")).await;
+    assert_eq!(read_status(&seen), json!("unread"), "a GET changed nothing");
+
+    // The page's POST marks it read; the public URL's origin is the hub's own.
+    let csrf = csrf_of(&page);
+    let form = [("_csrf", csrf.as_str()), ("messages", message.as_str())];
+    assert_eq!(
+        portal
+            .post(
+                &format!("{path}/read"),
+                Some("https://clinic.example"),
+                &form
+            )
+            .await,
+        303
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let seen = hub.get(&patient, &format!("/v1/messages/{message}")).await;
+        if read_status(&seen) == json!("read") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the POST did not mark it read");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The hub process's peak resident memory so far, in MiB (`VmHWM`).
+fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("process status");
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmHWM:"))
+        .expect("VmHWM");
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("a number");
+    kib / 1024
+}
+
+/// A multipart form: text fields, then one file.
+fn multipart_form(fields: &[(&str, &str)], file: (&str, &str, &[u8])) -> (String, Vec<u8>) {
+    let boundary = "----hubtestboundary7d3f";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    let (name, media_type, bytes) = file;
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; \
+             filename=\"{name}\"\r\nContent-Type: {media_type}\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// Web-form uploads stream into the attachment store: eight concurrent 40 MiB uploads leave
+/// the hub's peak memory far below what holding them would take, and each arrives whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_uploads_stream_instead_of_filling_memory() {
+    let hub = Hub::start(Backend::Sqlite).await;
+    let (_, reception) = hub.staff("Rita Reception", "receptionist").await;
+    let (patient_id, patient) = hub.patient("Paula Patient").await;
+    let started = hub
+        .post(
+            &reception,
+            "/v1/messages",
+            json!({ "patient_id": patient_id, "channel": "portal", "body": "Please send the scans" }),
+        )
+        .await;
+    let conversation = started.ok()["conversation_id"].as_str().unwrap().to_owned();
+    let mut visitor = Visitor::new(&hub.base);
+    visitor.sign_in(&reception).await;
+    let (_, page) = visitor.get(&format!("/conversations/{conversation}")).await;
+    let csrf = csrf_of(&page);
+    let pid = hub.pid().expect("the hub runs");
+    let before = peak_rss_mib(pid);
+
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    pdf.resize(40 * 1024 * 1024, b'x');
+    let uploads = (0..8).map(|n| {
+        let body_text = format!("Scan {n}");
+        let (content_type, body) = multipart_form(
+            &[
+                ("_csrf", &csrf),
+                ("channel", "portal"),
+                ("body", &body_text),
+            ],
+            ("scan.pdf", "application/pdf", &pdf),
+        );
+        let request = visitor
+            .with_session(
+                visitor
+                    .http
+                    .post(format!("{}/conversations/{conversation}/reply", hub.base)),
+            )
+            .header("content-type", content_type)
+            .header("origin", &hub.base)
+            .body(body);
+        async move { request.send().await.unwrap().status().as_u16() }
+    });
+    let statuses = futures::future::join_all(uploads).await;
+    let grown = peak_rss_mib(pid).saturating_sub(before);
+    println!("the hub's peak memory grew by {grown} MiB over 8 concurrent 40 MiB uploads");
+    assert!(
+        statuses.iter().all(|s| *s == 303),
+        "every form was sent: {statuses:?}"
+    );
+    // Holding them would take 8 × 40 MiB at least, twice over when copied.
+    assert!(grown < 160, "the hub's peak memory grew by {grown} MiB");
+
+    // Each message carries its whole file.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let items = loop {
+        let list = hub.get(&patient, "/v1/messages?limit=50").await;
+        let items: Vec<Value> = list.ok()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|item| item["body"].as_str().unwrap_or("").starts_with("Scan "))
+            .cloned()
+            .collect();
+        if items.len() == 8 || Instant::now() > deadline {
+            break items;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(items.len(), 8);
+    for item in items {
+        assert_eq!(item["attachments"][0]["size"], json!(40 * 1024 * 1024));
+    }
+}

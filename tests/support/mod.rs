@@ -144,6 +144,11 @@ impl Hub {
         hub
     }
 
+    /// The `hub serve` process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     /// The data folder of this hub.
     pub fn data_dir(&self) -> PathBuf {
         self.data_dir.path().to_path_buf()

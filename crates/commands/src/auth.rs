@@ -37,16 +37,26 @@ impl Authenticator {
 
     /// The principal a bearer token authenticates.
     pub async fn authenticate(&self, bearer: &str) -> Result<Principal, CommandError> {
-        let digest = token::digest(bearer);
-        if self.bootstrap_token_sha256.as_deref() == Some(digest.as_str()) {
+        self.authenticate_digest(token::holder_of(bearer), &token::digest(bearer))
+            .await
+    }
+
+    /// The principal of the token with this digest, which names `holder` (`None`: only the
+    /// bootstrap admin's token can match). The web sessions keep no token, only this pair.
+    pub async fn authenticate_digest(
+        &self,
+        holder: Option<Holder>,
+        digest: &str,
+    ) -> Result<Principal, CommandError> {
+        if self.bootstrap_token_sha256.as_deref() == Some(digest) {
             return Ok(Principal::bootstrap_admin());
         }
         let rejected = || CommandError::Unauthenticated;
-        match token::holder_of(bearer).ok_or_else(rejected)? {
+        match holder.ok_or_else(rejected)? {
             Holder::Staff(id) => {
                 let staff = self.current::<Staff>(&StaffId(id).stream()).await?;
                 let record = staff.0.as_ref().ok_or_else(rejected)?;
-                if !record.tokens.is_active(&digest) {
+                if !record.tokens.is_active(digest) {
                     return Err(rejected());
                 }
                 staff.principal().ok_or_else(rejected)
@@ -54,7 +64,7 @@ impl Authenticator {
             Holder::Patient(id) => {
                 let patient = self.current::<Patient>(&PatientId(id).stream()).await?;
                 let record = patient.0.as_ref().ok_or_else(rejected)?;
-                if !record.tokens.is_active(&digest) {
+                if !record.tokens.is_active(digest) {
                     return Err(rejected());
                 }
                 Ok(Principal::new(record.actor(), []).named(record.contact.name.clone()))
@@ -72,3 +82,9 @@ impl Authenticator {
         Ok(loaded.state)
     }
 }
+
+/// A principal this process has already authenticated (the web pages' signed-in session),
+/// carried as a request extension when the pages call the API in-process. Only code in the
+/// process can attach an extension: a request from the network never carries one.
+#[derive(Debug, Clone)]
+pub struct Verified(pub Principal);

@@ -22,6 +22,7 @@ pub mod follow;
 pub mod import;
 pub mod patients;
 mod service;
+pub mod session;
 pub mod staff;
 pub mod token;
 pub mod unmatched;

@@ -28,6 +28,7 @@ use crate::conversations::ConversationDecision;
 use crate::error::CommandError;
 use crate::executor::{Committed, Decision, Executor, Origin};
 use crate::patients::{ContactPatch, PatientChange, PatientDecision};
+use crate::session::{Sessions, StartedSession};
 use crate::staff::StaffDecision;
 use crate::token::{self, Holder, IssuedToken};
 use crate::unmatched::KeepUnmatched;
@@ -155,6 +156,28 @@ impl CommandService {
     /// Resolves a bearer token to its principal.
     pub async fn authenticate(&self, bearer: &str) -> Result<Principal, CommandError> {
         self.authenticator.authenticate(bearer).await
+    }
+
+    fn sessions(&self) -> Sessions<'_> {
+        Sessions {
+            store: self.executor.store(),
+            authenticator: &self.authenticator,
+        }
+    }
+
+    /// Signs in with an access token: starts a web session (see [`crate::session`]).
+    pub async fn start_session(&self, bearer: &str) -> Result<StartedSession, CommandError> {
+        self.sessions().start(bearer).await
+    }
+
+    /// The principal of a live web session.
+    pub async fn session_principal(&self, session_id: &str) -> Result<Principal, CommandError> {
+        self.sessions().resolve(session_id).await
+    }
+
+    /// Signs out: ends a web session.
+    pub async fn end_session(&self, session_id: &str) -> Result<(), CommandError> {
+        self.sessions().end(session_id).await
     }
 
     async fn run<D: Decision>(

@@ -34,6 +34,9 @@ pub enum BlobError {
     /// The request body could not be read.
     #[error("the upload was interrupted: {0}")]
     Body(String),
+    /// The request body stopped arriving (the server's body timeout).
+    #[error("the upload stopped arriving")]
+    Stalled,
     /// The object store failed.
     #[error("object store: {0}")]
     Store(#[from] object_store::Error),
@@ -101,7 +104,7 @@ impl BlobStore {
     pub async fn put<S, E>(&self, media_type: MediaType, body: S) -> Result<StoredBlob, BlobError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
+        E: std::error::Error + 'static,
     {
         let staging = Path::from(format!("staging/{}", Uuid::new_v4()));
         let upload = self.store.put_multipart(&staging).await?;
@@ -129,14 +132,20 @@ impl BlobStore {
     ) -> Result<StoredBlob, BlobError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
+        E: std::error::Error + 'static,
     {
         let mut hasher = Sha256::new();
         let mut head: Vec<u8> = Vec::with_capacity(SNIFF_BYTES);
         let mut sniffed = false;
         let mut size: u64 = 0;
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| BlobError::Body(e.to_string()))?;
+            let chunk = chunk.map_err(|e| {
+                if crate::http::body_stalled(&e) {
+                    BlobError::Stalled
+                } else {
+                    BlobError::Body(e.to_string())
+                }
+            })?;
             size += chunk.len() as u64;
             if size > MAX_ATTACHMENT_BYTES {
                 return Err(BlobError::TooLarge);

@@ -106,6 +106,19 @@ impl ApiError {
         )
     }
 
+    /// 408 for a request body that stopped arriving: nothing for [`crate::http::BODY_TIMEOUT`].
+    /// The contract's code for a malformed request, `invalid_request`; nothing was written.
+    pub fn body_stalled() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request",
+            format!(
+                "the request body stopped arriving (nothing for {} s); nothing was written, send it again",
+                crate::http::BODY_TIMEOUT.as_secs()
+            ),
+        )
+    }
+
     /// 503 `unavailable` for a command: the write may or may not have been recorded, and the
     /// caller is told how to retry safely.
     pub fn write_unavailable(error: impl std::fmt::Display) -> Self {

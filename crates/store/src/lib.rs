@@ -41,6 +41,7 @@ mod error;
 mod event;
 mod group;
 pub mod postgres;
+mod sessions;
 pub mod sqlite;
 mod subscription;
 #[cfg(feature = "testing")]
@@ -57,14 +58,15 @@ pub use event::{
     StreamWrite,
 };
 pub use postgres::PgEventStore;
+pub use sessions::{SessionStore, StoredSession};
 pub use sqlite::SqliteEventStore;
 
 /// How many events a catch-up read fetches at once.
 pub const READ_BATCH: usize = 500;
 
-/// An append-only event log.
+/// An append-only event log (and, beside it, the web sessions: see [`SessionStore`]).
 #[async_trait::async_trait]
-pub trait EventStore: Send + Sync + 'static {
+pub trait EventStore: SessionStore + Send + Sync + 'static {
     /// Appends atomically to one or more streams: all writes or none, each checked against
     /// its expected version. With an idempotency key that was used before by the same actor,
     /// appends nothing and answers the first append's events with `duplicate = true`.

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::error::{signed, unsigned};
 use crate::group::{commit_failed, Committer, Pending};
+use crate::sessions::{self, SessionStore, StoredSession};
 use crate::subscription::{self, advance};
 use crate::{
     resolve_unique_violation, validate, AppendOutcome, AppendRequest, EventStore, IdempotencyKey,
@@ -433,5 +434,49 @@ impl EventStore for SqliteEventStore {
 
     fn head_watch(&self) -> watch::Receiver<u64> {
         self.head.subscribe()
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for SqliteEventStore {
+    async fn insert_session(
+        &self,
+        id_sha256: &str,
+        session: &StoredSession,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO web_sessions (id_sha256, token_sha256, holder, expires_at) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(id_sha256)
+        .bind(&session.token_sha256)
+        .bind(&session.holder)
+        .bind(session.expires_at.timestamp())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_session(&self, id_sha256: &str) -> Result<Option<StoredSession>, StoreError> {
+        let row: Option<(String, Option<String>, i64)> = sqlx::query_as(
+            "SELECT token_sha256, holder, expires_at FROM web_sessions WHERE id_sha256 = ?1",
+        )
+        .bind(id_sha256)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(|(token_sha256, holder, expires_at)| StoredSession {
+            token_sha256,
+            holder,
+            expires_at: sessions::expiry(expires_at),
+        }))
+    }
+
+    async fn delete_session(&self, id_sha256: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM web_sessions WHERE id_sha256 = ?1 OR expires_at < ?2")
+            .bind(id_sha256)
+            .bind(now.timestamp())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
     }
 }

@@ -424,6 +424,40 @@ async fn consumer_checkpoints(store: Arc<dyn EventStore>) {
     assert_eq!(store.consumer_checkpoint("relay").await.unwrap(), 9);
 }
 
+/// Web sessions are found by their id digest until they are deleted; deleting one also
+/// clears every session that expired.
+async fn web_sessions(store: Arc<dyn EventStore>) {
+    use chrono::{Duration, Utc};
+    use store::StoredSession;
+    let now = Utc::now();
+    let session = |holder: Option<&str>, expires_at| StoredSession {
+        token_sha256: "t".repeat(64),
+        holder: holder.map(str::to_owned),
+        expires_at,
+    };
+    let live = session(Some("staff:1"), now + Duration::hours(1));
+    let expired = session(None, now - Duration::hours(1));
+    store.insert_session("live", &live).await.unwrap();
+    store.insert_session("expired", &expired).await.unwrap();
+    store.insert_session("other", &live).await.unwrap();
+    assert_eq!(store.find_session("unknown").await.unwrap(), None);
+    let found = store.find_session("live").await.unwrap().unwrap();
+    assert_eq!(found.holder.as_deref(), Some("staff:1"));
+    assert_eq!(found.expires_at.timestamp(), live.expires_at.timestamp());
+    assert_eq!(
+        store.find_session("expired").await.unwrap().unwrap().holder,
+        None
+    );
+    assert!(
+        store.insert_session("live", &live).await.is_err(),
+        "ids are unique"
+    );
+    store.delete_session("live", now).await.unwrap();
+    assert_eq!(store.find_session("live").await.unwrap(), None);
+    assert_eq!(store.find_session("expired").await.unwrap(), None);
+    assert!(store.find_session("other").await.unwrap().is_some());
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -467,7 +501,8 @@ conformance!(
     subscriptions,
     duplicate_event_id,
     concurrent_writers,
-    consumer_checkpoints
+    consumer_checkpoints,
+    web_sessions
 );
 
 /// Appends one event through the store's own `append_events` function inside `tx`, as the

@@ -1,9 +1,10 @@
-//! The pages talk to the hub only through its own `/v1` API, called in-process with the
-//! signed-in caller's token: every read and write passes the same authentication,
-//! authorization, validation and error mapping as an API client's.
+//! The pages talk to the hub only through its own `/v1` API, called in-process as the
+//! signed-in caller (the session's principal rides along as a [`Verified`] extension, which no
+//! network request can carry): every read and write passes the same authorization, validation
+//! and error mapping as an API client's.
 
 use axum::body::Body;
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{Method, Request, StatusCode};
 use axum::response::Response;
 use serde::de::DeserializeOwned;
@@ -11,6 +12,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use tower::ServiceExt;
 
+use commands::auth::Verified;
+use domain::Principal;
+
+use crate::session::Session;
 use crate::WebState;
 
 /// A refusal or failure as the API answered it.
@@ -54,13 +59,16 @@ impl Failure {
 /// The API as one caller sees it.
 pub struct Api<'a> {
     state: &'a WebState,
-    token: &'a str,
+    caller: &'a Principal,
 }
 
 impl<'a> Api<'a> {
-    /// The API called with `token`.
-    pub fn new(state: &'a WebState, token: &'a str) -> Self {
-        Api { state, token }
+    /// The API called as the session's principal.
+    pub fn new(state: &'a WebState, session: &'a Session) -> Self {
+        Api {
+            state,
+            caller: &session.principal,
+        }
     }
 
     /// Sends one request and answers the raw response.
@@ -74,7 +82,7 @@ impl<'a> Api<'a> {
         let mut request = Request::builder()
             .method(method)
             .uri(path)
-            .header(AUTHORIZATION, format!("Bearer {}", self.token));
+            .extension(Verified(self.caller.clone()));
         if let Some(content_type) = content_type {
             request = request.header(CONTENT_TYPE, content_type);
         }
@@ -138,7 +146,7 @@ impl<'a> Api<'a> {
         &self,
         media_type: &str,
         filename: &str,
-        bytes: Vec<u8>,
+        content: Body,
     ) -> Result<String, Failure> {
         let query = serde_urlencoded::to_string([("filename", filename)]).unwrap_or_default();
         let stored: Stored = self
@@ -146,7 +154,7 @@ impl<'a> Api<'a> {
                 Method::POST,
                 &format!("/attachments?{query}"),
                 Some(media_type),
-                Body::from(bytes),
+                content,
             )
             .await?;
         Ok(stored.id)

@@ -184,24 +184,20 @@ pub fn message_fields(prefix: &str, options: Option<&[ChannelOption]>, draft: &D
     }
 }
 
-/// Uploads the form's files, then writes the message to `path` with the extra fields.
+/// Writes the message to `path` with the form's stored attachments and the extra fields.
 pub async fn send_message(
     api: &Api<'_>,
     form: &FormData,
     path: &str,
     extra: Value,
 ) -> Result<Written, Failure> {
-    let mut attachment_ids = Vec::with_capacity(form.files.len());
-    for file in &form.files {
-        attachment_ids.push(
-            api.upload(&file.media_type, &file.filename, file.bytes.clone())
-                .await?,
-        );
+    if let Some(failure) = &form.upload_failure {
+        return Err(failure.clone());
     }
     let mut body = json!({
         "channel": form.text("channel"),
         "body": form.text("body"),
-        "attachment_ids": attachment_ids,
+        "attachment_ids": form.attachment_ids,
     });
     if let Some(subject) = form.optional("subject") {
         body["subject"] = json!(subject);
@@ -240,7 +236,7 @@ pub async fn form(
 
 /// `POST /new`: writes the first message of a new conversation.
 pub async fn send(State(state): State<WebState>, Submitted(session, form): Submitted) -> Response {
-    let api = Api::new(&state, &session.token);
+    let api = Api::new(&state, &session);
     let extra = if session.is_patient() {
         json!({ "to": "reception" })
     } else {
@@ -324,7 +320,7 @@ async fn render(
             page::shell("Write to reception", Some(session), Nav::Compose, content),
         );
     }
-    let api = Api::new(state, &session.token);
+    let api = Api::new(state, session);
     let mut directory = Directory::default();
     let selected = if query.patient_id.is_empty() {
         None

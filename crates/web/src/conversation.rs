@@ -37,6 +37,9 @@ struct View {
     patient: Option<Patient>,
     patient_name: String,
     unconfigured: Vec<String>,
+    /// Whether the timeline carries the form that marks its unread messages read once shown
+    /// (not in the answer to that form itself, so a failure cannot loop).
+    offer_read: bool,
 }
 
 /// Which form a refusal belongs to, with what was typed.
@@ -74,13 +77,13 @@ fn addressed_to_caller(session: &Session, message: &Message) -> bool {
     }
 }
 
-async fn load(api: &Api<'_>, session: &Session, id: &str, after: &str) -> Result<View, Failure> {
+async fn load(api: &Api<'_>, id: &str, after: &str) -> Result<View, Failure> {
     let wait = if after.parse::<u64>().is_ok() {
         format!("?min_position={after}")
     } else {
         String::new()
     };
-    let mut conversation: Conversation = api.get(&format!("/conversations/{id}{wait}")).await?;
+    let conversation: Conversation = api.get(&format!("/conversations/{id}{wait}")).await?;
     let mut timeline: Vec<Message> = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -98,32 +101,6 @@ async fn load(api: &Api<'_>, session: &Session, id: &str, after: &str) -> Result
             _ => break,
         }
     }
-    // Opening a conversation reads it: the caller's unread messages become read.
-    let mut read_at = None;
-    for message in timeline.iter_mut() {
-        if message.status == "unread" && addressed_to_caller(session, message) {
-            let marked: Result<Value, Failure> = api
-                .call(
-                    Method::POST,
-                    &format!("/messages/{}/read", message.id),
-                    &json!({}),
-                )
-                .await;
-            if let Ok(answer) = marked {
-                message.status = "read".to_owned();
-                read_at = answer["position"].as_u64().or(read_at);
-            }
-        }
-    }
-    // The header shows the conversation as it is after the reading.
-    if let Some(position) = read_at {
-        if let Ok(fresh) = api
-            .get(&format!("/conversations/{id}?min_position={position}"))
-            .await
-        {
-            conversation = fresh;
-        }
-    }
     let mut directory = Directory::default();
     let patient = directory
         .patient(api, &conversation.patient_id)
@@ -139,6 +116,7 @@ async fn load(api: &Api<'_>, session: &Session, id: &str, after: &str) -> Result
         patient,
         patient_name,
         unconfigured: compose::unconfigured_channels(api).await,
+        offer_read: true,
     })
 }
 
@@ -159,9 +137,9 @@ async fn page_for(
     after: &str,
     error: Option<FormError>,
 ) -> Response {
-    let api = Api::new(state, &session.token);
+    let api = Api::new(state, session);
     let view = match checked_id(id) {
-        Ok(id) => load(&api, session, &id, after).await,
+        Ok(id) => load(&api, &id, after).await,
         Err(failure) => Err(failure),
     };
     let view = match view {
@@ -333,6 +311,33 @@ fn timeline(session: &Session, view: &View) -> Markup {
             ol.timeline {
                 @for message in &view.timeline { (entry(session, view, message)) }
             }
+            @if view.offer_read { (read_form(session, view)) }
+        }
+    }
+}
+
+/// The messages of the timeline that are unread and addressed to the caller.
+fn unread_for_caller<'a>(session: &Session, view: &'a View) -> Vec<&'a str> {
+    view.timeline
+        .iter()
+        .filter(|message| message.status == "unread" && addressed_to_caller(session, message))
+        .map(|message| message.id.as_str())
+        .collect()
+}
+
+/// Marks the shown unread messages read: posted by the page as soon as the timeline is shown
+/// (a GET changes nothing), or by hand without scripts.
+fn read_form(session: &Session, view: &View) -> Markup {
+    let unread = unread_for_caller(session, view);
+    let path = format!("/conversations/{}/read", view.conversation.id);
+    html! {
+        @if !unread.is_empty() {
+            form.mark-read method="post" action=(path) hx-post=(path) hx-trigger="load"
+                hx-target="#timeline" hx-swap="outerHTML" {
+                (page::csrf(session))
+                input type="hidden" name="messages" value=(unread.join(","));
+                button.secondary type="submit" { "Mark as read" }
+            }
         }
     }
 }
@@ -448,7 +453,7 @@ pub async fn updates(
     Path(id): Path<String>,
     Query(query): Query<ViewQuery>,
 ) -> Response {
-    let api = Api::new(&state, &session.token);
+    let api = Api::new(&state, &session);
     let Ok(id) = checked_id(&id) else {
         return StatusCode::NOT_FOUND.into_response();
     };
@@ -457,20 +462,64 @@ pub async fn updates(
         .await
     {
         Ok(c) if c.position.to_string() == query.known => StatusCode::NO_CONTENT.into_response(),
-        Ok(_) => match load(&api, &session, &id, "").await {
-            Ok(view) => {
-                let status = &view.conversation.status;
-                let fragment = html! {
-                    (timeline(&session, &view))
-                    span id="conv-status" hx-swap-oob="true" { (page::status_badge(status)) }
-                };
-                page::respond(StatusCode::OK, fragment)
-            }
+        Ok(_) => match load(&api, &id, "").await {
+            Ok(view) => page::respond(StatusCode::OK, timeline_update(&session, &view)),
             Err(failure) => StatusCode::from_u16(failure.status.as_u16())
                 .unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
                 .into_response(),
         },
         Err(failure) => failure.status.into_response(),
+    }
+}
+
+/// The timeline with the header's status beside it (an htmx out-of-band swap).
+fn timeline_update(session: &Session, view: &View) -> Markup {
+    html! {
+        (timeline(session, view))
+        span id="conv-status" hx-swap-oob="true" { (page::status_badge(&view.conversation.status)) }
+    }
+}
+
+/// `POST /conversations/{id}/read` with `messages=<id>,<id>…`: marks those messages read for
+/// the caller; htmx swaps in the timeline as it now is, without scripts the browser returns to
+/// the conversation.
+pub async fn read(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Submitted(session, form): Submitted,
+) -> Response {
+    let api = Api::new(&state, &session);
+    let id = match checked_id(&id) {
+        Ok(id) => id,
+        Err(failure) => return page::failure_page(Some(&session), &failure),
+    };
+    let mut position: Option<u64> = None;
+    for message in form.text("messages").split(',') {
+        let Ok(message) = uuid::Uuid::try_parse(message.trim()) else {
+            continue;
+        };
+        let marked: Result<Written, Failure> = api
+            .call(
+                Method::POST,
+                &format!("/messages/{message}/read"),
+                &json!({}),
+            )
+            .await;
+        if let Ok(written) = marked {
+            position = position.max(Some(written.position));
+        }
+    }
+    let after = position.map(|p| p.to_string()).unwrap_or_default();
+    if !headers.contains_key("hx-request") {
+        return page::see_other(&format!("/conversations/{id}?after={after}#timeline"));
+    }
+    match load(&api, &id, &after).await {
+        Ok(mut view) => {
+            view.offer_read = false;
+            page::respond(StatusCode::OK, timeline_update(&session, &view))
+        }
+        Err(failure) => page::respond(failure.status, page::alert(&failure)),
     }
 }
 
@@ -480,7 +529,7 @@ pub async fn reply(
     Path(id): Path<String>,
     Submitted(session, form): Submitted,
 ) -> Response {
-    let api = Api::new(&state, &session.token);
+    let api = Api::new(&state, &session);
     let sent = match checked_id(&id) {
         Ok(id) => {
             compose::send_message(
@@ -546,7 +595,7 @@ pub async fn log_call(
     Path(id): Path<String>,
     Submitted(session, form): Submitted,
 ) -> Response {
-    let api = Api::new(&state, &session.token);
+    let api = Api::new(&state, &session);
     let logged = match (checked_id(&id), call_body(&form)) {
         (Ok(id), Ok(body)) => {
             api.call::<Written>(Method::POST, &format!("/conversations/{id}/calls"), &body)
@@ -583,7 +632,7 @@ pub async fn archive(
     Path(id): Path<String>,
     Submitted(session, form): Submitted,
 ) -> Response {
-    let api = Api::new(&state, &session.token);
+    let api = Api::new(&state, &session);
     let action = if form.text("archived") == "false" {
         "unarchive"
     } else {
@@ -614,7 +663,7 @@ pub async fn star(
     headers: HeaderMap,
     Submitted(session, form): Submitted,
 ) -> Response {
-    let api = Api::new(&state, &session.token);
+    let api = Api::new(&state, &session);
     let starred = form.text("starred") != "false";
     let method = if starred { Method::PUT } else { Method::DELETE };
     let done = match uuid::Uuid::try_parse(&id) {
@@ -672,7 +721,7 @@ pub async fn download(
             &Failure::local(StatusCode::NOT_FOUND, "not_found", "attachment not found"),
         );
     };
-    let api = Api::new(&state, &session.token);
+    let api = Api::new(&state, &session);
     let response = api
         .send(
             Method::GET,

@@ -91,7 +91,7 @@ pub async fn index(
     session: Session,
     Query(query): Query<InboxQuery>,
 ) -> Response {
-    let api = Api::new(&state, &session.token);
+    let api = Api::new(&state, &session);
     let mut api_query: Vec<(&str, &str)> = vec![("limit", PAGE_SIZE)];
     api_query.extend(query.filters());
     api_query.push(("cursor", &query.cursor));

@@ -2,7 +2,7 @@
 //!
 //! Server-rendered HTML (maud) with light progressive enhancement (htmx and a small script,
 //! shipped under `static/`). Every page reads and writes through the hub's own `/v1` API,
-//! called in-process with the signed-in caller's token (see [`api`]), so a page can never do
+//! called in-process as the signed-in caller (see [`api`]), so a page can never do
 //! what the API would refuse.
 
 mod api;
@@ -28,16 +28,34 @@ use commands::CommandService;
 pub struct WebState {
     /// The `/v1` API (routes relative to `/v1`), called in-process.
     api: Router,
-    /// Authentication of the session's token.
+    /// Web sessions: sign-in, sign-out, and the principal of each request's session.
     commands: Arc<CommandService>,
+    /// Whether cookies carry `Secure` (the hub's public URL is https).
+    secure_cookies: bool,
+    /// The public URL's origin (`https://host[:port]`), accepted as a form post's `Origin`
+    /// beside the request's own host (behind a proxy that rewrites `Host`).
+    public_origin: Option<String>,
 }
 
 impl WebState {
-    /// Pages over the `/v1` API router (with its state) and the command service that
-    /// authenticates sessions.
-    pub fn new(api: Router, commands: Arc<CommandService>) -> Self {
-        WebState { api, commands }
+    /// Pages over the `/v1` API router (with its state) and the command service that keeps
+    /// the web sessions; `public_url` is the URL the hub is reached at, when set.
+    pub fn new(api: Router, commands: Arc<CommandService>, public_url: Option<&str>) -> Self {
+        let public_origin = public_url.and_then(origin_of);
+        WebState {
+            api,
+            commands,
+            secure_cookies: public_url.is_some_and(|url| url.starts_with("https://")),
+            public_origin,
+        }
     }
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split('/').next().filter(|a| !a.is_empty())?;
+    Some(format!("{scheme}://{authority}"))
 }
 
 /// The pages' routes.
@@ -49,6 +67,7 @@ pub fn router(state: WebState) -> Router {
         .route("/new", get(compose::form).post(compose::send))
         .route("/conversations/{id}", get(conversation::show))
         .route("/conversations/{id}/updates", get(conversation::updates))
+        .route("/conversations/{id}/read", post(conversation::read))
         .route("/conversations/{id}/reply", post(conversation::reply))
         .route("/conversations/{id}/call", post(conversation::log_call))
         .route("/conversations/{id}/archive", post(conversation::archive))

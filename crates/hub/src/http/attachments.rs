@@ -49,6 +49,7 @@ impl From<BlobError> for ApiError {
                 domain::DomainError::AttachmentTooLarge(error.to_string()).into()
             }
             BlobError::Empty | BlobError::Body(_) => ApiError::invalid(error.to_string()),
+            BlobError::Stalled => ApiError::body_stalled(),
             BlobError::Store(error) => ApiError::unavailable(error),
         }
     }

@@ -14,6 +14,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use commands::auth::Verified;
 use domain::{DomainError, Principal, Role};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -35,9 +36,14 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
-        let token = bearer_token(&parts.headers)?;
-        let principal = state.commands.authenticate(token).await?;
+        let principal = match parts.extensions.get::<Verified>() {
+            Some(Verified(principal)) => principal.clone(),
+            None => {
+                let state = AppState::from_ref(state);
+                let token = bearer_token(&parts.headers)?;
+                state.commands.authenticate(token).await?
+            }
+        };
         principal.ensure_may_use_hub()?;
         Ok(Caller(principal))
     }

@@ -23,7 +23,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use projections::ReadModel;
-use tower_http::timeout::TimeoutLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::blobs::BlobStore;
 use crate::error::ApiError;
@@ -121,13 +121,18 @@ pub fn api() -> (Router<AppState>, serde_json::Value) {
 /// in-process), limits, timeouts and request logging.
 pub fn router(state: AppState) -> Router {
     let api = api().0.with_state(state.clone());
-    let pages = web::router(web::WebState::new(api.clone(), state.commands.clone()));
+    let pages = web::router(web::WebState::new(
+        api.clone(),
+        state.commands.clone(),
+        state.webhooks.public_url.as_deref(),
+    ));
     Router::new()
         .nest("/v1", api.layer(DefaultBodyLimit::max(JSON_BODY_LIMIT)))
         .merge(pages)
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .layer(middleware::from_fn(read_whole_body))
+        .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
         .layer(request_log())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -155,10 +160,23 @@ async fn not_found() -> ApiError {
 
 /// Reads a request's whole body (up to the JSON limit) before routing, so an early answer
 /// (401, 404, a validation error) never leaves unread bytes on a kept-alive connection.
-/// Attachment uploads stream and are exempt.
+/// Uploads stream and are exempt: the API's attachments, and the pages' multipart forms (their
+/// files stream into the attachment store; sign-in and sign-out are never that large).
 async fn read_whole_body(request: Request, next: Next) -> Response {
-    let is_upload =
-        request.method() == axum::http::Method::POST && request.uri().path() == "/v1/attachments";
+    let path = request.uri().path();
+    let multipart_form = !path.starts_with("/v1/")
+        && !matches!(path, "/signin" | "/signout")
+        && request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| {
+                value
+                    .to_ascii_lowercase()
+                    .starts_with("multipart/form-data")
+            });
+    let is_upload = request.method() == axum::http::Method::POST
+        && (path == "/v1/attachments" || multipart_form);
     if is_upload {
         let response = next.run(request).await;
         // A refused upload may leave part of its body unread: do not reuse the connection.
@@ -174,9 +192,6 @@ async fn read_whole_body(request: Request, next: Next) -> Response {
     } else if path == "/signin" {
         // Anonymous: a token and a nonce, never more.
         SIGN_IN_BODY_LIMIT
-    } else if !path.starts_with("/v1/") {
-        // The web pages' forms carry attachments.
-        web::FORM_BODY_LIMIT
     } else {
         JSON_BODY_LIMIT
     };
@@ -186,10 +201,21 @@ async fn read_whole_body(request: Request, next: Next) -> Response {
             next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
                 .await
         }
+        Err(error) if body_stalled(&error) => closing(ApiError::body_stalled().into_response()),
         Err(_) => {
             closing(ApiError::payload_too_large("the request body is too large").into_response())
         }
     }
+}
+
+/// How long a request body may stop arriving before it is answered 408 (tower-http's body
+/// timeout, reset by every chunk; the whole request's deadline still bounds a trickle).
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Whether reading a body failed because it stopped arriving (tower-http's body timeout).
+pub fn body_stalled(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |error| error.source())
+        .any(|error| error.is::<tower_http::timeout::TimeoutError>())
 }
 
 /// Marks a response as the connection's last, for answers sent before the body was read.
