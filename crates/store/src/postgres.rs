@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::error::{signed, unsigned};
 use crate::group::{commit_failed, Committer, Pending};
 use crate::sessions::{self, SessionStore, StoredSession};
-use crate::subscription::{self, advance};
+use crate::subscription::{self, advance, RecentEvents};
 use crate::{
     resolve_unique_violation, validate, AppendOutcome, AppendRequest, EventStore, ExpectedVersion,
     IdempotencyKey, RecordedEvent, StoreError,
@@ -44,6 +44,8 @@ type Answer = Result<PgRow, sqlx::Error>;
 pub struct PgEventStore {
     pool: PgPool,
     head: Arc<watch::Sender<u64>>,
+    /// This process's latest appends, for its followers.
+    recent: Arc<RecentEvents>,
     committer: Committer<Answer>,
     _listener: Arc<Listener>,
 }
@@ -94,6 +96,7 @@ impl PgEventStore {
         Ok(PgEventStore {
             pool,
             head,
+            recent: Arc::default(),
             committer,
             _listener: Arc::new(Listener(task.abort_handle())),
         })
@@ -308,6 +311,7 @@ impl EventStore for PgEventStore {
                     }
                 }
                 let last = unsigned(row.try_get("last_pos")?);
+                self.recent.keep(&events);
                 self.head.send_if_modified(|current| advance(current, last));
                 Ok(AppendOutcome {
                     events,
@@ -443,7 +447,7 @@ impl EventStore for PgEventStore {
     }
 
     fn subscribe(&self, after: u64) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
-        subscription::follow(self.clone(), after)
+        subscription::follow(self.clone(), self.recent.clone(), after)
     }
 
     fn head_watch(&self) -> watch::Receiver<u64> {

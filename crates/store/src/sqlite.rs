@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::error::{signed, unsigned};
 use crate::group::{commit_failed, Committer, Pending};
 use crate::sessions::{self, SessionStore, StoredSession};
-use crate::subscription::{self, advance};
+use crate::subscription::{self, advance, RecentEvents};
 use crate::{
     resolve_unique_violation, validate, AppendOutcome, AppendRequest, EventStore, IdempotencyKey,
     RecordedEvent, StoreError,
@@ -40,6 +40,8 @@ pub struct SqliteEventStore {
     /// The writer pool the committer appends through (also for consumer checkpoints).
     writer: SqlitePool,
     head: Arc<watch::Sender<u64>>,
+    /// This process's latest appends, for its followers.
+    recent: Arc<RecentEvents>,
     committer: Committer<Answer>,
 }
 
@@ -94,6 +96,7 @@ impl SqliteEventStore {
             reader,
             writer,
             head: Arc::new(watch::Sender::new(unsigned(position))),
+            recent: Arc::default(),
             committer,
         })
     }
@@ -313,6 +316,7 @@ impl EventStore for SqliteEventStore {
         match answer {
             Ok(Ok(events)) => {
                 let last = events.last().map_or(0, |e| e.position);
+                self.recent.keep(&events);
                 self.head.send_if_modified(|current| advance(current, last));
                 Ok(AppendOutcome {
                     events,
@@ -429,7 +433,7 @@ impl EventStore for SqliteEventStore {
     }
 
     fn subscribe(&self, after: u64) -> BoxStream<'static, Result<RecordedEvent, StoreError>> {
-        subscription::follow(self.clone(), after)
+        subscription::follow(self.clone(), self.recent.clone(), after)
     }
 
     fn head_watch(&self) -> watch::Receiver<u64> {
