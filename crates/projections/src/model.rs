@@ -27,7 +27,8 @@ use crate::{
 /// was made by another version gets a fresh generation, which the projectors fill from position 0.
 const DDL_VERSION: &str = "5";
 
-/// How often a waiter re-reads the checkpoint when no in-process signal wakes it.
+/// How often this process re-reads the checkpoints from the database while someone waits and
+/// no in-process signal wakes them (a projector in another process, or on another node).
 const WAIT_POLL: Duration = Duration::from_millis(10);
 
 /// Read models in one database (PostgreSQL or a SQLite file).
@@ -35,8 +36,13 @@ pub struct SqlReadModel {
     pool: AnyPool,
     dialect: Dialect,
     sqlite_path: Option<PathBuf>,
-    /// What the in-process projectors applied: the inbox, then the directories.
+    /// What the projectors applied, as far as this process knows: the inbox, then the
+    /// directories. Raised by in-process projectors at once, and from the database's
+    /// checkpoints by [`SqlReadModel::refresh_applied`].
     applied: [watch::Sender<u64>; 2],
+    /// When the checkpoints were last read for waiters: one read per [`WAIT_POLL`] for the
+    /// whole process, however many requests wait.
+    last_refresh: tokio::sync::Mutex<Option<Instant>>,
 }
 
 /// Opens the read models: PostgreSQL for a `postgres://` URL, else the SQLite file at `sqlite_path`.
@@ -99,6 +105,7 @@ impl SqlReadModel {
             dialect,
             sqlite_path,
             applied: [watch::Sender::new(0), watch::Sender::new(0)],
+            last_refresh: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -122,6 +129,21 @@ impl SqlReadModel {
     /// Opens a separate SQLite file (point-in-time copies), without a live generation.
     pub(crate) async fn open_sqlite_copy(path: &Path) -> Result<Self, QueryError> {
         Self::connect(&sqlite_url(path), Dialect::Sqlite, Some(path.to_path_buf())).await
+    }
+
+    /// Raises what this process knows was applied to the database's checkpoints, unless that
+    /// was done less than [`WAIT_POLL`] ago: concurrent waiters share one read.
+    async fn refresh_applied(&self) -> Result<(), QueryError> {
+        let mut last = self.last_refresh.lock().await;
+        if last.is_some_and(|at| at.elapsed() < WAIT_POLL) {
+            return Ok(());
+        }
+        for projection in [Projection::Inbox, Projection::PatientDirectory] {
+            let position = self.projection_checkpoint(projection).await?;
+            self.signal_applied(projection, position);
+        }
+        *last = Some(Instant::now());
+        Ok(())
     }
 
     /// Tells in-process waiters that `projection` applied `position`.
@@ -670,14 +692,14 @@ impl ReadModel for SqlReadModel {
         let started = Instant::now();
         let [mut inbox, mut directory] = [self.applied[0].subscribe(), self.applied[1].subscribe()];
         loop {
-            let inbox_done =
-                *inbox.borrow_and_update() >= position || self.checkpoint().await? >= position;
-            let directory_done = *directory.borrow_and_update() >= position
-                || self
-                    .projection_checkpoint(Projection::PatientDirectory)
-                    .await?
-                    >= position;
-            if inbox_done && directory_done {
+            let done = |inbox: &mut watch::Receiver<u64>, directory: &mut watch::Receiver<u64>| {
+                *inbox.borrow_and_update() >= position && *directory.borrow_and_update() >= position
+            };
+            if done(&mut inbox, &mut directory) {
+                return Ok(true);
+            }
+            self.refresh_applied().await?;
+            if done(&mut inbox, &mut directory) {
                 return Ok(true);
             }
             let left = timeout.saturating_sub(started.elapsed());

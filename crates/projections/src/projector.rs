@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use domain::EventEnvelope;
 use futures::{FutureExt, StreamExt};
-use sqlx::{Acquire, Row};
+use sqlx::{AnyConnection, Connection, Row};
 use store::{EventStore, RecordedEvent};
 
 use crate::model::SqlReadModel;
@@ -85,7 +85,9 @@ impl Projector {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
-        let result = self.follow().await;
+        // The lock's connection also writes the batches: the projector never queues for a
+        // connection behind the queries.
+        let result = self.follow(&mut lock).await;
         drop(lock);
         result
     }
@@ -95,7 +97,7 @@ impl Projector {
         self.model.signal_applied(self.projection, position);
     }
 
-    async fn follow(&self) -> Result<(), QueryError> {
+    async fn follow(&self, conn: &mut AnyConnection) -> Result<(), QueryError> {
         let tables = self.model.live().await?;
         let mut checkpoint = self.model.checkpoint_of(&tables, self.projection).await?;
         self.signal(checkpoint);
@@ -118,6 +120,7 @@ impl Projector {
             }
             match apply_batch(
                 &self.model,
+                conn,
                 &tables,
                 self.projection,
                 checkpoint,
@@ -152,6 +155,7 @@ fn decode(record: &RecordedEvent) -> Option<EventEnvelope> {
 /// or, with `require_live`, `tables` is no longer the live generation.
 pub(crate) async fn apply_batch(
     model: &SqlReadModel,
+    conn: &mut AnyConnection,
     tables: &Tables,
     projection: Projection,
     from: u64,
@@ -161,7 +165,6 @@ pub(crate) async fn apply_batch(
     let Some(last) = batch.last().map(|e| e.position) else {
         return Ok(BatchOutcome::Applied(from));
     };
-    let mut conn = model.pool().acquire().await?;
     let mut tx = conn.begin().await?;
     let mut cas = Sql::new(
         model.dialect(),

@@ -160,9 +160,12 @@ async fn build(
         // Read the next batch while this one is applied.
         let apply = async {
             let mut applied = position;
+            let mut conn = model.pool().acquire().await?;
             for projection in Projection::ALL {
-                if let BatchOutcome::Applied(last) =
-                    apply_batch(model, tables, projection, position, &batch, false).await?
+                if let BatchOutcome::Applied(last) = apply_batch(
+                    model, &mut conn, tables, projection, position, &batch, false,
+                )
+                .await?
                 {
                     applied = last;
                 }
