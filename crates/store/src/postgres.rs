@@ -36,7 +36,9 @@ const APPEND: &str =
      FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
 /// What the committer answers for one append: the row of `append_events`.
-type Answer = Result<PgRow, sqlx::Error>;
+/// What the committer answers an append: `append_events`' row, with the recorded events when
+/// it appended.
+type Answer = Result<(PgRow, Option<Vec<RecordedEvent>>), sqlx::Error>;
 
 /// The PostgreSQL event store. Cheap to clone: clones share the pool, the head signal, the
 /// committer and the listener, which stop when the last clone is dropped.
@@ -89,14 +91,17 @@ impl PgEventStore {
             .max_connections(1)
             .connect_lazy_with((*pool.connect_options()).clone());
         let task = tokio::spawn(listen(listener_pool, pool.clone(), head.clone()));
+        let recent = Arc::<RecentEvents>::default();
         let committer = {
-            let pool = pool.clone();
-            Committer::spawn(move |group| commit_group(pool.clone(), group))
+            let (pool, recent, head) = (pool.clone(), recent.clone(), head.clone());
+            Committer::spawn(move |group| {
+                commit_group(pool.clone(), recent.clone(), head.clone(), group)
+            })
         };
         Ok(PgEventStore {
             pool,
             head,
-            recent: Arc::default(),
+            recent,
             committer,
             _listener: Arc::new(Listener(task.abort_handle())),
         })
@@ -183,13 +188,30 @@ async fn call_append<'c>(
 }
 
 /// Commits a group of appends in one transaction; one by one when the group fails before its
-/// commit (a unique violation aborts the whole transaction) or holds one append.
-async fn commit_group(pool: PgPool, group: Vec<Pending<Answer>>) {
+/// commit (a unique violation aborts the whole transaction) or holds one append. The appended
+/// events are kept for this process's followers and the head moves before anyone is answered,
+/// so a follower woken by the commit (here or by its notification) finds them in memory.
+async fn commit_group(
+    pool: PgPool,
+    recent: Arc<RecentEvents>,
+    head: Arc<watch::Sender<u64>>,
+    group: Vec<Pending<Answer>>,
+) {
+    let committed = |request: &AppendRequest, row: PgRow| -> Answer {
+        let events = appended(request, &row)?;
+        if let Some(events) = &events {
+            recent.keep(events);
+            let last = events.last().map_or(0, |e| e.position);
+            head.send_if_modified(|current| advance(current, last));
+        }
+        Ok((row, events))
+    };
     if group.len() > 1 {
         match append_together(&pool, &group).await {
             Ok(rows) => {
                 for (pending, row) in group.into_iter().zip(rows) {
-                    pending.answer(Ok(row));
+                    let answer = committed(&pending.request, row);
+                    pending.answer(answer);
                 }
                 return;
             }
@@ -205,9 +227,33 @@ async fn commit_group(pool: PgPool, group: Vec<Pending<Answer>>) {
         }
     }
     for pending in group {
-        let answer = call_append(&pool, &pending.request).await;
+        let answer = call_append(&pool, &pending.request)
+            .await
+            .and_then(|row| committed(&pending.request, row));
         pending.answer(answer);
     }
+}
+
+/// The recorded events of an append that `append_events` answered `appended`, else `None`.
+fn appended(
+    request: &AppendRequest,
+    row: &PgRow,
+) -> Result<Option<Vec<RecordedEvent>>, sqlx::Error> {
+    let result: String = row.try_get("result")?;
+    if result != "appended" {
+        return Ok(None);
+    }
+    let mut position = unsigned(row.try_get("first_pos")?);
+    let first_versions: Vec<i64> = row.try_get("first_versions")?;
+    let mut events = Vec::new();
+    for (write, first_version) in request.writes.iter().zip(first_versions) {
+        for (offset, event) in write.events.iter().enumerate() {
+            let version = unsigned(first_version) + offset as u64;
+            events.push(crate::recorded(event, &write.stream, version, position));
+            position += 1;
+        }
+    }
+    Ok(Some(events))
 }
 
 /// Why a group transaction failed.
@@ -294,30 +340,17 @@ impl EventStore for PgEventStore {
         validate(&request)?;
         let (request, answer) = self.committer.submit(request).await?;
         let row = match answer {
-            Ok(row) => row,
-            Err(error) => return resolve_unique_violation(self, error, &request).await,
-        };
-        let result: String = row.try_get("result")?;
-        match result.as_str() {
-            "appended" => {
-                let mut position = unsigned(row.try_get("first_pos")?);
-                let first_versions: Vec<i64> = row.try_get("first_versions")?;
-                let mut events = Vec::new();
-                for (write, first_version) in request.writes.iter().zip(first_versions) {
-                    for (offset, event) in write.events.iter().enumerate() {
-                        let version = unsigned(first_version) + offset as u64;
-                        events.push(crate::recorded(event, &write.stream, version, position));
-                        position += 1;
-                    }
-                }
-                let last = unsigned(row.try_get("last_pos")?);
-                self.recent.keep(&events);
-                self.head.send_if_modified(|current| advance(current, last));
-                Ok(AppendOutcome {
+            Ok((_, Some(events))) => {
+                return Ok(AppendOutcome {
                     events,
                     duplicate: false,
                 })
             }
+            Ok((row, None)) => row,
+            Err(error) => return resolve_unique_violation(self, error, &request).await,
+        };
+        let result: String = row.try_get("result")?;
+        match result.as_str() {
             "duplicate" => Ok(AppendOutcome {
                 events: self
                     .read_positions(row.try_get("first_pos")?, row.try_get("last_pos")?)
