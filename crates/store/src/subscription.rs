@@ -67,6 +67,8 @@ struct Follower<S> {
     after: u64,
     buffer: VecDeque<RecordedEvent>,
     head: tokio::sync::watch::Receiver<u64>,
+    /// Whether the next look must ask the database (at the start, and at each re-check).
+    read_due: bool,
     failed: bool,
 }
 
@@ -87,6 +89,7 @@ where
         after,
         buffer: VecDeque::new(),
         head,
+        read_due: true,
         failed: false,
     };
     stream::unfold(follower, |mut f| async move {
@@ -100,22 +103,32 @@ where
             }
             // Mark the head as seen before reading: a commit signalled after this point wakes
             // the wait below, one signalled before it is visible to the read.
-            f.head.borrow_and_update();
+            let head = *f.head.borrow_and_update();
             let own = f.recent.run_after(f.after, READ_BATCH);
             if !own.is_empty() {
                 f.buffer.extend(own);
                 continue;
             }
-            match f.store.read_all(f.after, READ_BATCH, None).await {
-                Ok(batch) if !batch.is_empty() => f.buffer.extend(batch),
-                Ok(_) => {
-                    // A commit signal or the re-check timer, whichever comes first: read again.
-                    if let Ok(Err(_)) = tokio::time::timeout(RECHECK, f.head.changed()).await {
-                        // The store's signal is gone (cannot happen while `f.store` lives):
-                        // fall back to the timer alone.
+            // Nothing new as far as this process knows: wait for a signal instead of asking the
+            // database, which is still asked at the re-check in case a signal was lost.
+            if head <= f.after && !f.read_due {
+                match tokio::time::timeout(RECHECK, f.head.changed()).await {
+                    Ok(Ok(())) => {}
+                    // The re-check timer.
+                    Err(_) => f.read_due = true,
+                    // The store's signal is gone (cannot happen while `f.store` lives): fall
+                    // back to the timer alone.
+                    Ok(Err(_)) => {
                         tokio::time::sleep(RECHECK).await;
+                        f.read_due = true;
                     }
                 }
+                continue;
+            }
+            f.read_due = false;
+            match f.store.read_all(f.after, READ_BATCH, None).await {
+                Ok(batch) if !batch.is_empty() => f.buffer.extend(batch),
+                Ok(_) => {}
                 Err(error) => {
                     f.failed = true;
                     return Some((Err(error), f));
