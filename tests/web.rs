@@ -78,10 +78,13 @@ impl Driver {
             format!("--window-size={width},900"),
         ];
         self.profiles.push(profile);
-        let capabilities = json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
-        });
+        let mut options = json!({ "binary": CHROMIUM, "args": args });
+        // A desktop window is at least 500 px wide: narrower ones are a phone's viewport.
+        if width < 500 {
+            options["mobileEmulation"] =
+                json!({ "deviceMetrics": { "width": width, "height": 844, "pixelRatio": 1.0 } });
+        }
+        let capabilities = json!({ "browserName": "chrome", "goog:chromeOptions": options });
         let Value::Object(capabilities) = capabilities else {
             unreachable!()
         };
@@ -1095,6 +1098,45 @@ async fn admin_manages_staff_and_patients_and_reception_files_the_unmatched() {
     visit(&reception, hub, "/unmatched").await;
     wait_text(&reception, "main", "Nothing waits to be filed").await;
     reception.close().await.unwrap();
+    browser.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_conversation_and_compose_fit_a_390_px_phone() {
+    let mut scene = scene().await;
+    let sent = scene
+        .reception_writes(json!({
+            "subject": "A rather long subject line about the appointment next week",
+            "body": "Please bring your insurance card and the referral letter from your GP.",
+        }))
+        .await;
+    let conversation_id = sent["conversation_id"].as_str().unwrap().to_owned();
+    let browser = scene.driver.browser(390).await;
+    let (hub, patient_id) = (&scene.hub, &scene.patient_id);
+    sign_in(&browser, hub, &scene.reception).await;
+    assert_eq!(js(&browser, "return window.innerWidth;").await, json!(390));
+    wait_text(&browser, "#conversation-list", "Paula Patient").await;
+    // The filters are collapsed on a phone.
+    assert_eq!(
+        js(
+            &browser,
+            "return document.querySelector('details.filter-box').open;"
+        )
+        .await,
+        json!(false)
+    );
+    assert_fits(&browser).await;
+    shot(&browser, "inbox-390").await;
+    click(&browser, "details.filter-box summary").await;
+    assert_fits(&browser).await;
+    visit(&browser, hub, &format!("/conversations/{conversation_id}")).await;
+    wait_text(&browser, "#timeline", "insurance card").await;
+    assert_fits(&browser).await;
+    shot(&browser, "conversation-390").await;
+    visit(&browser, hub, &format!("/new?patient_id={patient_id}")).await;
+    wait_text(&browser, ".selected-patient", "Paula Patient").await;
+    assert_fits(&browser).await;
+    shot(&browser, "compose-390").await;
     browser.close().await.unwrap();
 }
 

@@ -219,8 +219,16 @@ fn option(value: &str, label: &str, current: &str) -> Markup {
     html! { option value=(value) selected[value == current] { (label) } }
 }
 
+/// The filters, collapsed under "Filters" unless some are set (the script opens them on wide
+/// screens).
 fn filters(session: &Session, query: &InboxQuery, patients: &[(String, String)]) -> Markup {
+    let open = query
+        .filters()
+        .iter()
+        .any(|(name, value)| *name != "awaiting" && !value.is_empty());
     html! {
+        details.filter-box open[open] data-open-wide {
+        summary { "Filters" }
         form.filters method="get" action="/" role="search" aria-label="Filter conversations" {
             @if !query.awaiting.is_empty() {
                 input type="hidden" name="awaiting" value=(query.awaiting);
@@ -279,6 +287,7 @@ fn filters(session: &Session, query: &InboxQuery, patients: &[(String, String)])
                 button type="submit" { "Apply" }
                 @if query.is_filtered() { a href="/" { "Clear filters" } }
             }
+        }
         }
     }
 }
