@@ -78,10 +78,13 @@ impl Driver {
             format!("--window-size={width},900"),
         ];
         self.profiles.push(profile);
-        let capabilities = json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
-        });
+        let mut options = json!({ "binary": CHROMIUM, "args": args });
+        // A desktop window is at least 500 px wide: narrower ones are a phone's viewport.
+        if width < 500 {
+            options["mobileEmulation"] =
+                json!({ "deviceMetrics": { "width": width, "height": 844, "pixelRatio": 1.0 } });
+        }
+        let capabilities = json!({ "browserName": "chrome", "goog:chromeOptions": options });
         let Value::Object(capabilities) = capabilities else {
             unreachable!()
         };
@@ -248,8 +251,13 @@ struct Scene {
 }
 
 async fn scene() -> Scene {
+    scene_with(&[]).await
+}
+
+/// A scene whose hub runs with these extra `hub serve` arguments.
+async fn scene_with(args: &[&str]) -> Scene {
     let serial = SERIAL.lock().await;
-    let hub = Hub::start(Backend::Sqlite).await;
+    let hub = Hub::start_with(Backend::Sqlite, args).await;
     let (_, reception) = hub.staff("Rita Reception", "receptionist").await;
     let (patient_id, patient) = hub.patient("Paula Patient").await;
     Scene {
@@ -289,9 +297,15 @@ async fn receptionist_sends_filters_stars_logs_a_call_and_archives() {
     assert_labelled(&browser).await;
 
     // New message: find the patient by the start of her name, send an SMS.
+    // The list appears while typing, without sending the form.
     click(&browser, "a.button[href='/new']").await;
     type_into(&browser, "#find", "paula pat").await;
-    click(&browser, "form[role=search] button[type=submit]").await;
+    wait_text(&browser, "#found ul.found a", "Paula Patient").await;
+    assert_eq!(
+        browser.current_url().await.unwrap().query(),
+        None,
+        "found as typed, not by sending the form"
+    );
     click(&browser, "ul.found a").await;
     wait_text(&browser, ".selected-patient", "Paula Patient").await;
     // No SMS provider is set up in the tests: the form says the message will wait.
@@ -466,7 +480,25 @@ async fn receptionist_sends_filters_stars_logs_a_call_and_archives() {
     wait_text(&browser, "#conversation-list", "No conversations match").await;
     click(&browser, "nav a[href='/?starred=true']").await;
     wait_text(&browser, "#conversation-list", "Paula Patient").await;
+    // The starred message itself, not the conversation's latest entry (the call).
+    let starred = wait_text(&browser, "#conversation-list", "Your lab results").await;
+    assert!(!starred.contains("cholesterol"), "{starred}");
+    let link = find(&browser, "#conversation-list a.row-link")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        link.starts_with(&format!("/conversations/{conversation_id}")) && link.contains("#m-"),
+        "{link}"
+    );
     shot(&browser, "starred-1280").await;
+    click(&browser, "#conversation-list a.row-link").await;
+    wait_path(&browser, "/conversations/").await;
+    let anchor = link.rsplit('#').next().unwrap().to_owned();
+    let target = wait_text(&browser, &format!("#{anchor}"), "Your lab results").await;
+    assert!(target.contains("Starred"), "{target}");
 
     // Archive, then find it by searching the call summary.
     visit(&browser, hub, &conversation_path).await;
@@ -601,6 +633,7 @@ async fn patient_reads_and_replies_and_staff_sees_it_without_a_reload() {
 
     sign_in(&portal, hub, patient).await;
     wait_text(&portal, "h1", "My messages").await;
+    wait_text(&portal, "header nav a[href='/']", "My messages (1)").await;
     let row = wait_text(&portal, "#conversation-list", "Reception").await;
     assert!(row.contains("unread"), "{row}");
     assert_labelled(&portal).await;
@@ -611,6 +644,18 @@ async fn patient_reads_and_replies_and_staff_sees_it_without_a_reload() {
     // The header shows the conversation as read once it is opened.
     let status = wait_text(&portal, "#conv-status", "read").await;
     assert!(!status.contains("unread"), "the header still says {status}");
+    // So does the navigation's unread total.
+    let deadline = Instant::now() + WAIT;
+    while find(&portal, "header nav a[href='/']")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains('(')
+    {
+        assert!(Instant::now() < deadline, "the unread total stayed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let message = hub
         .get(patient, &format!("/v1/messages/{message_id}"))
         .await;
@@ -770,11 +815,32 @@ async fn inbox_pages_filters_by_patient_and_counts_unread() {
     let (hub, reception) = (&scene.hub, &scene.reception);
     sign_in(&browser, hub, reception).await;
     wait_text(&browser, "#conversation-list", "Paula Patient").await;
+    // The navigation counts the two unread messages.
+    wait_text(&browser, "header nav a[href='/']", "Inbox (2)").await;
     let rows = browser
         .find_all(Locator::Css("#conversation-list li.row"))
         .await
         .unwrap();
     assert_eq!(rows.len(), 25, "one page");
+    // "Needs reply": only the conversations whose latest entry is the patient's.
+    click(&browser, "nav.tabs a[href='/?awaiting=clinic']").await;
+    wait_text(&browser, "nav.tabs a[aria-current=page]", "Needs reply").await;
+    let rows = browser
+        .find_all(Locator::Css("#conversation-list li.row"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2, "Paula's two questions wait for a reply");
+    for row in rows {
+        assert!(row.text().await.unwrap().contains("Paula Patient"));
+    }
+    shot(&browser, "inbox-needs-reply-1280").await;
+    click(&browser, "nav.tabs a[href='/']").await;
+    wait_text(
+        &browser,
+        "nav.tabs a[aria-current=page]",
+        "All conversations",
+    )
+    .await;
     let first_row = find(&browser, "#conversation-list li.row")
         .await
         .text()
@@ -821,6 +887,256 @@ async fn inbox_pages_filters_by_patient_and_counts_unread() {
     browser.refresh().await.unwrap();
     let list = wait_text(&browser, "#conversation-list", "First question").await;
     assert!(!list.contains("Second question"), "read now: {list}");
+    wait_text(&browser, "header nav a[href='/']", "Inbox (1)").await;
+    browser.close().await.unwrap();
+}
+
+/// The number of timeline entries on the page (older pages included).
+async fn entries(client: &Client) -> usize {
+    client
+        .find_all(Locator::Css("li.msg"))
+        .await
+        .expect("entries")
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_threads_open_at_the_newest_and_load_older_by_keyset() {
+    let mut scene = scene().await;
+    let first = scene.reception_writes(json!({ "body": "Note 000" })).await;
+    let conversation_id = first["conversation_id"].as_str().unwrap().to_owned();
+    let replies = format!("/v1/conversations/{conversation_id}/messages");
+    let hub = &scene.hub;
+    for n in 1..120 {
+        let body = json!({ "channel": "portal", "body": format!("Note {n:03}") });
+        hub.post(&scene.reception, &replies, body).await.ok();
+    }
+    let question = json!({ "channel": "portal", "body": "Patient question" });
+    hub.post(&scene.patient, &replies, question).await.ok();
+
+    let browser = scene.driver.browser(1280).await;
+    sign_in(&browser, hub, &scene.reception).await;
+    visit(&browser, hub, &format!("/conversations/{conversation_id}")).await;
+    wait_text(&browser, "#timeline", "Patient question").await;
+    // The newest 50 of 121 entries, oldest first.
+    assert_eq!(entries(&browser).await, 50);
+    let oldest = find(&browser, "#timeline li.msg")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(oldest.contains("Note 071"), "{oldest}");
+    // The shown unread question is marked read.
+    let conversation = format!("/v1/conversations/{conversation_id}");
+    let deadline = Instant::now() + WAIT;
+    while hub.get(&scene.reception, &conversation).await.ok()["unread_count"] != json!(0) {
+        assert!(Instant::now() < deadline, "the question stayed unread");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Older pages come above, in place; the timeline keeps following new messages.
+    click(&browser, "#older .load-older a").await;
+    wait_text(&browser, "#older", "Note 021").await;
+    assert_eq!(entries(&browser).await, 100);
+    let body = json!({ "channel": "portal", "body": "Note 120" });
+    hub.post(&scene.reception, &replies, body).await.ok();
+    wait_text(&browser, "#timeline", "Note 120").await;
+    assert_eq!(entries(&browser).await, 101, "the older page stays");
+    click(&browser, "#older .load-older a").await;
+    wait_text(&browser, "#older", "Note 000").await;
+    assert_eq!(entries(&browser).await, 122);
+    assert!(
+        browser
+            .find_all(Locator::Css(".load-older"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing older is left"
+    );
+    shot(&browser, "long-thread-1280").await;
+
+    // Without scripts the link opens the conversation from the older page on.
+    visit(&browser, hub, &format!("/conversations/{conversation_id}")).await;
+    wait_text(&browser, "#timeline", "Note 120").await;
+    let href = find(&browser, "#older .load-older a")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    visit(&browser, hub, &href).await;
+    wait_text(&browser, "#timeline", "Note 022").await;
+    assert_eq!(entries(&browser).await, 100);
+    let oldest = find(&browser, "#timeline li.msg")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(oldest.contains("Note 022"), "{oldest}");
+    browser.close().await.unwrap();
+}
+
+/// The token a page shows once.
+async fn shown_token(client: &Client) -> String {
+    wait_text(client, "#new-token", "hub_")
+        .await
+        .trim()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_manages_staff_and_patients_and_reception_files_the_unmatched() {
+    let mut scene = scene_with(&["--inbound-email-token", "inbound-secret"]).await;
+    let browser = scene.driver.browser(1280).await;
+    let hub = &scene.hub;
+    sign_in(&browser, hub, ADMIN).await;
+
+    // Register a receptionist: the token is shown once and works.
+    click(&browser, "header nav a[href='/admin/staff']").await;
+    wait_text(&browser, "h1", "Staff").await;
+    assert_labelled(&browser).await;
+    type_into(&browser, "#staff-name", "Nora Front").await;
+    find(&browser, "#staff-role")
+        .await
+        .select_by_value("receptionist")
+        .await
+        .unwrap();
+    click(&browser, "form.register button[type=submit]").await;
+    let nora = shown_token(&browser).await;
+    assert_eq!(hub.get(&nora, "/v1/conversations").await.status, 200);
+    let row = wait_text(&browser, "ul.records li", "Nora Front").await;
+    assert!(row.contains("send_messages"), "{row}");
+    shot(&browser, "admin-staff-1280").await;
+
+    // Revoke her permission, then issue a new token, then revoke every token.
+    let nora_row = "ul.records li:last-child";
+    click(
+        &browser,
+        &format!("{nora_row} form[action$='/permissions'] button"),
+    )
+    .await;
+    wait_text(&browser, ".notice", "Permissions changed").await;
+    wait_text(&browser, nora_row, "no permissions").await;
+    hub.get(&nora, "/v1/conversations")
+        .await
+        .err(403, "missing_permission");
+    click(
+        &browser,
+        &format!("{nora_row} form[action$='/token'] button"),
+    )
+    .await;
+    let renewed = shown_token(&browser).await;
+    assert_ne!(renewed, nora);
+    assert_eq!(hub.get(&nora, "/v1/conversations").await.status, 401);
+    click(
+        &browser,
+        &format!("{nora_row} form[action$='/revoke'] button"),
+    )
+    .await;
+    wait_text(&browser, ".notice", "revoked").await;
+    assert_eq!(hub.get(&renewed, "/v1/conversations").await.status, 401);
+
+    // Register a patient, then change her contact details and consent.
+    click(&browser, "header nav a[href='/admin/patients']").await;
+    type_into(&browser, "#new-name", "Olga Orange").await;
+    type_into(&browser, "#new-phone", "+4915100000001").await;
+    click(&browser, "#new-portal").await;
+    click(&browser, "form.register button[type=submit]").await;
+    let olga = shown_token(&browser).await;
+    assert!(olga.starts_with("hub_p_"), "{olga}");
+    assert_labelled(&browser).await;
+    click(&browser, "a.new-record").await;
+    wait_text(&browser, "h1", "Olga Orange").await;
+    type_into(&browser, "#edit-email", "olga@example.org").await;
+    click(&browser, "#edit-whatsapp").await;
+    click(&browser, "form.register button[type=submit]").await;
+    wait_text(&browser, ".notice", "Saved").await;
+    let path = wait_path(&browser, "/admin/patients/").await;
+    let olga_id = path.trim_start_matches("/admin/patients/").to_owned();
+    let record = hub.get(ADMIN, &format!("/v1/patients/{olga_id}")).await;
+    let record = record.ok();
+    assert_eq!(record["email"], json!("olga@example.org"));
+    assert_eq!(record["whatsapp_opt_in"], json!(true));
+    assert_eq!(record["portal_enabled"], json!(true));
+
+    // A message from an unknown address waits in the queue; reception files it with Olga.
+    let raw = "From: new.address@example.net\r\nTo: clinic@clinic.example\r\n\
+               Subject: New address\r\nMessage-ID: <stranger-1@example.net>\r\n\r\n\
+               Hello, this is Olga from a new address.\r\n";
+    let filed = reqwest::Client::new()
+        .post(format!("{}/v1/webhooks/email", hub.base))
+        .bearer_auth("inbound-secret")
+        .header("content-type", "message/rfc822")
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert!(filed.status().is_success(), "{}", filed.status());
+    let reception = scene.driver.browser(1280).await;
+    sign_in(&reception, hub, &scene.reception).await;
+    // Staff pages are for admins only.
+    visit(&reception, hub, "/admin/staff").await;
+    wait_text(&reception, "h1", "Not allowed").await;
+    click(&reception, "header nav a[href='/unmatched']").await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let text = find(&reception, "main").await.text().await.unwrap();
+        if text.contains("new.address@example.net") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the queue stayed empty");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        reception.refresh().await.unwrap();
+    }
+    assert_labelled(&reception).await;
+    type_into(&reception, "ul.records input[type=search]", "olga").await;
+    click(&reception, "ul.records form[role=search] button").await;
+    click(&reception, "form.assign button").await;
+    wait_path(&reception, "/conversations/").await;
+    wait_text(&reception, "#timeline", "this is Olga from a new address").await;
+    wait_text(&reception, "h1", "Olga Orange").await;
+    visit(&reception, hub, "/unmatched").await;
+    wait_text(&reception, "main", "Nothing waits to be filed").await;
+    reception.close().await.unwrap();
+    browser.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbox_conversation_and_compose_fit_a_390_px_phone() {
+    let mut scene = scene().await;
+    let sent = scene
+        .reception_writes(json!({
+            "subject": "A rather long subject line about the appointment next week",
+            "body": "Please bring your insurance card and the referral letter from your GP.",
+        }))
+        .await;
+    let conversation_id = sent["conversation_id"].as_str().unwrap().to_owned();
+    let browser = scene.driver.browser(390).await;
+    let (hub, patient_id) = (&scene.hub, &scene.patient_id);
+    sign_in(&browser, hub, &scene.reception).await;
+    assert_eq!(js(&browser, "return window.innerWidth;").await, json!(390));
+    wait_text(&browser, "#conversation-list", "Paula Patient").await;
+    // The filters are collapsed on a phone.
+    assert_eq!(
+        js(
+            &browser,
+            "return document.querySelector('details.filter-box').open;"
+        )
+        .await,
+        json!(false)
+    );
+    assert_fits(&browser).await;
+    shot(&browser, "inbox-390").await;
+    click(&browser, "details.filter-box summary").await;
+    assert_fits(&browser).await;
+    visit(&browser, hub, &format!("/conversations/{conversation_id}")).await;
+    wait_text(&browser, "#timeline", "insurance card").await;
+    assert_fits(&browser).await;
+    shot(&browser, "conversation-390").await;
+    visit(&browser, hub, &format!("/new?patient_id={patient_id}")).await;
+    wait_text(&browser, ".selected-patient", "Paula Patient").await;
+    assert_fits(&browser).await;
+    shot(&browser, "compose-390").await;
     browser.close().await.unwrap();
 }
 

@@ -473,6 +473,10 @@ impl ReadModel for SqlReadModel {
                 sql.push(" AND c.archived = 1");
             }
         });
+        if let Some(conversation) = filter.conversation_id {
+            sql.push(" AND m.conversation_id = ")
+                .text(conversation.to_string());
+        }
         if let Some(patient) = filter.patient_id {
             sql.push(" AND m.patient_id = ").text(patient.to_string());
         }

@@ -199,6 +199,8 @@ pub struct ConversationFilter {
 /// Filters of the message search; `status` `archived` means "in an archived conversation".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MessageFilter {
+    /// Only this conversation's entries.
+    pub conversation_id: Option<ConversationId>,
     /// Only this patient's messages.
     pub patient_id: Option<PatientId>,
     /// Message status, or `archived`.

@@ -216,6 +216,8 @@ pub struct Message {
     pub id: String,
     /// Conversation.
     pub conversation_id: String,
+    /// The conversation's patient.
+    pub patient_id: String,
     /// Channel.
     pub channel: String,
     /// `inbound` or `outbound`.
@@ -242,6 +244,9 @@ pub struct Message {
     pub sent_at: String,
     /// Call details.
     pub call: Option<Call>,
+    /// The global position that recorded it (the timeline's order).
+    #[serde(default)]
+    pub position: u64,
 }
 
 /// A conversation.

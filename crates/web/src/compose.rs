@@ -9,10 +9,11 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::api::{Api, Failure, Page, Patient, Written};
+use super::api::{Api, Failure, Patient, Written};
+use super::nav;
 use super::page::{self, Nav};
 use super::session::{FormData, Session, Submitted};
-use super::{query_string, Directory};
+use super::{picker, Directory};
 use crate::WebState;
 
 /// A channel the form offers, and why it is disabled when it is.
@@ -265,37 +266,6 @@ pub async fn send(State(state): State<WebState>, Submitted(session, form): Submi
     }
 }
 
-/// Patients the picker finds: by id, or through the patient directory by name (the start of
-/// any word), whole phone number or e-mail address.
-async fn find_patients(
-    api: &Api<'_>,
-    directory: &mut Directory,
-    find: &str,
-) -> Result<Vec<Patient>, String> {
-    let find = find.trim();
-    if let Ok(id) = uuid::Uuid::try_parse(find) {
-        return Ok(directory
-            .patient(api, &id.to_string())
-            .await
-            .cloned()
-            .into_iter()
-            .collect());
-    }
-    let path = format!("/patients?{}", query_string([("q", find), ("limit", "20")]));
-    api.get::<Page<Patient>>(&path)
-        .await
-        .map(|page| page.items)
-        .map_err(|failure| failure.message)
-}
-
-fn contact_line(patient: &Patient) -> String {
-    [patient.phone.as_deref(), patient.email.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" · ")
-}
-
 async fn render(
     state: &WebState,
     session: &Session,
@@ -304,6 +274,8 @@ async fn render(
     failure: Option<Failure>,
 ) -> Response {
     let status = failure.as_ref().map(|f| f.status).unwrap_or(StatusCode::OK);
+    let api = Api::new(state, session);
+    let unread = nav::unread(&api, session).await;
     if session.is_patient() {
         let content = html! {
             h1 { "Write to reception" }
@@ -317,10 +289,15 @@ async fn render(
         };
         return page::respond(
             status,
-            page::shell("Write to reception", Some(session), Nav::Compose, content),
+            page::shell(
+                "Write to reception",
+                Some(session),
+                Nav::Compose,
+                unread.as_ref(),
+                content,
+            ),
         );
     }
-    let api = Api::new(state, session);
     let mut directory = Directory::default();
     let selected = if query.patient_id.is_empty() {
         None
@@ -330,7 +307,7 @@ async fn render(
     let found = if query.find.trim().is_empty() {
         None
     } else {
-        Some(find_patients(&api, &mut directory, &query.find).await)
+        Some(picker::find_patients(&api, &mut directory, &query.find).await)
     };
     let recent = if selected.is_none() {
         directory.recent(&api).await
@@ -345,34 +322,15 @@ async fn render(
             @if let Some(patient) = &selected {
                 p.selected-patient {
                     strong { (patient.name) } " "
-                    span.muted { (contact_line(patient)) }
+                    span.muted { (picker::contact_line(patient)) }
                     " " a href="/new" { "Choose another patient" }
                 }
             } @else {
                 @if !query.patient_id.is_empty() {
                     div.alert role="alert" { p { "This patient was not found." } }
                 }
-                form.inline method="get" action="/new" role="search" aria-label="Find a patient" {
-                    div.field {
-                        label for="find" { "Find by name, phone number, e-mail address or patient id" }
-                        input id="find" type="search" name="find" value=(query.find) required;
-                    }
-                    button type="submit" { "Find" }
-                }
-                @match &found {
-                    Some(Err(message)) => { div.alert role="alert" { p { (message) } } }
-                    Some(Ok(found)) if found.is_empty() => { p.empty role="status" { "No patient found." } }
-                    Some(Ok(found)) => {
-                        ul.found aria-label="Patients found" {
-                            @for patient in found {
-                                li { a href={ "/new?patient_id=" (patient.id) } {
-                                    strong { (patient.name) } " " span.muted { (contact_line(patient)) }
-                                } }
-                            }
-                        }
-                    }
-                    None => {}
-                }
+                (picker::search_form(&query.find))
+                div id="found" aria-live="polite" { (picker::found_list(found.as_ref())) }
                 @if !recent.is_empty() {
                     form.inline method="get" action="/new" {
                         div.field {
@@ -404,6 +362,12 @@ async fn render(
     };
     page::respond(
         status,
-        page::shell("New message", Some(session), Nav::Compose, content),
+        page::shell(
+            "New message",
+            Some(session),
+            Nav::Compose,
+            unread.as_ref(),
+            content,
+        ),
     )
 }

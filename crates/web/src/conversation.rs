@@ -10,30 +10,37 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::api::{Api, Conversation, Failure, Message, Page, Patient, Written};
+use super::api::{Api, Conversation, Failure, Message, Patient, Written};
 use super::compose::{self, channel_options, message_fields, Draft};
+use super::entry::{entry, star_form};
 use super::inbox::counterpart_label;
+use super::nav;
 use super::page::{self, Nav};
 use super::session::{FormData, Session, Submitted};
+use super::window::{self, Window};
 use super::Directory;
 use crate::WebState;
 
-/// The most timeline entries one page shows.
-const TIMELINE_MAX: usize = 2_000;
-
-/// `?after=` (a position to wait for) and `?known=` (polling).
+/// `?after=` (a position to wait for), `?known=` (polling), and which entries to show:
+/// the newest page, `?from=<position>` every entry from there on, or `?older=<cursor>` one
+/// more page before the newest (the "Load older messages" link without scripts).
 #[derive(Debug, Default, Deserialize)]
 pub struct ViewQuery {
     #[serde(default)]
     after: String,
     #[serde(default)]
     known: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    older: String,
 }
 
 /// Everything the conversation page shows.
 struct View {
     conversation: Conversation,
-    timeline: Vec<Message>,
+    /// The entries shown, oldest first.
+    timeline: Window,
     patient: Option<Patient>,
     patient_name: String,
     unconfigured: Vec<String>,
@@ -77,30 +84,15 @@ fn addressed_to_caller(session: &Session, message: &Message) -> bool {
     }
 }
 
-async fn load(api: &Api<'_>, id: &str, after: &str) -> Result<View, Failure> {
+/// The conversation with its newest entries, or those from position `from` on.
+async fn load(api: &Api<'_>, id: &str, after: &str, from: Option<u64>) -> Result<View, Failure> {
     let wait = if after.parse::<u64>().is_ok() {
         format!("?min_position={after}")
     } else {
         String::new()
     };
     let conversation: Conversation = api.get(&format!("/conversations/{id}{wait}")).await?;
-    let mut timeline: Vec<Message> = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let query = super::query_string([
-            ("limit", "200"),
-            ("cursor", cursor.as_deref().unwrap_or("")),
-            ("min_position", after),
-        ]);
-        let page: Page<Message> = api
-            .get(&format!("/conversations/{id}/messages?{query}"))
-            .await?;
-        timeline.extend(page.items);
-        match page.next_cursor {
-            Some(next) if timeline.len() < TIMELINE_MAX => cursor = Some(next),
-            _ => break,
-        }
-    }
+    let timeline = window::newest(api, id, from, after).await?;
     let mut directory = Directory::default();
     let patient = directory
         .patient(api, &conversation.patient_id)
@@ -127,7 +119,15 @@ pub async fn show(
     Path(id): Path<String>,
     Query(query): Query<ViewQuery>,
 ) -> Response {
-    page_for(&state, &session, &id, &query.after, None).await
+    let api = Api::new(&state, &session);
+    let from = match (checked_id(&id), query.older.as_str()) {
+        (Ok(id), older) if !older.is_empty() => match window::older(&api, &id, older).await {
+            Ok(earlier) => Some(earlier.from()),
+            Err(failure) => return page::failure_page(Some(&session), &failure),
+        },
+        _ => query.from.parse().ok(),
+    };
+    page_for(&state, &session, &id, &query.after, from, None).await
 }
 
 async fn page_for(
@@ -135,11 +135,12 @@ async fn page_for(
     session: &Session,
     id: &str,
     after: &str,
+    from: Option<u64>,
     error: Option<FormError>,
 ) -> Response {
     let api = Api::new(state, session);
     let view = match checked_id(id) {
-        Ok(id) => load(&api, &id, after).await,
+        Ok(id) => load(&api, &id, after, from).await,
         Err(failure) => Err(failure),
     };
     let view = match view {
@@ -156,9 +157,10 @@ async fn page_for(
         view.patient_name.clone()
     };
     let content = render(session, &view, &title, error.as_ref());
+    let unread = nav::unread(&api, session).await;
     page::respond(
         status,
-        page::shell(&title, Some(session), Nav::None, content),
+        page::shell(&title, Some(session), Nav::None, unread.as_ref(), content),
     )
 }
 
@@ -175,7 +177,7 @@ fn render(session: &Session, view: &View, title: &str, error: Option<&FormError>
             Draft {
                 channel: c.latest_message.channel.clone(),
                 subject: if c.latest_message.channel == "email" {
-                    reply_subject(&view.timeline)
+                    reply_subject(&view.timeline.entries)
                 } else {
                     String::new()
                 },
@@ -214,7 +216,7 @@ fn render(session: &Session, view: &View, title: &str, error: Option<&FormError>
             }
         }
         @if let Some(FormError::Page(failure)) = error { (page::alert(failure)) }
-        (timeline(session, view))
+        (messages(session, view))
         div.forms {
             @if session.is_patient() || staff_writer {
                 section.card aria-labelledby="reply-title" {
@@ -301,45 +303,127 @@ fn call_form(
     }
 }
 
-/// The timeline, polling for new entries every few seconds.
-fn timeline(session: &Session, view: &View) -> Markup {
-    let c = &view.conversation;
+/// The "Load older messages" control above the timeline, and the timeline itself.
+fn messages(session: &Session, view: &View) -> Markup {
     html! {
-        section id="timeline" aria-label="Messages" aria-live="polite"
-            hx-get={ "/conversations/" (c.id) "/updates?known=" (c.position) }
-            hx-trigger="every 2s" hx-swap="outerHTML" {
-            ol.timeline {
-                @for message in &view.timeline { (entry(session, view, message)) }
+        div id="older" {
+            @if let Some(cursor) = &view.timeline.older {
+                (older_control(&view.conversation.id, cursor))
             }
-            @if view.offer_read { (read_form(session, view)) }
+        }
+        (timeline(session, view))
+    }
+}
+
+/// A link to the page before `cursor`: without scripts it opens the conversation from there
+/// on; htmx puts that page above the ones shown instead.
+fn older_control(conversation: &str, cursor: &str) -> Markup {
+    let query = super::query_string([("older", cursor)]);
+    let fragment = super::query_string([("cursor", cursor)]);
+    html! {
+        p.load-older {
+            a href={ "/conversations/" (conversation) "?" (query) "#timeline" }
+                hx-get={ "/conversations/" (conversation) "/older?" (fragment) }
+                hx-target="closest .load-older" hx-swap="outerHTML" {
+                "Load older messages"
+            }
         }
     }
 }
 
-/// The messages of the timeline that are unread and addressed to the caller.
-fn unread_for_caller<'a>(session: &Session, view: &'a View) -> Vec<&'a str> {
-    view.timeline
+/// The timeline from the oldest entry shown on, polling for changes every few seconds.
+fn timeline(session: &Session, view: &View) -> Markup {
+    let c = &view.conversation;
+    html! {
+        section id="timeline" aria-label="Messages" aria-live="polite"
+            hx-get={ "/conversations/" (c.id) "/updates?known=" (c.position) "&from=" (view.timeline.from()) }
+            hx-trigger="every 2s" hx-swap="outerHTML" {
+            ol.timeline {
+                @for message in &view.timeline.entries { (entry(session, &view.patient_name, message)) }
+            }
+            @if view.offer_read {
+                (read_form(session, &c.id, &view.timeline.entries, Some(view.timeline.from())))
+            }
+        }
+    }
+}
+
+/// The messages among `entries` that are unread and addressed to the caller.
+fn unread_for_caller<'a>(session: &Session, entries: &'a [Message]) -> Vec<&'a str> {
+    entries
         .iter()
         .filter(|message| message.status == "unread" && addressed_to_caller(session, message))
         .map(|message| message.id.as_str())
         .collect()
 }
 
-/// Marks the shown unread messages read: posted by the page as soon as the timeline is shown
-/// (a GET changes nothing), or by hand without scripts.
-fn read_form(session: &Session, view: &View) -> Markup {
-    let unread = unread_for_caller(session, view);
-    let path = format!("/conversations/{}/read", view.conversation.id);
+/// Marks the shown unread messages read: posted by the page as soon as they are shown (a GET
+/// changes nothing), or by hand without scripts. With `from` (the timeline's oldest position)
+/// the answer is the timeline as it now is; without, the form is an older page's and goes away.
+fn read_form(
+    session: &Session,
+    conversation: &str,
+    entries: &[Message],
+    from: Option<u64>,
+) -> Markup {
+    let unread = unread_for_caller(session, entries);
+    let path = format!("/conversations/{conversation}/read");
+    let (target, swap) = match from {
+        Some(_) => ("#timeline", "outerHTML"),
+        None => ("this", "delete"),
+    };
     html! {
         @if !unread.is_empty() {
             form.mark-read method="post" action=(path) hx-post=(path) hx-trigger="load"
-                hx-target="#timeline" hx-swap="outerHTML" {
+                hx-target=(target) hx-swap=(swap) {
                 (page::csrf(session))
                 input type="hidden" name="messages" value=(unread.join(","));
+                @if let Some(from) = from { input type="hidden" name="from" value=(from); }
                 button.secondary type="submit" { "Mark as read" }
             }
         }
     }
+}
+
+/// `GET /conversations/{id}/older?cursor=`: the page before `cursor` for htmx to put above
+/// the shown ones, with the control for the page before it.
+pub async fn older(
+    State(state): State<WebState>,
+    session: Session,
+    Path(id): Path<String>,
+    Query(query): Query<OlderQuery>,
+) -> Response {
+    let api = Api::new(&state, &session);
+    let loaded = match checked_id(&id) {
+        Ok(id) => window::older(&api, &id, &query.cursor)
+            .await
+            .map(|earlier| (id, earlier)),
+        Err(failure) => Err(failure),
+    };
+    let (id, earlier) = match loaded {
+        Ok(loaded) => loaded,
+        Err(failure) => return page::respond(failure.status, page::alert(&failure)),
+    };
+    let mut directory = Directory::default();
+    let patient_name = match earlier.entries.first() {
+        Some(first) => directory.name(&api, &first.patient_id).await,
+        None => String::new(),
+    };
+    let markup = html! {
+        @if let Some(cursor) = &earlier.older { (older_control(&id, cursor)) }
+        ol.timeline.earlier aria-label="Older messages" {
+            @for message in &earlier.entries { (entry(&session, &patient_name, message)) }
+        }
+        (read_form(&session, &id, &earlier.entries, None))
+    };
+    page::respond(StatusCode::OK, markup)
+}
+
+/// `?cursor=` of [`older`].
+#[derive(Debug, Default, Deserialize)]
+pub struct OlderQuery {
+    #[serde(default)]
+    cursor: String,
 }
 
 /// The subject an e-mail reply starts with: "Re: " and the latest subject in the thread, or
@@ -359,93 +443,6 @@ fn reply_subject(timeline: &[Message]) -> String {
     }
 }
 
-fn author_label(session: &Session, view: &View, message: &Message) -> String {
-    if message.author.id == session.id() {
-        "you".to_owned()
-    } else if let Some(name) = &message.author.name {
-        name.clone()
-    } else if message.author.role == "patient" {
-        view.patient_name.clone()
-    } else {
-        page::role_label(&message.author.role).to_owned()
-    }
-}
-
-fn entry(session: &Session, view: &View, message: &Message) -> Markup {
-    let from_clinic = message.direction == "outbound";
-    let direction = match (session.is_patient(), from_clinic) {
-        (false, false) => "From the patient",
-        (false, true) => "To the patient",
-        (true, false) => "To the clinic",
-        (true, true) => "From the clinic",
-    };
-    html! {
-        li class={ "msg " (message.direction) } id={ "m-" (message.id) } {
-            div.meta {
-                (page::channel_pill(&message.channel))
-                span.direction { (direction) }
-                span.author { "by " (author_label(session, view, message)) }
-                span.when { (page::time(&message.sent_at)) }
-            }
-            @if let Some(call) = &message.call {
-                p.call-facts {
-                    "Phone call · "
-                    (if message.direction == "inbound" { "the patient called" } else { "we called" })
-                    " · " (call.duration_seconds / 60) " min " (call.duration_seconds % 60) " s · "
-                    (page::time(&call.occurred_at))
-                }
-            }
-            @if let Some(subject) = &message.subject { h3.subject { (subject) } }
-            div.body { (message.body) }
-            @if !message.attachments.is_empty() {
-                ul.files aria-label="Attachments" {
-                    @for file in &message.attachments {
-                        @let name = file.filename.clone().unwrap_or_else(|| "attachment".to_owned());
-                        li {
-                            @if file.media_type.starts_with("image/") {
-                                a href={ "/files/" (file.id) } {
-                                    img.thumb src={ "/files/" (file.id) } alt={ "Image: " (name) } loading="lazy";
-                                }
-                            }
-                            a.file href={ "/files/" (file.id) } download=(name) {
-                                "Download " (name)
-                            }
-                            span.muted { " (" (file.media_type) ", " (page::size(file.size)) ")" }
-                        }
-                    }
-                }
-            }
-            div.msg-foot {
-                span { "Status: " (page::status_badge(&message.status)) }
-                @if let Some(delivery) = &message.delivery_status {
-                    span { "Delivery: " span class={ "badge dl-" (delivery) } { (delivery) } }
-                    @if let Some(reason) = &message.delivery_error { span.reason { (reason) } }
-                }
-                @if !session.is_patient() && session.role() != domain::Role::Auditor {
-                    (star_form(session, message))
-                }
-            }
-        }
-    }
-}
-
-fn star_form(session: &Session, message: &Message) -> Markup {
-    let label = if message.starred { "Starred" } else { "Star" };
-    html! {
-        form.star method="post" action={ "/messages/" (message.id) "/star" }
-            hx-post={ "/messages/" (message.id) "/star" } hx-swap="outerHTML" {
-            (page::csrf(session))
-            input type="hidden" name="starred" value=(if message.starred { "false" } else { "true" });
-            input type="hidden" name="conversation_id" value=(message.conversation_id);
-            button.star-toggle type="submit" aria-pressed=(message.starred)
-                title=(if message.starred { "Remove the star" } else { "Star for follow-up" }) {
-                span aria-hidden="true" { (if message.starred { "★ " } else { "☆ " }) }
-                (label)
-            }
-        }
-    }
-}
-
 /// `GET /conversations/{id}/updates?known=`: 204 while nothing changed, else the timeline.
 pub async fn updates(
     State(state): State<WebState>,
@@ -462,8 +459,11 @@ pub async fn updates(
         .await
     {
         Ok(c) if c.position.to_string() == query.known => StatusCode::NO_CONTENT.into_response(),
-        Ok(_) => match load(&api, &id, "").await {
-            Ok(view) => page::respond(StatusCode::OK, timeline_update(&session, &view)),
+        Ok(_) => match load(&api, &id, "", query.from.parse().ok()).await {
+            Ok(mut view) => {
+                view.timeline = view.timeline.since(query.from.parse().ok());
+                page::respond(StatusCode::OK, timeline_update(&api, &session, &view).await)
+            }
             Err(failure) => StatusCode::from_u16(failure.status.as_u16())
                 .unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
                 .into_response(),
@@ -472,11 +472,14 @@ pub async fn updates(
     }
 }
 
-/// The timeline with the header's status beside it (an htmx out-of-band swap).
-fn timeline_update(session: &Session, view: &View) -> Markup {
+/// The timeline with the header's status and the navigation's unread total beside it (htmx
+/// out-of-band swaps).
+async fn timeline_update(api: &Api<'_>, session: &Session, view: &View) -> Markup {
+    let unread = nav::unread(api, session).await;
     html! {
         (timeline(session, view))
         span id="conv-status" hx-swap-oob="true" { (page::status_badge(&view.conversation.status)) }
+        (nav::badge(unread.as_ref(), true))
     }
 }
 
@@ -511,13 +514,16 @@ pub async fn read(
         }
     }
     let after = position.map(|p| p.to_string()).unwrap_or_default();
+    let from = form.text("from");
     if !headers.contains_key("hx-request") {
-        return page::see_other(&format!("/conversations/{id}?after={after}#timeline"));
+        let query = super::query_string([("after", after.as_str()), ("from", from)]);
+        return page::see_other(&format!("/conversations/{id}?{query}#timeline"));
     }
-    match load(&api, &id, &after).await {
+    match load(&api, &id, &after, from.parse().ok()).await {
         Ok(mut view) => {
             view.offer_read = false;
-            page::respond(StatusCode::OK, timeline_update(&session, &view))
+            view.timeline = view.timeline.since(from.parse().ok());
+            page::respond(StatusCode::OK, timeline_update(&api, &session, &view).await)
         }
         Err(failure) => page::respond(failure.status, page::alert(&failure)),
     }
@@ -546,7 +552,7 @@ pub async fn reply(
         Ok(written) => written_redirect(&id, &written),
         Err(failure) => {
             let error = FormError::Reply(failure, Draft::from_form(&form));
-            page_for(&state, &session, &id, "", Some(error)).await
+            page_for(&state, &session, &id, "", None, Some(error)).await
         }
     }
 }
@@ -619,6 +625,7 @@ pub async fn log_call(
                 &session,
                 &id,
                 "",
+                None,
                 Some(FormError::Call(failure, draft)),
             )
             .await
@@ -651,7 +658,17 @@ pub async fn archive(
     };
     match done {
         Ok(written) => written_redirect(&id, &written),
-        Err(failure) => page_for(&state, &session, &id, "", Some(FormError::Page(failure))).await,
+        Err(failure) => {
+            page_for(
+                &state,
+                &session,
+                &id,
+                "",
+                None,
+                Some(FormError::Page(failure)),
+            )
+            .await
+        }
     }
 }
 
@@ -690,8 +707,9 @@ pub async fn star(
             }
         }
         Ok(answer) => page::see_other(&format!(
-            "/conversations/{conversation_id}?after={}#m-{id}",
-            answer["position"].as_u64().unwrap_or(0)
+            "/conversations/{conversation_id}?after={}&from={}#m-{id}",
+            answer["position"].as_u64().unwrap_or(0),
+            form.text("position").parse::<u64>().unwrap_or(0)
         )),
         Err(failure) if headers.contains_key("hx-request") => {
             page::respond(StatusCode::OK, page::alert(&failure))
@@ -702,6 +720,7 @@ pub async fn star(
                 &session,
                 &conversation_id,
                 "",
+                None,
                 Some(FormError::Page(failure)),
             )
             .await

@@ -7,9 +7,10 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::api::{Api, Conversation, Failure, Message, Page};
+use super::nav;
 use super::page::{self, Nav};
 use super::session::Session;
-use super::{query_string, Directory};
+use super::{inbox_url, query_string, starred, Directory};
 use crate::WebState;
 
 /// Conversations per page.
@@ -30,6 +31,9 @@ pub struct InboxQuery {
     direction: String,
     #[serde(default)]
     starred: String,
+    /// `clinic`: the "Needs reply" view.
+    #[serde(default)]
+    awaiting: String,
     #[serde(default)]
     cursor: String,
     /// A position the read models must include (after a write).
@@ -41,7 +45,7 @@ pub struct InboxQuery {
 }
 
 impl InboxQuery {
-    fn filters(&self) -> [(&'static str, &str); 6] {
+    fn filters(&self) -> [(&'static str, &str); 7] {
         [
             ("q", self.q.as_str()),
             ("patient_id", self.patient_id.as_str()),
@@ -49,6 +53,7 @@ impl InboxQuery {
             ("channel", self.channel.as_str()),
             ("direction", self.direction.as_str()),
             ("starred", self.starred.as_str()),
+            ("awaiting", self.awaiting.as_str()),
         ]
     }
 
@@ -85,13 +90,74 @@ async fn channels_of(api: &Api<'_>, conversation: &Conversation) -> Vec<String> 
     distinct
 }
 
-/// `GET /`: the inbox.
+/// `GET /`: the inbox, or the caller's starred messages.
 pub async fn index(
     State(state): State<WebState>,
     session: Session,
     Query(query): Query<InboxQuery>,
 ) -> Response {
     let api = Api::new(&state, &session);
+    let starred_view = query.starred == "true" && !session.is_patient();
+    let mut directory = Directory::default();
+    let (status, section) = if starred_view {
+        let filters: Vec<(&str, &str)> = query
+            .filters()
+            .into_iter()
+            .filter(|(name, _)| *name != "awaiting")
+            .collect();
+        starred::section(&api, &filters, &query.cursor, &query.after).await
+    } else {
+        match conversations(&api, &session, &query, &mut directory).await {
+            Some(listed) => listed,
+            None => return StatusCode::NO_CONTENT.into_response(),
+        }
+    };
+    let patients = if session.is_patient() {
+        Vec::new()
+    } else {
+        directory.recent(&api).await
+    };
+    let current = if starred_view {
+        Nav::Starred
+    } else {
+        Nav::Inbox
+    };
+    let title = if session.is_patient() {
+        "My messages"
+    } else if starred_view {
+        "Starred"
+    } else {
+        "Communication"
+    };
+    let unread = nav::unread(&api, &session).await;
+    let content = html! {
+        div.page-head {
+            h1 { (title) }
+            @if session.is_patient() {
+                a.button href="/new" { "Write to reception" }
+            } @else if session.role() != domain::Role::Auditor {
+                a.button href="/new" { "New message" }
+            }
+        }
+        @if !session.is_patient() && !starred_view { (views(&query)) }
+        div.inbox {
+            (filters(&session, &query, &patients))
+            (section)
+        }
+    };
+    page::respond(
+        status,
+        page::shell(title, Some(&session), current, unread.as_ref(), content),
+    )
+}
+
+/// The conversation list; `None` when polling finds it unchanged.
+async fn conversations(
+    api: &Api<'_>,
+    session: &Session,
+    query: &InboxQuery,
+    directory: &mut Directory,
+) -> Option<(StatusCode, Markup)> {
     let mut api_query: Vec<(&str, &str)> = vec![("limit", PAGE_SIZE)];
     api_query.extend(query.filters());
     api_query.push(("cursor", &query.cursor));
@@ -111,16 +177,15 @@ pub async fn index(
         })
         .unwrap_or_default();
     if !query.poll.is_empty() && query.poll == newest {
-        return StatusCode::NO_CONTENT.into_response();
+        return None;
     }
-    let mut directory = Directory::default();
     let listed = match listed {
         Ok(page) => {
             let channels =
-                futures::future::join_all(page.items.iter().map(|c| channels_of(&api, c))).await;
+                futures::future::join_all(page.items.iter().map(|c| channels_of(api, c))).await;
             let mut rows = Vec::with_capacity(page.items.len());
             for (conversation, channels) in page.items.into_iter().zip(channels) {
-                let patient = directory.name(&api, &conversation.patient_id).await;
+                let patient = directory.name(api, &conversation.patient_id).await;
                 rows.push(Row {
                     conversation,
                     patient,
@@ -131,51 +196,43 @@ pub async fn index(
         }
         Err(failure) => Err(failure),
     };
-    let patients = if session.is_patient() {
-        Vec::new()
-    } else {
-        directory.recent(&api).await
-    };
-    let nav = if query.starred == "true" {
-        Nav::Starred
-    } else {
-        Nav::Inbox
-    };
     let status = match &listed {
         Err(failure) => failure.status,
         Ok(_) => StatusCode::OK,
     };
-    let title = if session.is_patient() {
-        "My messages"
-    } else if nav == Nav::Starred {
-        "Starred"
-    } else {
-        "Communication"
-    };
-    let content = html! {
-        div.page-head {
-            h1 { (title) }
-            @if session.is_patient() {
-                a.button href="/new" { "Write to reception" }
-            } @else if session.role() != domain::Role::Auditor {
-                a.button href="/new" { "New message" }
-            }
+    Some((status, list(session, query, &listed, &newest)))
+}
+
+/// The inbox's views: every conversation, or those whose latest entry is the patient's
+/// (`awaiting=clinic`: the clinic owes a reply).
+fn views(query: &InboxQuery) -> Markup {
+    let needs_reply = query.awaiting == "clinic";
+    html! {
+        nav.tabs aria-label="Views" {
+            a href="/" aria-current=[(!needs_reply).then_some("page")] { "All conversations" }
+            a href="/?awaiting=clinic" aria-current=[needs_reply.then_some("page")] { "Needs reply" }
         }
-        div.inbox {
-            (filters(&session, &query, &patients))
-            (list(&session, &query, &listed, &newest))
-        }
-    };
-    page::respond(status, page::shell(title, Some(&session), nav, content))
+    }
 }
 
 fn option(value: &str, label: &str, current: &str) -> Markup {
     html! { option value=(value) selected[value == current] { (label) } }
 }
 
+/// The filters, collapsed under "Filters" unless some are set (the script opens them on wide
+/// screens).
 fn filters(session: &Session, query: &InboxQuery, patients: &[(String, String)]) -> Markup {
+    let open = query
+        .filters()
+        .iter()
+        .any(|(name, value)| *name != "awaiting" && !value.is_empty());
     html! {
+        details.filter-box open[open] data-open-wide {
+        summary { "Filters" }
         form.filters method="get" action="/" role="search" aria-label="Filter conversations" {
+            @if !query.awaiting.is_empty() {
+                input type="hidden" name="awaiting" value=(query.awaiting);
+            }
             div.field {
                 label for="f-q" { "Search" }
                 input id="f-q" type="search" name="q" value=(query.q)
@@ -231,6 +288,7 @@ fn filters(session: &Session, query: &InboxQuery, patients: &[(String, String)])
                 @if query.is_filtered() { a href="/" { "Clear filters" } }
             }
         }
+        }
     }
 }
 
@@ -241,12 +299,11 @@ fn list(
     newest: &str,
 ) -> Markup {
     let filters = query.filters();
-    let here = query_string(filters);
     // Only the first page follows new activity; later pages stay as they were.
     let poll_url = query
         .cursor
         .is_empty()
-        .then(|| with_pair(&filters, "poll", newest));
+        .then(|| inbox_url(&filters, "poll", newest));
     html! {
         section id="conversation-list" aria-label="Conversations"
             hx-get=[poll_url.as_deref()] hx-trigger=[poll_url.as_ref().map(|_| "every 4s")]
@@ -263,23 +320,16 @@ fn list(
                     }
                     nav.pager aria-label="Pages" {
                         @if !query.cursor.is_empty() {
-                            a href={ "/?" (here) } { "First page" }
+                            a href=(inbox_url(&filters, "", "")) { "First page" }
                         }
                         @if let Some(cursor) = next_cursor {
-                            a rel="next" href=(with_pair(&filters, "cursor", cursor)) { "Next page" }
+                            a rel="next" href=(inbox_url(&filters, "cursor", cursor)) { "Next page" }
                         }
                     }
                 }
             }
         }
     }
-}
-
-/// The inbox URL with these filters and one more pair.
-fn with_pair(filters: &[(&str, &str)], name: &str, value: &str) -> String {
-    let mut pairs = filters.to_vec();
-    pairs.push((name, value));
-    format!("/?{}", query_string(pairs))
 }
 
 /// Who the conversation is with, from the viewer's side.

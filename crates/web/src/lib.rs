@@ -5,13 +5,20 @@
 //! called in-process as the signed-in caller (see [`api`]), so a page can never do
 //! what the API would refuse.
 
+mod admin;
 mod api;
 mod assets;
 mod compose;
 mod conversation;
+mod entry;
 mod inbox;
+mod nav;
 mod page;
+mod picker;
 mod session;
+mod starred;
+mod unmatched;
+mod window;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -65,14 +72,36 @@ pub fn router(state: WebState) -> Router {
         .route("/signin", get(session::sign_in_form).post(session::sign_in))
         .route("/signout", post(session::sign_out))
         .route("/new", get(compose::form).post(compose::send))
+        .route("/new/found", get(picker::found))
         .route("/conversations/{id}", get(conversation::show))
         .route("/conversations/{id}/updates", get(conversation::updates))
+        .route("/conversations/{id}/older", get(conversation::older))
         .route("/conversations/{id}/read", post(conversation::read))
         .route("/conversations/{id}/reply", post(conversation::reply))
         .route("/conversations/{id}/call", post(conversation::log_call))
         .route("/conversations/{id}/archive", post(conversation::archive))
         .route("/messages/{id}/star", post(conversation::star))
         .route("/files/{id}", get(conversation::download))
+        .route(
+            "/admin/staff",
+            get(admin::staff::list).post(admin::staff::register),
+        )
+        .route(
+            "/admin/staff/{id}/permissions",
+            post(admin::staff::permissions),
+        )
+        .route("/admin/staff/{id}/token", post(admin::staff::rotate))
+        .route("/admin/staff/{id}/revoke", post(admin::staff::revoke))
+        .route(
+            "/admin/patients",
+            get(admin::patients::list).post(admin::patients::register),
+        )
+        .route(
+            "/admin/patients/{id}",
+            get(admin::patients::edit).post(admin::patients::change),
+        )
+        .route("/unmatched", get(unmatched::list))
+        .route("/unmatched/{id}/assign", post(unmatched::assign))
         .route("/static/{file}", get(assets::serve))
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
         .with_state(state)
@@ -136,4 +165,11 @@ pub fn query_string<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> 
         .filter(|(_, value)| !value.is_empty())
         .collect();
     serde_urlencoded::to_string(pairs).unwrap_or_default()
+}
+
+/// The inbox URL with these filters and one more pair (none when `name` is empty).
+pub fn inbox_url(filters: &[(&str, &str)], name: &str, value: &str) -> String {
+    let mut pairs = filters.to_vec();
+    pairs.push((name, value));
+    format!("/?{}", query_string(pairs))
 }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use maud::{html, Markup, DOCTYPE};
 
 use super::api::Failure;
+use super::nav::{self, Unread};
 use super::session::{Session, CSRF_FIELD};
 
 /// Which navigation entry a page belongs to.
@@ -18,6 +19,12 @@ pub enum Nav {
     Starred,
     /// Writing a new message.
     Compose,
+    /// The staff directory (admins).
+    Staff,
+    /// The patient records (admins).
+    Patients,
+    /// The unmatched queue (reception, admins).
+    Unmatched,
     /// Anything else.
     None,
 }
@@ -66,8 +73,14 @@ pub fn csrf(session: &Session) -> Markup {
     html! { input type="hidden" name=(CSRF_FIELD) value=(session.csrf); }
 }
 
-/// The whole page around `content`.
-pub fn shell(title: &str, session: Option<&Session>, nav: Nav, content: Markup) -> Markup {
+/// The whole page around `content`; `unread` is the caller's total beside the inbox entry.
+pub fn shell(
+    title: &str,
+    session: Option<&Session>,
+    nav: Nav,
+    unread: Option<&Unread>,
+    content: Markup,
+) -> Markup {
     let current = |entry: Nav| (entry == nav).then_some("page");
     html! {
         (DOCTYPE)
@@ -88,13 +101,20 @@ pub fn shell(title: &str, session: Option<&Session>, nav: Nav, content: Markup) 
                     @if let Some(session) = session {
                         nav aria-label="Main" {
                             @if session.is_patient() {
-                                a href="/" aria-current=[current(Nav::Inbox)] { "My messages" }
+                                a href="/" aria-current=[current(Nav::Inbox)] { "My messages" (nav::badge(unread, false)) }
                                 a href="/new" aria-current=[current(Nav::Compose)] { "Write to reception" }
                             } @else {
-                                a href="/" aria-current=[current(Nav::Inbox)] { "Inbox" }
+                                a href="/" aria-current=[current(Nav::Inbox)] { "Inbox" (nav::badge(unread, false)) }
                                 a href="/?starred=true" aria-current=[current(Nav::Starred)] { "Starred" }
                                 @if session.role() != domain::Role::Auditor {
                                     a href="/new" aria-current=[current(Nav::Compose)] { "New message" }
+                                }
+                                @if matches!(session.role(), domain::Role::Receptionist | domain::Role::Admin) {
+                                    a href="/unmatched" aria-current=[current(Nav::Unmatched)] { "Unmatched" }
+                                }
+                                @if session.role() == domain::Role::Admin {
+                                    a href="/admin/staff" aria-current=[current(Nav::Staff)] { "Staff" }
+                                    a href="/admin/patients" aria-current=[current(Nav::Patients)] { "Patients" }
                                 }
                             }
                         }
@@ -126,7 +146,10 @@ pub fn failure_page(session: Option<&Session>, failure: &Failure) -> Response {
         (alert(failure))
         p { a href="/" { "Back to the inbox" } }
     };
-    respond(failure.status, shell(title, session, Nav::None, content))
+    respond(
+        failure.status,
+        shell(title, session, Nav::None, None, content),
+    )
 }
 
 /// The page a staff member without `send_messages` sees.
@@ -186,7 +209,7 @@ pub fn sign_in(nonce: &str, error: Option<&str>) -> Markup {
             }
         }
     };
-    shell("Sign in", None, Nav::None, content)
+    shell("Sign in", None, Nav::None, None, content)
 }
 
 /// An inline error box for a refused request, in the contract's words.

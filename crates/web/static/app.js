@@ -75,7 +75,13 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { init(document); });
+  // Collapsed filters stay collapsed on narrow screens only.
+  function openWide() {
+    if (!window.matchMedia("(min-width: 1001px)").matches) return;
+    document.querySelectorAll("details[data-open-wide]").forEach(function (d) { d.open = true; });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { init(document); openWide(); });
   document.addEventListener("htmx:load", function (event) { init(event.target); });
   window.hubSmsSegments = smsSegments;
 })();

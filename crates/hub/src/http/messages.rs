@@ -250,22 +250,10 @@ pub async fn show(
     Ok(Json(message))
 }
 
-/// The query parameters both list endpoints take: the filters, the page and `min_position`.
-pub(super) const LIST_PARAMS: &[&str] = &[
-    "patient_id",
-    "status",
-    "channel",
-    "direction",
-    "starred",
-    "q",
-    "limit",
-    "cursor",
-    "min_position",
-];
-
 /// The message-level filters shared by both list endpoints.
 pub(super) fn message_filter(params: &Params) -> Result<MessageFilter, ApiError> {
     Ok(MessageFilter {
+        conversation_id: None,
         patient_id: params.uuid("patient_id")?.map(PatientId),
         status: params.parse("status")?,
         channel: params.parse("channel")?,
@@ -290,16 +278,32 @@ const SEARCH: Op = Op::new(
     "Message search across conversations, newest first",
     200,
 )
-.query(LIST_PARAMS)
+.query(SEARCH_PARAMS)
 .answers::<Page<MessageView>>();
 
-/// Message search across conversations, newest first.
+/// The message search's query: the inbox's message-level filters and one conversation.
+const SEARCH_PARAMS: &[&str] = &[
+    "conversation_id",
+    "patient_id",
+    "status",
+    "channel",
+    "direction",
+    "starred",
+    "q",
+    "limit",
+    "cursor",
+    "min_position",
+];
+
+/// Message search across conversations (or within one: `conversation_id`, a timeline read
+/// newest first), newest first.
 pub async fn search(
     State(state): State<AppState>,
     Caller(principal): Caller,
     params: Params,
 ) -> Result<Json<Page<MessageView>>, ApiError> {
-    let filter = message_filter(&params)?;
+    let mut filter = message_filter(&params)?;
+    filter.conversation_id = params.uuid("conversation_id")?.map(ConversationId);
     let page = page_request(&params)?;
     params.await_min_position(&state).await?;
     let result = state

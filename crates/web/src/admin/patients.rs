@@ -1,0 +1,288 @@
+//! Patients: the directory with search, registering a patient (its portal token shown once),
+//! and changing a patient's contact details and consent (portal account, WhatsApp opt-in).
+
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{admins_only, done, respond, token_once};
+use crate::api::{Api, Failure, Page, Patient};
+use crate::page::{self, Nav};
+use crate::session::{FormData, Session, Submitted};
+use crate::{query_string, WebState};
+
+/// `?q=` (a name, phone number or e-mail address), `?cursor=`, `?after=` and `?done=`.
+#[derive(Debug, Default, Deserialize)]
+pub struct PatientsQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    cursor: String,
+    #[serde(default)]
+    after: String,
+    #[serde(default)]
+    done: String,
+}
+
+/// `GET /admin/patients`.
+pub async fn list(
+    State(state): State<WebState>,
+    session: Session,
+    Query(query): Query<PatientsQuery>,
+) -> Response {
+    if let Some(refused) = admins_only(&session) {
+        return refused;
+    }
+    render(&state, &session, &query, None, None).await
+}
+
+async fn render(
+    state: &WebState,
+    session: &Session,
+    query: &PatientsQuery,
+    notice: Option<Markup>,
+    failure: Option<Failure>,
+) -> Response {
+    let api = Api::new(state, session);
+    let api_query = query_string([
+        ("q", query.q.trim()),
+        ("limit", "50"),
+        ("cursor", query.cursor.as_str()),
+        ("min_position", query.after.as_str()),
+    ]);
+    let listed = api
+        .get::<Page<Patient>>(&format!("/patients?{api_query}"))
+        .await;
+    let status = match (&failure, &listed) {
+        (Some(failure), _) | (None, Err(failure)) => failure.status,
+        _ => StatusCode::OK,
+    };
+    let content = html! {
+        h1 { "Patients" }
+        @if let Some(notice) = notice { (notice) }
+        @if let Some(failure) = &failure { (page::alert(failure)) }
+        section.card aria-labelledby="register-title" {
+            h2 id="register-title" { "Register a patient" }
+            form.register method="post" action="/admin/patients" {
+                (page::csrf(session))
+                (contact_fields("new", None))
+                div.actions { button type="submit" { "Register" } }
+            }
+        }
+        form.inline method="get" action="/admin/patients" role="search" aria-label="Find patients" {
+            div.field {
+                label for="patients-q" { "Find by name, phone number or e-mail address" }
+                input id="patients-q" type="search" name="q" value=(query.q);
+            }
+            button type="submit" { "Find" }
+        }
+        @match &listed {
+            Err(failure) => { (page::alert(failure)) }
+            Ok(page) => {
+                @if page.items.is_empty() { p.empty { "No patient found." } }
+                ul.records aria-label="Patients" {
+                    @for patient in &page.items { (patient_row(patient)) }
+                }
+                @if let Some(next) = &page.next_cursor {
+                    nav.pager aria-label="Pages" {
+                        a rel="next" href={ "/admin/patients?" (query_string([("q", query.q.as_str()), ("cursor", next.as_str())])) } { "Next page" }
+                    }
+                }
+            }
+        }
+    };
+    respond(&api, session, status, "Patients", Nav::Patients, content).await
+}
+
+fn patient_row(patient: &Patient) -> Markup {
+    html! {
+        li.record id={ "p-" (patient.id) } {
+            div.record-head {
+                strong { (patient.name) }
+                span.muted {
+                    (patient.phone.as_deref().unwrap_or("no phone")) " · "
+                    (patient.email.as_deref().unwrap_or("no e-mail"))
+                }
+                span.perms {
+                    @if patient.portal_enabled { "portal · " }
+                    @if patient.whatsapp_opt_in { "WhatsApp · " }
+                    @if patient.sms_opted_out { "opted out of SMS" } @else { "SMS allowed" }
+                }
+            }
+            div.record-actions {
+                a.button.secondary href={ "/admin/patients/" (patient.id) } { "Edit " (patient.name) }
+            }
+        }
+    }
+}
+
+/// The name, phone, e-mail and consent fields, filled with `patient`'s record when editing.
+fn contact_fields(prefix: &str, patient: Option<&Patient>) -> Markup {
+    let id = |name: &str| format!("{prefix}-{name}");
+    html! {
+        div.field {
+            label for=(id("name")) { "Name" }
+            input id=(id("name")) type="text" name="name" required maxlength="200"
+                value=[patient.map(|p| p.name.as_str())];
+        }
+        div.field {
+            label for=(id("phone")) { "Phone number" span.hint.inline { " (international, e.g. +4915112345678)" } }
+            input id=(id("phone")) type="tel" name="phone" autocomplete="off"
+                value=[patient.and_then(|p| p.phone.as_deref())];
+        }
+        div.field {
+            label for=(id("email")) { "E-mail address" }
+            input id=(id("email")) type="email" name="email" autocomplete="off"
+                value=[patient.and_then(|p| p.email.as_deref())];
+        }
+        div.field.check {
+            input id=(id("portal")) type="checkbox" name="portal_enabled" value="on"
+                checked[patient.is_some_and(|p| p.portal_enabled)];
+            label for=(id("portal")) { "Portal account" }
+        }
+        div.field.check {
+            input id=(id("whatsapp")) type="checkbox" name="whatsapp_opt_in" value="on"
+                checked[patient.is_some_and(|p| p.whatsapp_opt_in)];
+            label for=(id("whatsapp")) { "Agreed to WhatsApp" }
+        }
+    }
+}
+
+/// The contact fields of a submitted form as the API takes them (blank phone or e-mail:
+/// `null`).
+fn contact_body(form: &FormData) -> Value {
+    json!({
+        "name": form.text("name").trim(),
+        "phone": form.optional("phone").map(str::trim),
+        "email": form.optional("email").map(str::trim),
+        "portal_enabled": form.optional("portal_enabled").is_some(),
+        "whatsapp_opt_in": form.optional("whatsapp_opt_in").is_some(),
+    })
+}
+
+/// The registration answer: `{id, token, position}`.
+#[derive(Debug, Deserialize)]
+struct Registered {
+    id: String,
+    token: Option<String>,
+    position: u64,
+}
+
+/// `POST /admin/patients`: registers a patient and shows its portal token once.
+pub async fn register(
+    State(state): State<WebState>,
+    Submitted(session, form): Submitted,
+) -> Response {
+    if let Some(refused) = admins_only(&session) {
+        return refused;
+    }
+    let api = Api::new(&state, &session);
+    let registered = api
+        .call::<Registered>(Method::POST, "/patients", &contact_body(&form))
+        .await;
+    match registered {
+        Ok(registered) => {
+            let notice = html! {
+                (token_once(form.text("name").trim(), &registered.token.unwrap_or_default()))
+                p { a.new-record href={ "/admin/patients/" (registered.id) } { "Edit the new record" } }
+            };
+            let query = PatientsQuery {
+                after: registered.position.to_string(),
+                ..PatientsQuery::default()
+            };
+            render(&state, &session, &query, Some(notice), None).await
+        }
+        Err(failure) => {
+            let query = PatientsQuery::default();
+            render(&state, &session, &query, None, Some(failure)).await
+        }
+    }
+}
+
+fn checked(raw: &str) -> Result<String, Failure> {
+    uuid::Uuid::try_parse(raw)
+        .map(|id| id.to_string())
+        .map_err(|_| Failure::local(StatusCode::NOT_FOUND, "not_found", "patient not found"))
+}
+
+/// `GET /admin/patients/{id}`: the record's form.
+pub async fn edit(
+    State(state): State<WebState>,
+    session: Session,
+    Path(id): Path<String>,
+    Query(query): Query<PatientsQuery>,
+) -> Response {
+    if let Some(refused) = admins_only(&session) {
+        return refused;
+    }
+    let notice = (query.done == "saved").then(|| done("Saved."));
+    edit_page(&state, &session, &id, notice, None).await
+}
+
+async fn edit_page(
+    state: &WebState,
+    session: &Session,
+    id: &str,
+    notice: Option<Markup>,
+    failure: Option<Failure>,
+) -> Response {
+    let api = Api::new(state, session);
+    let patient = match checked(id) {
+        Ok(id) => api.get::<Patient>(&format!("/patients/{id}")).await,
+        Err(failure) => Err(failure),
+    };
+    let patient = match patient {
+        Ok(patient) => patient,
+        Err(failure) => return page::failure_page(Some(session), &failure),
+    };
+    let status = failure.as_ref().map_or(StatusCode::OK, |f| f.status);
+    let content = html! {
+        p { a href="/admin/patients" { "All patients" } }
+        h1 { (patient.name) }
+        @if let Some(notice) = notice { (notice) }
+        section.card aria-labelledby="contact-title" {
+            h2 id="contact-title" { "Contact details and consent" }
+            form.register method="post" action={ "/admin/patients/" (patient.id) } {
+                (page::csrf(session))
+                @if let Some(failure) = &failure { (page::alert(failure)) }
+                (contact_fields("edit", Some(&patient)))
+                @if patient.sms_opted_out {
+                    p.hint { "The patient opted out of SMS by replying STOP; a reply START opts back in." }
+                }
+                div.actions { button type="submit" { "Save" } }
+            }
+        }
+        p { a href={ "/new?patient_id=" (patient.id) } { "Write to " (patient.name) } }
+    };
+    respond(&api, session, status, &patient.name, Nav::Patients, content).await
+}
+
+/// `POST /admin/patients/{id}`: changes the contact details and consent.
+pub async fn change(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    Submitted(session, form): Submitted,
+) -> Response {
+    if let Some(refused) = admins_only(&session) {
+        return refused;
+    }
+    let api = Api::new(&state, &session);
+    let changed = match checked(&id) {
+        Ok(id) => {
+            api.call::<Value>(
+                Method::PATCH,
+                &format!("/patients/{id}"),
+                &contact_body(&form),
+            )
+            .await
+        }
+        Err(failure) => Err(failure),
+    };
+    match changed {
+        Ok(_) => page::see_other(&format!("/admin/patients/{id}?done=saved")),
+        Err(failure) => edit_page(&state, &session, &id, None, Some(failure)).await,
+    }
+}
