@@ -52,6 +52,18 @@ ensure_moto() {
   if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
 }
 
+# The release tests/api.rs was written against (its flags and checks change between releases).
+SCHEMATHESIS_VERSION=4.32.5
+
+ensure_schemathesis() {
+  if schemathesis --version 2>/dev/null | grep -qx "schemathesis, version $SCHEMATHESIS_VERSION"; then
+    return
+  fi
+  echo "installing Schemathesis $SCHEMATHESIS_VERSION (the API fuzzing run in tests/api.rs)"
+  python3 -m pip install -q "schemathesis==$SCHEMATHESIS_VERSION"
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
+}
+
 ensure_chromium() {
   if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then return; fi
   echo "installing Chromium and chromedriver (the web pages' browser tests)"
@@ -61,6 +73,7 @@ ensure_chromium() {
 ensure_postgres
 ensure_nats
 ensure_moto
+ensure_schemathesis
 ensure_chromium
 
 # Drop test databases that earlier runs left behind (a test that fails keeps its database).

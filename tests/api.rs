@@ -922,3 +922,120 @@ async fn unavailable_database_answers_503() {
         .unwrap()
         .contains("idempotency_key"));
 }
+
+/// The pinned Schemathesis release that `.ci/services.sh` installs.
+const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+
+/// Schemathesis runs every check (but `unsupported_method`: the contract answers an unknown
+/// method 404 `not_found`, see README "Schemathesis") against the served OpenAPI document as a
+/// patient, a receptionist and the bootstrap admin, on a hub with conversations, a call log, a
+/// star and an attachment, and finds nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schemathesis_finds_nothing() {
+    let installed = tokio::process::Command::new("schemathesis")
+        .arg("--version")
+        .output()
+        .await;
+    assert!(
+        installed.is_ok_and(|output| output.status.success()),
+        "schemathesis is not installed: `python3 -m pip install '{SCHEMATHESIS}'` (.ci/services.sh does)"
+    );
+    let hub = Hub::start(Backend::Sqlite).await;
+    let (_, reception) = hub.staff("Rita", "receptionist").await;
+    let (patient_id, patient) = hub.patient("Pia").await;
+    let started = hub
+        .post(
+            &patient,
+            "/v1/messages",
+            json!({ "to": "reception", "channel": "portal", "body": "Can I move my appointment?" }),
+        )
+        .await;
+    let conversation = started.ok()["conversation_id"].as_str().unwrap().to_owned();
+    let message = started.body["message_id"].as_str().unwrap().to_owned();
+    let conversation_path = format!("/v1/conversations/{conversation}");
+    let attachment = hub
+        .upload(
+            &reception,
+            "application/pdf",
+            "letter.pdf",
+            b"%PDF-1.4 letter".to_vec(),
+        )
+        .await;
+    let attachment = attachment.ok()["id"].as_str().unwrap().to_owned();
+    hub.post(
+        &reception,
+        &format!("{conversation_path}/messages"),
+        json!({ "channel": "portal", "body": "Yes: Tuesday?", "attachment_ids": [attachment] }),
+    )
+    .await
+    .ok();
+    hub.post(
+        &reception,
+        &format!("{conversation_path}/calls"),
+        json!({ "occurred_at": "2026-01-05T09:30:00Z", "duration_seconds": 120, "direction": "inbound", "summary": "Rang about Tuesday" }),
+    )
+    .await
+    .ok();
+    hub.call(
+        Method::PUT,
+        &format!("/v1/messages/{message}/star"),
+        Some(&reception),
+        None,
+    )
+    .await
+    .ok();
+    let position = hub
+        .post(
+            &reception,
+            "/v1/messages",
+            json!({ "patient_id": patient_id, "channel": "sms", "body": "Reminder: Tuesday 9:00" }),
+        )
+        .await
+        .ok()["position"]
+        .as_u64()
+        .unwrap();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/schemathesis");
+    let work = tempfile::tempdir().expect("temp dir");
+    // The patient first and the admin last: the admin's run may revoke the others' tokens.
+    for (actor, token) in [
+        ("patient", patient.as_str()),
+        ("receptionist", reception.as_str()),
+        ("admin", ADMIN),
+    ] {
+        let started = std::time::Instant::now();
+        let run = tokio::process::Command::new("schemathesis")
+            .arg("--config-file")
+            .arg(format!("{root}/schemathesis.toml"))
+            .arg("run")
+            .arg(format!("{}/v1/openapi.json", hub.base))
+            .args(["--checks", "all", "--exclude-checks", "unsupported_method"])
+            .args(["--max-examples", "25", "--seed", "20261202"])
+            .args(["--request-timeout", "10", "--no-color"])
+            .arg("--header")
+            .arg(format!("Authorization: Bearer {token}"))
+            .env("HUB_MIN_POSITION", position.to_string())
+            .env("SCHEMATHESIS_HOOKS", format!("{root}/hooks.py"))
+            .current_dir(work.path())
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(std::time::Duration::from_secs(300), run)
+            .await
+            .unwrap_or_else(|_| panic!("schemathesis as the {actor} took over 5 minutes"))
+            .expect("run schemathesis");
+        let report = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "schemathesis as the {actor} failed:\n{report}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        eprintln!(
+            "schemathesis as the {actor}: {} in {:.0?}",
+            report
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim_matches(['=', ' ']),
+            started.elapsed()
+        );
+    }
+}

@@ -31,5 +31,7 @@ pub mod workspace;
 pub use error::CommandError;
 pub use executor::{Committed, Decided, Decision, Executed, Executor, Origin};
 pub use patients::ContactPatch;
-pub use service::{Addressee, CommandService, MessageInput, Registered, RequestMeta};
+pub use service::{
+    Addressee, CommandService, MessageInput, Registered, RequestMeta, MAX_ATTACHMENTS,
+};
 pub use workspace::Workspace;

@@ -34,7 +34,7 @@ use crate::token::{self, Holder, IssuedToken};
 use crate::unmatched::KeepUnmatched;
 
 /// The most attachments one message may carry.
-const MAX_ATTACHMENTS: usize = 20;
+pub const MAX_ATTACHMENTS: usize = 20;
 
 /// Per-request facts recorded in event metadata.
 #[derive(Debug, Clone, Default)]
@@ -412,19 +412,23 @@ impl CommandService {
         Ok(refs)
     }
 
+    /// The draft of a message, checked against its channel before any decision: an invalid
+    /// message is refused whatever its idempotency key.
     async fn draft(
         &self,
         principal: &Principal,
         input: &MessageInput,
     ) -> Result<Draft, CommandError> {
-        Ok(Draft {
+        let draft = Draft {
             channel: input.channel,
             subject: input.subject.clone(),
             body: input.body.clone(),
             attachments: self
                 .resolve_attachments(principal, &input.attachment_ids)
                 .await?,
-        })
+        };
+        domain::conversation::validate_content(&draft)?;
+        Ok(draft)
     }
 
     /// Writes the first message of a new conversation.
@@ -452,16 +456,20 @@ impl CommandService {
                 };
                 (PatientId(principal.actor.id), Some(to))
             }
+            // The initiation table's default deny: patients write to reception or staff, staff
+            // to patients.
             (Role::Patient, Addressee::Patient(_)) => {
-                return Err(CommandError::invalid(
-                    "a patient names `to`: \"reception\" or a staff id",
-                ))
+                return Err(DomainError::ConversationRule(
+                    "patients write to reception or a staff member: name them with `to`".into(),
+                )
+                .into())
             }
             (_, Addressee::Patient(patient_id)) => (patient_id, None),
             (_, Addressee::Reception | Addressee::Staff(_)) => {
-                return Err(CommandError::invalid(
-                    "staff name the patient with `patient_id`",
-                ))
+                return Err(DomainError::ConversationRule(
+                    "staff start conversations with a patient: name it with `patient_id`".into(),
+                )
+                .into())
             }
         };
         let draft = self.draft(principal, input).await?;

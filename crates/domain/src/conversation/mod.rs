@@ -58,23 +58,34 @@ pub fn validate_body(channel: Channel, body: &str) -> Result<(), DomainError> {
     Ok(())
 }
 
-/// Checks a draft against the channel and the patient's record.
-fn validate_draft(
-    principal: &Principal,
-    patient: &PatientRecord,
-    draft: &Draft,
-    now: DateTime<Utc>,
-) -> Result<(), DomainError> {
+/// Checks a call log by itself (no record needed): its length, its time (from the year 2000
+/// to a few minutes after `now`) and its summary.
+pub fn validate_call(cmd: &LogCall, now: DateTime<Utc>) -> Result<(), DomainError> {
+    if !(0..=MAX_CALL_SECONDS).contains(&cmd.duration_seconds) {
+        return Err(DomainError::invalid(format!(
+            "duration_seconds must be between 0 and {MAX_CALL_SECONDS}"
+        )));
+    }
+    if cmd.occurred_at > now + CALL_CLOCK_SKEW {
+        return Err(DomainError::invalid("occurred_at lies in the future"));
+    }
+    let earliest = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).single();
+    if earliest.is_some_and(|earliest| cmd.occurred_at < earliest) {
+        return Err(DomainError::invalid(
+            "occurred_at lies before the year 2000",
+        ));
+    }
+    validate_body(Channel::Call, &cmd.summary)
+        .map_err(|_| DomainError::invalid("summary must be 1 to 10,000 characters"))
+}
+
+/// Checks a draft against its channel alone (no record needed, so a request can be refused
+/// before anything is looked up): never `call`, the body, the subject, the attachments.
+pub fn validate_content(draft: &Draft) -> Result<(), DomainError> {
     if draft.channel == Channel::Call {
         return Err(DomainError::channel_unavailable(
             Channel::Call,
             "call logs are written with POST /v1/conversations/{id}/calls, never sent",
-        ));
-    }
-    if principal.role() == Role::Patient && draft.channel != Channel::Portal {
-        return Err(DomainError::channel_unavailable(
-            draft.channel,
-            "patients write through the portal",
         ));
     }
     validate_body(draft.channel, &draft.body)?;
@@ -95,7 +106,23 @@ fn validate_draft(
         }
         _ => {}
     }
-    validate_attachments(draft.channel, &draft.attachments)?;
+    validate_attachments(draft.channel, &draft.attachments)
+}
+
+/// Checks a draft against the channel and the patient's record.
+fn validate_draft(
+    principal: &Principal,
+    patient: &PatientRecord,
+    draft: &Draft,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    if principal.role() == Role::Patient && draft.channel.is_external() {
+        return Err(DomainError::channel_unavailable(
+            draft.channel,
+            "patients write through the portal",
+        ));
+    }
+    validate_content(draft)?;
     if principal.role() != Role::Patient {
         patient.ensure_channel(draft.channel, now)?;
     } else if !patient.contact.portal_enabled {
@@ -452,22 +479,7 @@ impl ConversationScope<'_> {
             return Err(DomainError::forbidden("only staff log calls"));
         }
         may_write(&actor, record)?;
-        if !(0..=MAX_CALL_SECONDS).contains(&cmd.duration_seconds) {
-            return Err(DomainError::invalid(format!(
-                "duration_seconds must be between 0 and {MAX_CALL_SECONDS}"
-            )));
-        }
-        if cmd.occurred_at > ctx.now + CALL_CLOCK_SKEW {
-            return Err(DomainError::invalid("occurred_at lies in the future"));
-        }
-        let earliest = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).single();
-        if earliest.is_some_and(|earliest| cmd.occurred_at < earliest) {
-            return Err(DomainError::invalid(
-                "occurred_at lies before the year 2000",
-            ));
-        }
-        validate_body(Channel::Call, &cmd.summary)
-            .map_err(|_| DomainError::invalid("summary must be 1 to 10,000 characters"))?;
+        validate_call(cmd, ctx.now)?;
         let mut events = self.before_new_entry(record, cmd.message_id)?;
         events.push(Event::CallLogged(CallLogged {
             conversation_id: record.id,

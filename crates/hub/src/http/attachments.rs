@@ -8,13 +8,15 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use domain::attachment::{AttachmentRef, MediaType};
 use domain::{AttachmentId, Role};
+use schemars::SchemaGenerator;
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::answers::AttachmentAnswer;
 use super::extract::{Caller, Params, PathId};
 use super::openapi::Verb::{Get, Post};
-use super::openapi::{ApiBuilder, Operation as Op};
-use super::AppState;
+use super::openapi::{ApiBuilder, Operation as Op, ParamSchema, QueryParam};
+use super::{patterns, AppState};
 use crate::blobs::BlobError;
 use crate::error::ApiError;
 use commands::RequestMeta;
@@ -27,18 +29,65 @@ pub(super) fn routes(api: ApiBuilder) -> ApiBuilder {
 /// The longest file name kept.
 const MAX_FILENAME_CHARS: usize = 255;
 
-fn filename(params: &Params) -> Result<Option<String>, ApiError> {
-    let Some(raw) = params.text("filename") else {
-        return Ok(None);
-    };
+/// `filename`: the name the file is stored and downloaded under.
+const FILENAME: QueryParam = QueryParam::new(
+    "filename",
+    ParamSchema::Typed(filename_schema),
+    "The file's name; a path is cut to its last segment, which keeps 1 to 255 characters and no control character",
+);
+
+fn filename_schema(_: &mut SchemaGenerator) -> Value {
+    json!({ "type": "string", "pattern": patterns::FILENAME })
+}
+
+/// The file name kept for `raw`: its last path segment, trimmed, if that is 1 to 255
+/// characters without a control character.
+pub(super) fn valid_filename(raw: &str) -> Option<String> {
     let name = raw.rsplit(['/', '\\']).next().unwrap_or(raw).trim();
-    if name.is_empty()
-        || name.chars().count() > MAX_FILENAME_CHARS
-        || name.chars().any(char::is_control)
-    {
-        return Err(ApiError::invalid("`filename` is not a valid file name"));
-    }
-    Ok(Some(name.to_owned()))
+    let valid = !name.is_empty()
+        && name.chars().count() <= MAX_FILENAME_CHARS
+        && !name.chars().any(char::is_control);
+    valid.then(|| name.to_owned())
+}
+
+fn filename(params: &Params) -> Result<Option<String>, ApiError> {
+    params
+        .text("filename")
+        .map(|raw| {
+            valid_filename(raw)
+                .ok_or_else(|| ApiError::invalid("`filename` is not a valid file name"))
+        })
+        .transpose()
+}
+
+/// The media types an upload may declare, each with the schema of its file.
+fn attachment_media() -> Vec<(&'static str, Value)> {
+    MediaType::ALL
+        .into_iter()
+        .map(|media| {
+            let schema = match media {
+                // UTF-8 text without NUL bytes (in the part the hub reads to check the type).
+                MediaType::PlainText => {
+                    json!({ "type": "string", "minLength": 1, "pattern": "^[^\\u0000]*$" })
+                }
+                _ => json!({ "type": "string", "format": "binary", "minLength": 1 }),
+            };
+            (media.as_str(), schema)
+        })
+        .collect()
+}
+
+/// What a download answers: the file in its stored media type.
+fn download_media() -> Vec<(&'static str, Value)> {
+    MediaType::ALL
+        .into_iter()
+        .map(|media| {
+            (
+                media.as_str(),
+                json!({ "type": "string", "format": "binary" }),
+            )
+        })
+        .collect()
 }
 
 impl From<BlobError> for ApiError {
@@ -59,11 +108,11 @@ impl From<BlobError> for ApiError {
 const UPLOAD: Op = Op::new(
     Post,
     "/attachments",
-    "Store a file (raw body, its type as Content-Type)",
+    "Store a file: the raw file as the body, its type as Content-Type, which its bytes must match (patients and staff who may send)",
     201,
 )
-.raw_body()
-.query(&["filename"])
+.raw_body(attachment_media)
+.query(&[FILENAME])
 .answers::<AttachmentAnswer>();
 
 /// `POST /v1/attachments`: the raw file as the body, its type as `Content-Type`.
@@ -115,15 +164,23 @@ pub async fn upload(
 }
 
 /// The operation [`download`] serves.
-const DOWNLOAD: Op = Op::new(Get, "/attachments/{id}", "Download a file", 200);
+const DOWNLOAD: Op = Op::new(
+    Get,
+    "/attachments/{id}",
+    "Download a file (its uploader, and whoever can see a message carrying it)",
+    200,
+)
+.answers_raw(download_media);
 
 /// `GET /v1/attachments/{id}`: the file, for its uploader and whoever can see a message carrying it.
 pub async fn download(
     State(state): State<AppState>,
     Caller(principal): Caller,
     PathId(id): PathId,
+    params: Params,
 ) -> Result<Response, ApiError> {
     let id = AttachmentId(id);
+    params.await_min_position(&state).await?;
     let stored = state
         .commands
         .attachment(id)

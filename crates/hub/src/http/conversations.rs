@@ -5,18 +5,23 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::command::{ConversationCommand, LogCall, SendMessage, SetArchived};
-use domain::{ConversationId, Direction};
-use projections::{ConversationFilter, ConversationView, MessageView, Page};
+use domain::conversation::MAX_CALL_SECONDS;
+use domain::{Channel, ConversationId, Direction};
+use projections::{Awaiting, ConversationFilter, ConversationView, MessageView, Page};
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use super::answers::{ArchiveAnswer, MessageAnswer};
 
-use super::extract::{Caller, ClinicStaff, JsonBody, Params, PathId, Permitted, Writers};
-use super::messages::{message_filter, page_request, MessageBody};
+use super::extract::{
+    Caller, ClinicStaff, JsonBody, Params, PathId, Permitted, Writers, CURSOR, LIMIT,
+};
+use super::messages::{
+    message_filter, page_request, ReplyBody, CHANNEL, DIRECTION, PATIENT_ID, Q, STARRED, STATUS,
+};
 use super::openapi::Verb::{Get, Post};
-use super::openapi::{ApiBuilder, Operation as Op};
-use super::AppState;
+use super::openapi::{ApiBuilder, Operation as Op, ParamSchema, QueryParam};
+use super::{patterns, AppState};
 use crate::error::ApiError;
 use commands::{CommandService, RequestMeta};
 
@@ -39,29 +44,46 @@ pub struct CallBody {
     #[schemars(with = "DateTime<Utc>")]
     occurred_at: String,
     /// Length of the call in seconds, 0 to 86,400.
+    #[serde(deserialize_with = "whole_number")]
+    #[schemars(range(min = 0, max = MAX_CALL_SECONDS))]
     duration_seconds: i64,
     /// `inbound` (the patient called) or `outbound`.
     #[schemars(with = "domain::Direction")]
     direction: String,
-    /// What was said.
+    /// What was said: not blank, at most 10,000 characters.
+    #[schemars(regex(pattern = patterns::NOT_BLANK), length(max = Channel::Call.max_body_chars()))]
     summary: String,
     /// The same key from the same caller answers the first answer and appends nothing new.
     #[serde(default)]
+    #[schemars(length(min = 1, max = 200), regex(pattern = patterns::NO_CONTROL))]
     idempotency_key: Option<String>,
 }
 
-/// The inbox's query: the message search's, and whose turn it is.
-const INBOX_PARAMS: &[&str] = &[
-    "patient_id",
-    "status",
+/// A JSON number with no fraction, as JSON Schema's `integer` is: `60` and `60.0` alike. One
+/// beyond `i64` saturates, so that the range check refuses it.
+fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    number
+        .as_i64()
+        .or_else(|| {
+            number
+                .as_f64()
+                .filter(|value| value.fract() == 0.0)
+                .map(|value| value as i64)
+        })
+        .ok_or_else(|| serde::de::Error::custom("expected a whole number"))
+}
+
+/// `awaiting`: whose turn it is.
+const AWAITING: QueryParam = QueryParam::new(
     "awaiting",
-    "channel",
-    "direction",
-    "starred",
-    "q",
-    "limit",
-    "cursor",
-    "min_position",
+    ParamSchema::of::<Awaiting>(),
+    "`clinic`: the latest entry is the patient's message; `patient`: it is the clinic's",
+);
+
+/// The inbox's query: the message search's, and whose turn it is.
+const INBOX_PARAMS: &[QueryParam] = &[
+    PATIENT_ID, STATUS, AWAITING, CHANNEL, DIRECTION, STARRED, Q, LIMIT, CURSOR,
 ];
 
 /// The operation [`list`] serves.
@@ -106,7 +128,6 @@ const SHOW: Op = Op::new(
     "One conversation with participants and status",
     200,
 )
-.query(&["min_position"])
 .answers::<ConversationView>();
 
 /// One conversation with participants and status.
@@ -133,7 +154,7 @@ const TIMELINE: Op = Op::new(
     "The timeline, oldest first",
     200,
 )
-.query(&["limit", "cursor", "min_position"])
+.query(&[LIMIT, CURSOR])
 .answers::<Page<MessageView>>();
 
 /// The timeline of messages and call logs, oldest first.
@@ -161,7 +182,8 @@ const REPLY: Op = Op::new(
     "Reply in a conversation (participants)",
     201,
 )
-.json_body::<MessageBody>()
+.json_body::<ReplyBody>()
+.errors(&[413, 422])
 .answers::<MessageAnswer>();
 
 /// A reply in an existing conversation.
@@ -169,10 +191,10 @@ pub async fn reply(
     State(state): State<AppState>,
     Permitted(principal, _): Permitted<Writers>,
     PathId(id): PathId,
-    JsonBody(body): JsonBody<MessageBody>,
+    JsonBody(body): JsonBody<ReplyBody>,
 ) -> Result<(StatusCode, Json<MessageAnswer>), ApiError> {
     let conversation_id = ConversationId(id);
-    let meta = RequestMeta::with_idempotency_key(body.idempotency_key.clone())?;
+    let meta = body.meta()?;
     let input = body.input()?;
     let draft = state.commands.reply_draft(&principal, &input).await?;
     let command = ConversationCommand::SendMessage(SendMessage {
@@ -217,14 +239,17 @@ pub async fn log_call(
                 "`occurred_at` must be an RFC 3339 time with its zone, e.g. 2026-01-05T09:30:00Z",
             )
         })?;
-    let command = ConversationCommand::LogCall(LogCall {
+    let call = LogCall {
         conversation_id,
         message_id: CommandService::new_message_id(),
         occurred_at,
         duration_seconds: body.duration_seconds,
         direction,
         summary: body.summary,
-    });
+    };
+    // An invalid call is refused whatever its idempotency key.
+    domain::conversation::validate_call(&call, Utc::now())?;
+    let command = ConversationCommand::LogCall(call);
     let committed = state
         .commands
         .conversation_command(&principal, &meta, None, &command)

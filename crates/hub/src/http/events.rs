@@ -7,9 +7,9 @@ use serde_json::{json, Value};
 use store::RecordedEvent;
 
 use super::answers::EventPage;
-use super::extract::{Caller, Params};
+use super::extract::{Caller, Params, LIMIT};
 use super::openapi::Verb::Get;
-use super::openapi::{ApiBuilder, Operation as Op};
+use super::openapi::{ApiBuilder, Operation as Op, ParamSchema, QueryParam};
 use super::AppState;
 use crate::error::ApiError;
 
@@ -41,8 +41,25 @@ const LIST: Op = Op::new(
     "The event log in global order (admin, auditor)",
     200,
 )
-.query(&["after", "limit", "stream"])
+.query(&[AFTER, LIMIT, STREAM])
 .answers::<EventPage>();
+
+/// `after`: positions greater than this.
+const AFTER: QueryParam = QueryParam::new(
+    "after",
+    ParamSchema::Integer {
+        min: 0,
+        max: u64::MAX,
+    },
+    "Only events at positions greater than this (default 0); the previous page's `next_cursor`",
+);
+
+/// `stream`: one stream's events.
+const STREAM: QueryParam = QueryParam::new(
+    "stream",
+    ParamSchema::Text,
+    "Only this stream's events, e.g. `conversation-<uuid>`",
+);
 
 /// `GET /v1/events?after=&limit=&stream=`: positions greater than `after`, oldest first.
 pub async fn list(
@@ -56,6 +73,7 @@ pub async fn list(
         ));
     }
     let after = params.parse::<u64>("after")?.unwrap_or(0);
+    params.await_min_position(&state).await?;
     let limit = params.limit()?;
     let stream = params.text("stream");
     let records = state

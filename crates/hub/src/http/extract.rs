@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -19,6 +20,7 @@ use domain::{DomainError, Principal, Role};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+use super::openapi::{ParamSchema, QueryParam};
 use super::AppState;
 use crate::error::ApiError;
 
@@ -190,27 +192,50 @@ pub fn body_rejection(rejection: BytesRejection) -> ApiError {
     }
 }
 
-/// Refuses a request whose query names a parameter its endpoint does not take (400, naming it);
-/// every read also takes `min_position`. A malformed query is left to [`Params`].
+/// Refuses a request whose query names a parameter its endpoint does not take (400, naming
+/// it): `declared` is what its OpenAPI operation documents. A malformed query is left to
+/// [`Params`].
 pub async fn only_declared_query(
-    declared: &'static [&'static str],
-    read: bool,
+    declared: Arc<[&'static str]>,
     request: Request,
     next: Next,
 ) -> Response {
     let query = request.uri().query().unwrap_or("");
     if let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(query) {
-        let takes = |name: &str| declared.contains(&name) || (read && name == "min_position");
         let unknown = pairs
             .into_iter()
             .map(|(name, _)| name)
-            .find(|name| !takes(name));
+            .find(|name| !declared.contains(&name.as_str()));
         if let Some(name) = unknown {
             return ApiError::invalid(format!("unknown query parameter `{name}`")).into_response();
         }
     }
     next.run(request).await
 }
+
+/// `limit`: the page size.
+pub const LIMIT: QueryParam = QueryParam::new(
+    "limit",
+    ParamSchema::Integer { min: 1, max: 200 },
+    "Page size, 1 to 200 (default 50)",
+);
+
+/// `cursor`: where the previous page ended.
+pub const CURSOR: QueryParam = QueryParam::new(
+    "cursor",
+    ParamSchema::Text,
+    "The previous page's `next_cursor`",
+);
+
+/// `min_position`: read-your-writes; every read with a token takes it.
+pub const MIN_POSITION: QueryParam = QueryParam::new(
+    "min_position",
+    ParamSchema::Integer {
+        min: 0,
+        max: u64::MAX,
+    },
+    "A command's `position`: the answer waits (up to 5 s, then 503 `not_caught_up`) until the read models include it",
+);
 
 /// Query parameters, parsed one by one into contract errors.
 pub struct Params(HashMap<String, String>);
@@ -235,10 +260,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 }
 
 impl Params {
-    /// A parameter parsed with `FromStr`; absent or empty is `None`.
+    /// A parameter parsed with `FromStr`; absent is `None`, and a value it does not parse
+    /// (an empty one too) answers 400.
     pub fn parse<T: FromStr>(&self, name: &str) -> Result<Option<T>, ApiError> {
         match self.0.get(name).map(String::as_str) {
-            None | Some("") => Ok(None),
+            None => Ok(None),
             Some(raw) => raw
                 .parse()
                 .map(Some)
@@ -274,16 +300,23 @@ impl Params {
         }
     }
 
-    /// Waits until the read models include `min_position`, if the caller asked for it.
+    /// Waits until the read models include `min_position`, if the caller asked for it. A
+    /// position beyond the event log's head is no event's yet (a command answers only positions
+    /// it committed), so it answers `not_caught_up` without waiting.
     pub async fn await_min_position(&self, state: &AppState) -> Result<(), ApiError> {
-        if let Some(position) = self.parse::<u64>("min_position")? {
-            if !state
+        let Some(position) = self.parse::<u64>("min_position")? else {
+            return Ok(());
+        };
+        if state.read_model.wait_for(position, Duration::ZERO).await? {
+            return Ok(());
+        }
+        if position > state.commands.store().head_position().await?
+            || !state
                 .read_model
                 .wait_for(position, MIN_POSITION_WAIT)
                 .await?
-            {
-                return Err(ApiError::not_caught_up(position));
-            }
+        {
+            return Err(ApiError::not_caught_up(position));
         }
         Ok(())
     }

@@ -4,21 +4,28 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use domain::command::{ConversationCommand, MarkRead, SetStar};
-use domain::{AttachmentId, Channel, ConversationId, MessageId, PatientId, StaffId};
+use domain::status::ConversationStatus;
+use domain::{
+    AttachmentId, Channel, ConversationId, Direction, MessageId, PatientId, Role, StaffId,
+};
 use projections::{MessageFilter, PageRequest};
 use projections::{MessageView, Page};
-use schemars::JsonSchema;
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::Deserialize;
+use serde_json::json;
 
 use super::answers::{MessageAnswer, StarAnswer};
+use domain::conversation::MAX_SUBJECT_CHARS;
 use uuid::Uuid;
 
-use super::extract::{Caller, Initiators, JsonBody, Params, PathId, Permitted, MIN_POSITION_WAIT};
+use super::extract::{
+    Caller, Initiators, JsonBody, Params, PathId, Permitted, CURSOR, LIMIT, MIN_POSITION_WAIT,
+};
 use super::openapi::Verb::{Delete, Get, Post, Put};
-use super::openapi::{ApiBuilder, Operation as Op};
-use super::AppState;
+use super::openapi::{ApiBuilder, Operation as Op, ParamSchema, QueryParam};
+use super::{patterns, AppState};
 use crate::error::ApiError;
-use commands::{Addressee, MessageInput, RequestMeta};
+use commands::{Addressee, MessageInput, RequestMeta, MAX_ATTACHMENTS};
 
 /// The message routes.
 pub(super) fn routes(api: ApiBuilder) -> ApiBuilder {
@@ -30,47 +37,193 @@ pub(super) fn routes(api: ApiBuilder) -> ApiBuilder {
         .route(UNSTAR, unstar)
 }
 
-/// The body of `POST /v1/messages` and `POST /v1/conversations/{id}/messages`.
+/// The body of `POST /v1/messages`: the first message of a conversation and whom it is for.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = first_message_rules)]
 pub struct MessageBody {
-    /// Staff: the patient to write to (first message only).
+    /// Staff: the patient to write to.
     #[serde(default)]
-    pub(super) patient_id: Option<Uuid>,
-    /// A patient: `"reception"` or a staff id (first message only).
+    patient_id: Option<Uuid>,
+    /// A patient: `"reception"` or a staff member's id.
     #[serde(default)]
-    pub(super) to: Option<String>,
-    /// `sms`, `email`, `portal` or `whatsapp`.
-    #[schemars(with = "domain::Channel")]
-    pub(super) channel: String,
-    /// Subject line (required on e-mail).
+    #[schemars(schema_with = "addressee_schema")]
+    to: Option<String>,
+    /// `sms`, `email`, `portal` or `whatsapp` (patients write on `portal`).
+    #[schemars(schema_with = "sendable_channel")]
+    channel: String,
+    /// Subject line: one line, required on e-mail.
     #[serde(default)]
-    pub(super) subject: Option<String>,
-    /// The text.
-    pub(super) body: String,
-    /// Attachments uploaded by the caller.
+    #[schemars(length(max = MAX_SUBJECT_CHARS), regex(pattern = patterns::ONE_LINE))]
+    subject: Option<String>,
+    /// The text: not blank, at most as long as the channel carries (SMS 1,600 characters,
+    /// WhatsApp 4,096, e-mail and portal 50,000).
+    #[schemars(regex(pattern = patterns::NOT_BLANK))]
+    body: String,
+    /// Attachments uploaded by the caller: at most 20, none on SMS.
     #[serde(default)]
-    pub(super) attachment_ids: Vec<Uuid>,
+    #[schemars(length(max = MAX_ATTACHMENTS))]
+    attachment_ids: Vec<Uuid>,
     /// The same key from the same caller answers the first answer and appends nothing new.
     #[serde(default)]
-    pub(super) idempotency_key: Option<String>,
+    #[schemars(length(min = 1, max = 200), regex(pattern = patterns::NO_CONTROL))]
+    idempotency_key: Option<String>,
 }
 
-impl MessageBody {
+/// The body of `POST /v1/conversations/{id}/messages`: a first message's, without its addressee.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(transform = content_rules)]
+pub struct ReplyBody {
+    /// `sms`, `email`, `portal` or `whatsapp` (patients write on `portal`).
+    #[schemars(schema_with = "sendable_channel")]
+    channel: String,
+    /// Subject line: one line, required on e-mail.
+    #[serde(default)]
+    #[schemars(length(max = MAX_SUBJECT_CHARS), regex(pattern = patterns::ONE_LINE))]
+    subject: Option<String>,
+    /// The text: not blank, at most as long as the channel carries (SMS 1,600 characters,
+    /// WhatsApp 4,096, e-mail and portal 50,000).
+    #[schemars(regex(pattern = patterns::NOT_BLANK))]
+    body: String,
+    /// Attachments uploaded by the caller: at most 20, none on SMS.
+    #[serde(default)]
+    #[schemars(length(max = MAX_ATTACHMENTS))]
+    attachment_ids: Vec<Uuid>,
+    /// The same key from the same caller answers the first answer and appends nothing new.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 200), regex(pattern = patterns::NO_CONTROL))]
+    idempotency_key: Option<String>,
+}
+
+/// The channels a message is sent on: every channel but `call` (calls are logged).
+fn sendable() -> impl Iterator<Item = Channel> {
+    Channel::ALL
+        .into_iter()
+        .filter(|channel| *channel != Channel::Call)
+}
+
+fn sendable_channel(_: &mut SchemaGenerator) -> Schema {
+    let names: Vec<&str> = sendable().map(Channel::as_str).collect();
+    json_schema!({ "type": "string", "enum": names })
+}
+
+fn addressee_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "anyOf": [
+            { "type": "string", "const": "reception" },
+            { "type": "string", "format": "uuid" },
+            { "type": "null" }
+        ]
+    })
+}
+
+/// The rules between a message's fields, one branch per channel: its longest body, a subject
+/// on e-mail, no attachments on SMS.
+fn content_rules(schema: &mut Schema) {
+    let branches: Vec<serde_json::Value> = sendable()
+        .map(|channel| {
+            let mut branch = json!({ "properties": {
+                "channel": { "const": channel.as_str() },
+                "body": { "maxLength": channel.max_body_chars() }
+            } });
+            if domain::attachment::validate_attachments(channel, &[placeholder_attachment()])
+                .is_err()
+            {
+                branch["properties"]["attachment_ids"] = json!({ "maxItems": 0 });
+            }
+            if channel == Channel::Email {
+                branch["required"] = json!(["subject"]);
+                branch["properties"]["subject"] =
+                    json!({ "type": "string", "pattern": patterns::NOT_BLANK });
+            }
+            branch
+        })
+        .collect();
+    schema.insert("oneOf".into(), json!(branches));
+}
+
+/// A one-byte attachment, to ask the domain whether a channel carries attachments at all.
+fn placeholder_attachment() -> domain::attachment::AttachmentRef {
+    domain::attachment::AttachmentRef {
+        id: AttachmentId(Uuid::nil()),
+        media_type: domain::attachment::MediaType::PlainText,
+        size: 1,
+        sha256: String::new(),
+        filename: None,
+    }
+}
+
+/// A first message's rules: a reply's, and an addressee (`patient_id` or `to`).
+fn first_message_rules(schema: &mut Schema) {
+    content_rules(schema);
+    schema.insert(
+        "anyOf".into(),
+        json!([
+            { "required": ["patient_id"], "properties": { "patient_id": { "type": "string" } } },
+            { "required": ["to"], "properties": { "to": { "type": "string" } } }
+        ]),
+    );
+}
+
+/// The message content with a parsed channel.
+fn message_input(
+    channel: &str,
+    subject: &Option<String>,
+    body: &str,
+    attachment_ids: &[Uuid],
+) -> Result<MessageInput, ApiError> {
+    Ok(MessageInput {
+        channel: channel.parse::<Channel>()?,
+        subject: subject.clone(),
+        body: body.to_owned(),
+        attachment_ids: attachment_ids.iter().copied().map(AttachmentId).collect(),
+    })
+}
+
+impl ReplyBody {
     /// The message content with a parsed channel.
     pub(super) fn input(&self) -> Result<MessageInput, ApiError> {
-        Ok(MessageInput {
-            channel: self.channel.parse::<Channel>()?,
-            subject: self.subject.clone(),
-            body: self.body.clone(),
-            attachment_ids: self
-                .attachment_ids
-                .iter()
-                .copied()
-                .map(AttachmentId)
-                .collect(),
-        })
+        message_input(
+            &self.channel,
+            &self.subject,
+            &self.body,
+            &self.attachment_ids,
+        )
     }
+
+    /// The caller's idempotency key, validated.
+    pub(super) fn meta(&self) -> Result<RequestMeta, ApiError> {
+        Ok(RequestMeta::with_idempotency_key(
+            self.idempotency_key.clone(),
+        )?)
+    }
+}
+
+/// Whom a first message is for: a patient's `to`, staff's `patient_id`, else the other one
+/// (which the initiation rules then refuse). A `to` must be `"reception"` or a staff id
+/// whoever sends it.
+fn addressee(role: Role, body: &MessageBody) -> Result<Addressee, ApiError> {
+    let to = match body.to.as_deref() {
+        None => None,
+        Some("reception") => Some(Addressee::Reception),
+        Some(to) => Some(Addressee::Staff(StaffId(Uuid::try_parse(to).map_err(
+            |_| ApiError::invalid("`to` must be \"reception\" or a staff id"),
+        )?))),
+    };
+    let patient = body.patient_id.map(|id| Addressee::Patient(PatientId(id)));
+    let (first, second) = if role == Role::Patient {
+        (to, patient)
+    } else {
+        (patient, to)
+    };
+    first.or(second).ok_or_else(|| {
+        ApiError::invalid(if role == Role::Patient {
+            "`to` is required: \"reception\" or a staff id"
+        } else {
+            "`patient_id` is required"
+        })
+    })
 }
 
 /// The operation [`start`] serves.
@@ -81,6 +234,7 @@ const START: Op = Op::new(
     201,
 )
 .json_body::<MessageBody>()
+.errors(&[404, 409, 413, 422])
 .answers::<MessageAnswer>();
 
 /// Writes the first message of a new conversation.
@@ -90,22 +244,13 @@ pub async fn start(
     JsonBody(body): JsonBody<MessageBody>,
 ) -> Result<(StatusCode, Json<MessageAnswer>), ApiError> {
     let meta = RequestMeta::with_idempotency_key(body.idempotency_key.clone())?;
-    let input = body.input()?;
-    let addressee = match (principal.role(), &body.patient_id, body.to.as_deref()) {
-        (domain::Role::Patient, _, Some("reception")) => Addressee::Reception,
-        (domain::Role::Patient, _, Some(to)) => {
-            Addressee::Staff(StaffId(Uuid::try_parse(to).map_err(|_| {
-                ApiError::invalid("`to` must be \"reception\" or a staff id")
-            })?))
-        }
-        (domain::Role::Patient, _, None) => {
-            return Err(ApiError::invalid(
-                "`to` is required: \"reception\" or a staff id",
-            ))
-        }
-        (_, Some(patient_id), _) => Addressee::Patient(PatientId(*patient_id)),
-        (_, None, _) => return Err(ApiError::invalid("`patient_id` is required")),
-    };
+    let input = message_input(
+        &body.channel,
+        &body.subject,
+        &body.body,
+        &body.attachment_ids,
+    )?;
+    let addressee = addressee(principal.role(), &body)?;
     let committed = state
         .commands
         .start_conversation(&principal, &meta, addressee, &input)
@@ -229,9 +374,7 @@ pub async fn unstar(
 }
 
 /// The operation [`show`] serves.
-const SHOW: Op = Op::new(Get, "/messages/{id}", "One message", 200)
-    .query(&["min_position"])
-    .answers::<MessageView>();
+const SHOW: Op = Op::new(Get, "/messages/{id}", "One message", 200).answers::<MessageView>();
 
 /// One message, if the caller can see it.
 pub async fn show(
@@ -249,6 +392,47 @@ pub async fn show(
         .ok_or_else(|| ApiError::not_found("message"))?;
     Ok(Json(message))
 }
+
+/// `patient_id`: one patient's.
+pub(super) const PATIENT_ID: QueryParam =
+    QueryParam::new("patient_id", ParamSchema::Uuid, "Only this patient's");
+/// `status`: the recipient's side; `archived` means in an archived conversation.
+pub(super) const STATUS: QueryParam = QueryParam::new(
+    "status",
+    ParamSchema::of::<ConversationStatus>(),
+    "Only with this status (`archived`: in an archived conversation)",
+);
+/// `channel`.
+pub(super) const CHANNEL: QueryParam = QueryParam::new(
+    "channel",
+    ParamSchema::of::<Channel>(),
+    "Only entries on this channel",
+);
+/// `direction`.
+pub(super) const DIRECTION: QueryParam = QueryParam::new(
+    "direction",
+    ParamSchema::of::<Direction>(),
+    "Only entries from the patient (`inbound`) or from the clinic (`outbound`)",
+);
+/// `starred`: the caller's own stars.
+pub(super) const STARRED: QueryParam = QueryParam::new(
+    "starred",
+    ParamSchema::Boolean,
+    "Only entries the caller starred (`true`) or did not (`false`)",
+);
+/// `q`: full-text search.
+pub(super) const Q: QueryParam = QueryParam::new(
+    "q",
+    ParamSchema::Text,
+    "Full-text search over subjects, bodies and call summaries; each word also matches as a prefix, any case",
+);
+
+/// `conversation_id`: one conversation's messages.
+const CONVERSATION_ID: QueryParam = QueryParam::new(
+    "conversation_id",
+    ParamSchema::Uuid,
+    "Only this conversation's messages (its timeline, newest first)",
+);
 
 /// The message-level filters shared by both list endpoints.
 pub(super) fn message_filter(params: &Params) -> Result<MessageFilter, ApiError> {
@@ -281,18 +465,17 @@ const SEARCH: Op = Op::new(
 .query(SEARCH_PARAMS)
 .answers::<Page<MessageView>>();
 
-/// The message search's query: the inbox's message-level filters and one conversation.
-const SEARCH_PARAMS: &[&str] = &[
-    "conversation_id",
-    "patient_id",
-    "status",
-    "channel",
-    "direction",
-    "starred",
-    "q",
-    "limit",
-    "cursor",
-    "min_position",
+/// The message search's query: the inbox's message-level filters, one conversation, the page.
+const SEARCH_PARAMS: &[QueryParam] = &[
+    CONVERSATION_ID,
+    PATIENT_ID,
+    STATUS,
+    CHANNEL,
+    DIRECTION,
+    STARRED,
+    Q,
+    LIMIT,
+    CURSOR,
 ];
 
 /// Message search across conversations (or within one: `conversation_id`, a timeline read

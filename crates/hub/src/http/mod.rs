@@ -9,6 +9,7 @@ mod health;
 mod messages;
 pub mod openapi;
 mod patients;
+mod patterns;
 mod staff;
 mod tokens;
 mod unmatched;
@@ -317,6 +318,62 @@ fn redact_ids(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
+
+    /// The values a query parameter's schema enumerates, its `$ref` followed.
+    fn enumerated(document: &serde_json::Value, path: &str, name: &str) -> Vec<String> {
+        let parameters = document["paths"][path]["get"]["parameters"]
+            .as_array()
+            .expect("parameters");
+        let parameter = parameters
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{path} documents {name}"));
+        let mut schema = &parameter["schema"];
+        if let Some(reference) = schema["$ref"].as_str() {
+            let name = reference.rsplit('/').next().expect("a schema name");
+            schema = &document["components"]["schemas"][name];
+        }
+        let values: Vec<String> = match schema["enum"].as_array() {
+            Some(values) => values
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect(),
+            None => schema["oneOf"]
+                .as_array()
+                .expect("an enumeration")
+                .iter()
+                .map(|v| v["const"].as_str().unwrap().to_owned())
+                .collect(),
+        };
+        assert!(!values.is_empty(), "{path} {name}");
+        values
+    }
+
+    /// Every value an enumerated query parameter documents is one its handler reads.
+    #[test]
+    fn enumerated_query_values_parse() {
+        let document = super::api().1;
+        for path in ["/v1/conversations", "/v1/messages"] {
+            for value in enumerated(&document, path, "channel") {
+                value.parse::<domain::Channel>().expect("a channel");
+            }
+            for value in enumerated(&document, path, "direction") {
+                value.parse::<domain::Direction>().expect("a direction");
+            }
+            for value in enumerated(&document, path, "status") {
+                value
+                    .parse::<domain::status::ConversationStatus>()
+                    .expect("a status");
+            }
+        }
+        for value in enumerated(&document, "/v1/conversations", "awaiting") {
+            value.parse::<projections::Awaiting>().expect("awaiting");
+        }
+        for value in enumerated(&document, "/v1/staff", "role") {
+            let role: domain::Role = value.parse().expect("a role");
+            assert!(role.is_registrable_staff(), "{value}");
+        }
+    }
 
     /// The checked-in `schemas/openapi.json` is the document the code generates;
     /// regenerate with `UPDATE_SCHEMAS=1 cargo test -p hub openapi`.

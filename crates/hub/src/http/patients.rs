@@ -11,12 +11,12 @@ use serde::{Deserialize, Deserializer};
 
 use super::answers::{Ack, PatientRecord, Registered};
 
-use super::extract::{Caller, FrontDesk, JsonBody, Params, PathId, Permitted};
+use super::extract::{Caller, FrontDesk, JsonBody, Params, PathId, Permitted, CURSOR, LIMIT};
 use super::messages::page_request;
 use super::openapi::Verb::{Delete, Get, Patch, Post};
-use super::openapi::{ApiBuilder, Operation as Op};
+use super::openapi::{ApiBuilder, Operation as Op, ParamSchema, QueryParam};
 use super::staff::ensure_may_read_directory;
-use super::{tokens, AppState};
+use super::{patterns, tokens, AppState};
 use crate::error::ApiError;
 use commands::token::Holder;
 use commands::{ContactPatch, RequestMeta};
@@ -35,13 +35,16 @@ pub(super) fn routes(api: ApiBuilder) -> ApiBuilder {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterPatientBody {
-    /// Name.
+    /// Name: 1 to 200 characters, trimmed.
+    #[schemars(regex(pattern = patterns::NAME))]
     name: String,
-    /// E.164 phone number.
+    /// E.164 phone number: `+` then 8 to 15 digits.
     #[serde(default)]
+    #[schemars(regex(pattern = patterns::PHONE))]
     phone: Option<String>,
     /// E-mail address.
     #[serde(default)]
+    #[schemars(email, length(max = 254))]
     email: Option<String>,
     /// Whether the patient has a portal account.
     #[serde(default)]
@@ -55,14 +58,17 @@ pub struct RegisterPatientBody {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchBody {
-    /// New name.
+    /// New name: 1 to 200 characters, trimmed.
     #[serde(default)]
+    #[schemars(regex(pattern = patterns::NAME))]
     name: Option<String>,
-    /// New phone number; `null` clears it.
+    /// New E.164 phone number; `null` clears it.
     #[serde(default, deserialize_with = "present")]
+    #[schemars(regex(pattern = patterns::PHONE))]
     phone: Option<Option<String>>,
     /// New e-mail address; `null` clears it.
     #[serde(default, deserialize_with = "present")]
+    #[schemars(email, length(max = 254))]
     email: Option<Option<String>>,
     /// New portal flag.
     #[serde(default)]
@@ -174,8 +180,10 @@ pub async fn show(
     State(state): State<AppState>,
     Caller(principal): Caller,
     PathId(id): PathId,
+    params: Params,
 ) -> Result<Json<PatientRecord>, ApiError> {
     let patient_id = PatientId(id);
+    params.await_min_position(&state).await?;
     let allowed = match principal.role() {
         Role::Patient => principal.actor.id == patient_id.0,
         _ => true,
@@ -193,8 +201,15 @@ const DIRECTORY: Op = Op::new(
     "The patient directory by name word prefix, or a whole phone number or e-mail (staff, auditor)",
     200,
 )
-.query(&["q", "limit", "cursor"])
+.query(&[DIRECTORY_Q, LIMIT, CURSOR])
 .answers::<Page<PatientRecord>>();
+
+/// `q` of the patient directory.
+const DIRECTORY_Q: QueryParam = QueryParam::new(
+    "q",
+    ParamSchema::Text,
+    "The start of any word of the name (any case, accents folded), or a whole phone number or e-mail address",
+);
 
 /// `GET /v1/patients?q=`: the records of the patients the directory finds, in registration
 /// order.

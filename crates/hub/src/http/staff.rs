@@ -5,16 +5,17 @@ use axum::http::StatusCode;
 use axum::Json;
 use domain::{Permission, Principal, Role, StaffId};
 use projections::{Page, StaffEntry};
-use schemars::JsonSchema;
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::Deserialize;
+use serde_json::{json, Value};
 
 use super::answers::{Ack, Registered};
 
-use super::extract::{Admins, Caller, JsonBody, Params, PathId, Permitted};
+use super::extract::{Admins, Caller, JsonBody, Params, PathId, Permitted, CURSOR, LIMIT};
 use super::messages::page_request;
 use super::openapi::Verb::{Delete, Get, Post};
-use super::openapi::{ApiBuilder, Operation as Op};
-use super::{tokens, AppState};
+use super::openapi::{ApiBuilder, Operation as Op, ParamSchema, QueryParam};
+use super::{patterns, tokens, AppState};
 use crate::error::ApiError;
 use commands::token::Holder;
 use commands::RequestMeta;
@@ -32,9 +33,11 @@ pub(super) fn routes(api: ApiBuilder) -> ApiBuilder {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterStaffBody {
-    /// Display name.
+    /// Display name: 1 to 200 characters, trimmed.
+    #[schemars(regex(pattern = patterns::NAME))]
     name: String,
     /// `receptionist`, `doctor`, `admin` or `auditor`.
+    #[schemars(schema_with = "staff_role_schema")]
     role: String,
     /// Permissions to grant, e.g. `send_messages`.
     #[serde(default)]
@@ -42,9 +45,10 @@ pub struct RegisterStaffBody {
     permissions: Vec<String>,
 }
 
-/// `POST /v1/staff/{id}/permissions` body.
+/// `POST /v1/staff/{id}/permissions` body: no permission both granted and revoked.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = grant_or_revoke)]
 pub struct PermissionsBody {
     /// Permissions to grant.
     #[serde(default)]
@@ -54,6 +58,46 @@ pub struct PermissionsBody {
     #[serde(default)]
     #[schemars(with = "Vec<Permission>")]
     revoke: Vec<String>,
+}
+
+/// The roles staff are registered with (and the directory is filtered by).
+fn staff_roles() -> impl Iterator<Item = Role> {
+    Role::ALL
+        .into_iter()
+        .filter(|role| role.is_registrable_staff())
+}
+
+fn staff_role_schema(_: &mut SchemaGenerator) -> Schema {
+    let names: Vec<&str> = staff_roles().map(Role::as_str).collect();
+    json_schema!({ "type": "string", "enum": names })
+}
+
+/// The directory's `role` filter.
+const ROLE: QueryParam = QueryParam::new(
+    "role",
+    ParamSchema::Typed(staff_role_value),
+    "Only staff with this role",
+);
+
+fn staff_role_value(generator: &mut SchemaGenerator) -> Value {
+    staff_role_schema(generator).to_value()
+}
+
+/// A permission may be granted or revoked, not both at once.
+fn grant_or_revoke(schema: &mut Schema) {
+    let both: Vec<Value> = Permission::ALL
+        .into_iter()
+        .map(|permission| {
+            let contains = json!({ "contains": { "const": permission.as_str() } });
+            json!({
+                "not": {
+                    "required": ["grant", "revoke"],
+                    "properties": { "grant": contains, "revoke": contains }
+                }
+            })
+        })
+        .collect();
+    schema.insert("allOf".into(), Value::Array(both));
 }
 
 fn parse_permissions(names: &[String]) -> Result<Vec<Permission>, ApiError> {
@@ -87,7 +131,7 @@ const DIRECTORY: Op = Op::new(
     "The staff directory in registration order (staff, auditor)",
     200,
 )
-.query(&["role", "limit", "cursor"])
+.query(&[ROLE, LIMIT, CURSOR])
 .answers::<Page<StaffEntry>>();
 
 /// `GET /v1/staff?role=`: `{id, name, role, permissions}` per staff member.
@@ -98,6 +142,11 @@ pub async fn directory(
 ) -> Result<Json<Page<StaffEntry>>, ApiError> {
     ensure_may_read_directory(&principal)?;
     let role: Option<Role> = params.parse("role")?;
+    if role.is_some_and(|role| !role.is_registrable_staff()) {
+        return Err(ApiError::invalid(
+            "`role` must be receptionist, doctor, admin or auditor",
+        ));
+    }
     let page = page_request(&params)?;
     params.await_min_position(&state).await?;
     Ok(Json(state.read_model.staff_directory(role, &page).await?))

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::answers::MessageAnswer;
-use super::extract::{Caller, FrontDesk, JsonBody, Params, PathId, Permitted};
+use super::extract::{Caller, FrontDesk, JsonBody, Params, PathId, Permitted, CURSOR, LIMIT};
 use super::messages::page_request;
 use super::openapi::Verb::{Get, Post};
 use super::openapi::{ApiBuilder, Operation as Op};
@@ -49,7 +49,7 @@ const LIST: Op = Op::new(
     "Inbound messages from unknown senders, newest first (reception, admin)",
     200,
 )
-.query(&["limit", "cursor", "min_position"])
+.query(&[LIMIT, CURSOR])
 .answers::<Page<UnmatchedView>>();
 
 /// `GET /v1/unmatched`: messages from unknown senders not yet filed, newest first.

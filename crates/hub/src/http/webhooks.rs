@@ -14,14 +14,15 @@ use dispatch::inbound::{self, InboundAttachment, StatusReport};
 use dispatch::status::{record_report, ReportOutcome};
 use domain::command::{ConversationCommand, MarkRead};
 use domain::{Actor, Channel, Principal, Role};
-use schemars::JsonSchema;
+use schemars::{JsonSchema, SchemaGenerator};
 use serde::Serialize;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::extract::Params;
 use super::openapi::Verb::{Get, Post};
-use super::openapi::{ApiBuilder, Operation as Op};
-use super::AppState;
+use super::openapi::{ApiBuilder, Operation as Op, ParamSchema, QueryParam};
+use super::{patterns, AppState};
 use crate::error::ApiError;
 use crate::inbound::{file, Filed};
 use commands::RequestMeta;
@@ -133,6 +134,94 @@ fn bad_payload(error: impl std::fmt::Display) -> ApiError {
     ApiError::invalid(format!("the webhook payload is not valid: {error}"))
 }
 
+/// Twilio's inbound SMS form: the fields the hub reads (Twilio sends more, which it ignores).
+fn twilio_sms_form(_: &mut SchemaGenerator) -> Value {
+    json!({
+        "type": "object",
+        "required": ["MessageSid", "From", "Body"],
+        "properties": {
+            "MessageSid": { "type": "string", "minLength": 1, "description": "Twilio's message id; a message delivered twice is filed once" },
+            "From": { "type": "string", "pattern": patterns::PHONE, "description": "The sender's E.164 number" },
+            "Body": { "type": "string", "description": "The text; a consent keyword alone (STOP, START, ...) changes SMS consent" }
+        }
+    })
+}
+
+/// Twilio's status callback form: the fields the hub reads.
+fn twilio_status_form(_: &mut SchemaGenerator) -> Value {
+    json!({
+        "type": "object",
+        "required": ["MessageSid", "MessageStatus"],
+        "properties": {
+            "MessageSid": { "type": "string", "minLength": 1, "description": "The id Twilio answered when the hub sent the message" },
+            "MessageStatus": {
+                "type": "string",
+                "enum": ["queued", "accepted", "scheduled", "sending", "sent", "delivered", "read", "undelivered", "failed", "canceled"]
+            },
+            "ErrorCode": { "type": "string", "description": "Twilio's error code, for a failure" },
+            "ErrorMessage": { "type": "string" }
+        }
+    })
+}
+
+/// The WhatsApp Cloud API webhook payload: the parts the hub reads.
+fn whatsapp_payload(_: &mut SchemaGenerator) -> Value {
+    let message = json!({
+        "type": "object",
+        "required": ["from", "id", "type"],
+        "properties": {
+            "from": { "type": "string", "description": "The sender's number: E.164 digits without `+`" },
+            "id": { "type": "string", "minLength": 1, "description": "WhatsApp's message id; a message delivered twice is filed once" },
+            "timestamp": { "type": "string", "description": "Unix seconds" },
+            "type": { "type": "string", "description": "`text`, `image`, `document`, `button`, `interactive`, ...; others are kept with a placeholder text" },
+            "text": { "type": "object", "properties": { "body": { "type": "string" } } }
+        }
+    });
+    let status = json!({
+        "type": "object",
+        "required": ["id", "status"],
+        "properties": {
+            "id": { "type": "string", "description": "The id WhatsApp answered when the hub sent the message" },
+            "status": { "type": "string", "description": "`sent`, `delivered`, `read` or `failed` (others are ignored)" },
+            "errors": { "type": "array", "items": { "type": "object" } }
+        }
+    });
+    json!({
+        "type": "object",
+        "properties": { "entry": { "type": "array", "items": {
+            "type": "object",
+            "properties": { "changes": { "type": "array", "items": {
+                "type": "object",
+                "properties": { "value": {
+                    "type": "object",
+                    "properties": {
+                        "messages": { "type": "array", "items": message },
+                        "statuses": { "type": "array", "items": status }
+                    }
+                } }
+            } } }
+        } } }
+    })
+}
+
+/// The e-mail webhook's body: one raw RFC 5322 message.
+fn rfc822() -> Vec<(&'static str, Value)> {
+    vec![(
+        "message/rfc822",
+        json!({ "type": "string", "minLength": 1 }),
+    )]
+}
+
+/// Twilio's answer to an inbound SMS: empty TwiML.
+fn twiml() -> Vec<(&'static str, Value)> {
+    vec![("text/xml", json!({ "type": "string" }))]
+}
+
+/// The handshake's answer: the challenge as plain text.
+fn challenge() -> Vec<(&'static str, Value)> {
+    vec![("text/plain", json!({ "type": "string" }))]
+}
+
 /// The operation [`twilio_sms`] serves.
 const TWILIO_SMS: Op = Op::new(
     Post,
@@ -140,8 +229,10 @@ const TWILIO_SMS: Op = Op::new(
     "Inbound SMS from Twilio (X-Twilio-Signature)",
     200,
 )
-.raw_body()
-.public();
+.form_body(twilio_sms_form)
+.answers_raw(twiml)
+.secured_by("twilio_signature")
+.errors(&[401]);
 
 /// `POST /v1/webhooks/twilio/sms`: an inbound SMS; answers empty TwiML.
 pub async fn twilio_sms(
@@ -167,9 +258,10 @@ const TWILIO_STATUS: Op = Op::new(
     "Twilio delivery status callback (X-Twilio-Signature)",
     200,
 )
-.raw_body()
+.form_body(twilio_status_form)
 .answers::<WebhookAnswer>()
-.public();
+.secured_by("twilio_signature")
+.errors(&[401, 404]);
 
 /// `POST /v1/webhooks/twilio/status`: a delivery status callback.
 pub async fn twilio_status(
@@ -258,8 +350,18 @@ const WHATSAPP_VERIFY: Op = Op::new(
     "WhatsApp subscription handshake: answers hub.challenge",
     200,
 )
-.query(&["hub.mode", "hub.verify_token", "hub.challenge"])
-.public();
+.query(&[
+    QueryParam::new("hub.mode", ParamSchema::Text, "`subscribe`"),
+    QueryParam::new(
+        "hub.verify_token",
+        ParamSchema::Text,
+        "HUB_WHATSAPP_VERIFY_TOKEN",
+    ),
+    QueryParam::new("hub.challenge", ParamSchema::Text, "What the answer echoes"),
+])
+.answers_raw(challenge)
+.public()
+.errors(&[400, 401]);
 
 /// `GET /v1/webhooks/whatsapp`: the subscription handshake; answers `hub.challenge`.
 pub async fn whatsapp_verify(
@@ -287,9 +389,10 @@ const WHATSAPP: Op = Op::new(
     "WhatsApp inbound messages and statuses (X-Hub-Signature-256)",
     200,
 )
-.raw_body()
+.json_body_with(whatsapp_payload)
 .answers::<WebhookAnswer>()
-.public();
+.secured_by("whatsapp_signature")
+.errors(&[401]);
 
 /// `POST /v1/webhooks/whatsapp`: inbound messages and statuses.
 pub async fn whatsapp(
@@ -362,9 +465,10 @@ const EMAIL: Op = Op::new(
     "One raw RFC 5322 e-mail (Bearer HUB_INBOUND_EMAIL_TOKEN)",
     200,
 )
-.raw_body()
+.raw_body(rfc822)
 .answers::<WebhookAnswer>()
-.public();
+.secured_by("inbound_email")
+.errors(&[401]);
 
 /// `POST /v1/webhooks/email`: one raw RFC 5322 message, `Authorization: Bearer` the inbound token.
 pub async fn email(
