@@ -298,6 +298,17 @@ pub struct Patient {
     pub whatsapp_window_closes_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// A registration's or token rotation's answer: `{id, token, position}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Registered {
+    /// The record's id.
+    pub id: String,
+    /// The access token, shown once.
+    pub token: String,
+    /// The global position to wait for.
+    pub position: u64,
+}
+
 /// A command's answer.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Written {

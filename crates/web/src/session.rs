@@ -316,11 +316,26 @@ impl FromRequest<WebState> for Submitted {
     type Rejection = Response;
 
     async fn from_request(request: Request, state: &WebState) -> Result<Self, Self::Rejection> {
+        Submitted::admitted(request, state, |_| None).await
+    }
+}
+
+impl Submitted {
+    /// A submitted form whose caller `refuse` admits (it answers the refusal page for anyone
+    /// else), judged before the form is read.
+    pub async fn admitted(
+        request: Request,
+        state: &WebState,
+        refuse: impl Fn(&Session) -> Option<Response>,
+    ) -> Result<Self, Response> {
         let (mut parts, body) = request.into_parts();
         if !from_own_pages(state, &parts.headers) {
             return Err(cross_site());
         }
         let session = Session::from_request_parts(&mut parts, state).await?;
+        if let Some(refused) = refuse(&session) {
+            return Err(refused);
+        }
         let form = read_form(Request::from_parts(parts, body), state, Some(&session)).await?;
         match session.forged(&form) {
             Some(refused) => Err(refused),

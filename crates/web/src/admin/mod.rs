@@ -5,6 +5,8 @@
 pub mod patients;
 pub mod staff;
 
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{html, Markup};
@@ -12,7 +14,49 @@ use maud::{html, Markup};
 use super::api::{Api, Failure};
 use super::nav::{self, Unread};
 use super::page::{self, Nav};
-use super::session::Session;
+use super::session::{FormData, Session, Submitted};
+use crate::WebState;
+
+/// A signed-in admin; everyone else gets the page saying they may not.
+pub struct AdminSession(pub Session);
+
+impl FromRequestParts<WebState> for AdminSession {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &WebState,
+    ) -> Result<Self, Self::Rejection> {
+        let session = Session::from_request_parts(parts, state).await?;
+        match admins_only(&session) {
+            Some(refused) => Err(refused),
+            None => Ok(AdminSession(session)),
+        }
+    }
+}
+
+/// A CSRF-checked form from an admin, refused to anyone else before it is read.
+pub struct AdminForm(pub Session, pub FormData);
+
+impl FromRequest<WebState> for AdminForm {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &WebState) -> Result<Self, Self::Rejection> {
+        let Submitted(session, form) = Submitted::admitted(request, state, admins_only).await?;
+        Ok(AdminForm(session, form))
+    }
+}
+
+/// The id in a record's path, or the not-found failure naming `what`.
+fn record_id(raw: &str, what: &str) -> Result<uuid::Uuid, Failure> {
+    uuid::Uuid::try_parse(raw).map_err(|_| {
+        Failure::local(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    })
+}
 
 /// The no-access page for everyone but admins (`None` for an admin).
 fn admins_only(session: &Session) -> Option<Response> {

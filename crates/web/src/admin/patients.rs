@@ -8,10 +8,10 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{admins_only, done, respond, token_once};
-use crate::api::{Api, Failure, Page, Patient};
+use super::{done, record_id, respond, token_once, AdminForm, AdminSession};
+use crate::api::{Api, Failure, Page, Patient, Registered};
 use crate::page::{self, Nav};
-use crate::session::{FormData, Session, Submitted};
+use crate::session::{FormData, Session};
 use crate::{query_string, WebState};
 
 /// `?q=` (a name, phone number or e-mail address), `?cursor=`, `?after=` and `?done=`.
@@ -30,12 +30,9 @@ pub struct PatientsQuery {
 /// `GET /admin/patients`.
 pub async fn list(
     State(state): State<WebState>,
-    session: Session,
+    AdminSession(session): AdminSession,
     Query(query): Query<PatientsQuery>,
 ) -> Response {
-    if let Some(refused) = admins_only(&session) {
-        return refused;
-    }
     render(&state, &session, &query, None, None).await
 }
 
@@ -163,22 +160,11 @@ fn contact_body(form: &FormData) -> Value {
     })
 }
 
-/// The registration answer: `{id, token, position}`.
-#[derive(Debug, Deserialize)]
-struct Registered {
-    id: String,
-    token: Option<String>,
-    position: u64,
-}
-
 /// `POST /admin/patients`: registers a patient and shows its portal token once.
 pub async fn register(
     State(state): State<WebState>,
-    Submitted(session, form): Submitted,
+    AdminForm(session, form): AdminForm,
 ) -> Response {
-    if let Some(refused) = admins_only(&session) {
-        return refused;
-    }
     let api = Api::new(&state, &session);
     let registered = api
         .call::<Registered>(Method::POST, "/patients", &contact_body(&form))
@@ -186,7 +172,7 @@ pub async fn register(
     match registered {
         Ok(registered) => {
             let notice = html! {
-                (token_once(form.text("name").trim(), &registered.token.unwrap_or_default()))
+                (token_once(form.text("name").trim(), &registered.token))
                 p { a.new-record href={ "/admin/patients/" (registered.id) } { "Edit the new record" } }
             };
             let query = PatientsQuery {
@@ -202,22 +188,13 @@ pub async fn register(
     }
 }
 
-fn checked(raw: &str) -> Result<String, Failure> {
-    uuid::Uuid::try_parse(raw)
-        .map(|id| id.to_string())
-        .map_err(|_| Failure::local(StatusCode::NOT_FOUND, "not_found", "patient not found"))
-}
-
 /// `GET /admin/patients/{id}`: the record's form.
 pub async fn edit(
     State(state): State<WebState>,
-    session: Session,
+    AdminSession(session): AdminSession,
     Path(id): Path<String>,
     Query(query): Query<PatientsQuery>,
 ) -> Response {
-    if let Some(refused) = admins_only(&session) {
-        return refused;
-    }
     let notice = (query.done == "saved").then(|| done("Saved."));
     edit_page(&state, &session, &id, notice, None).await
 }
@@ -230,7 +207,7 @@ async fn edit_page(
     failure: Option<Failure>,
 ) -> Response {
     let api = Api::new(state, session);
-    let patient = match checked(id) {
+    let patient = match record_id(id, "patient") {
         Ok(id) => api.get::<Patient>(&format!("/patients/{id}")).await,
         Err(failure) => Err(failure),
     };
@@ -264,13 +241,10 @@ async fn edit_page(
 pub async fn change(
     State(state): State<WebState>,
     Path(id): Path<String>,
-    Submitted(session, form): Submitted,
+    AdminForm(session, form): AdminForm,
 ) -> Response {
-    if let Some(refused) = admins_only(&session) {
-        return refused;
-    }
     let api = Api::new(&state, &session);
-    let changed = match checked(&id) {
+    let changed = match record_id(&id, "patient") {
         Ok(id) => {
             api.call::<Value>(
                 Method::PATCH,

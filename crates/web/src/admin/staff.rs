@@ -8,10 +8,10 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{admins_only, done, respond, token_once};
-use crate::api::{Api, Failure, Page, Written};
+use super::{done, record_id, respond, token_once, AdminForm, AdminSession};
+use crate::api::{Api, Failure, Page, Registered, Written};
 use crate::page::{self, Nav};
-use crate::session::{Session, Submitted};
+use crate::session::Session;
 use crate::{query_string, WebState};
 
 /// The roles staff can have.
@@ -40,12 +40,9 @@ pub struct StaffQuery {
 /// `GET /admin/staff`.
 pub async fn list(
     State(state): State<WebState>,
-    session: Session,
+    AdminSession(session): AdminSession,
     Query(query): Query<StaffQuery>,
 ) -> Response {
-    if let Some(refused) = admins_only(&session) {
-        return refused;
-    }
     let notice = match query.done.as_str() {
         "permissions" => Some(done("Permissions changed.")),
         "revoked" => Some(done("Every token of the staff member is revoked.")),
@@ -160,21 +157,11 @@ fn member_row(session: &Session, member: &Member) -> Markup {
     }
 }
 
-/// The registration answer: `{id, token, position}`.
-#[derive(Debug, Deserialize)]
-struct Registered {
-    token: Option<String>,
-    position: u64,
-}
-
 /// `POST /admin/staff`: registers a member and shows its token once.
 pub async fn register(
     State(state): State<WebState>,
-    Submitted(session, form): Submitted,
+    AdminForm(session, form): AdminForm,
 ) -> Response {
-    if let Some(refused) = admins_only(&session) {
-        return refused;
-    }
     let api = Api::new(&state, &session);
     let permissions: Vec<&str> = domain::Permission::ALL
         .iter()
@@ -188,10 +175,7 @@ pub async fn register(
     });
     match api.call::<Registered>(Method::POST, "/staff", &body).await {
         Ok(registered) => {
-            let notice = token_once(
-                form.text("name").trim(),
-                &registered.token.unwrap_or_default(),
-            );
+            let notice = token_once(form.text("name").trim(), &registered.token);
             let after = registered.position.to_string();
             render(&state, &session, &after, "", Some(notice), None).await
         }
@@ -203,22 +187,19 @@ pub async fn register(
 pub async fn permissions(
     State(state): State<WebState>,
     Path(id): Path<String>,
-    Submitted(session, form): Submitted,
+    AdminForm(session, form): AdminForm,
 ) -> Response {
-    if let Some(refused) = admins_only(&session) {
-        return refused;
-    }
     let api = Api::new(&state, &session);
     let body = json!({
         "grant": form.optional("grant").into_iter().collect::<Vec<_>>(),
         "revoke": form.optional("revoke").into_iter().collect::<Vec<_>>(),
     });
-    let changed = match uuid::Uuid::try_parse(&id) {
+    let changed = match record_id(&id, "staff member") {
         Ok(id) => {
             api.call::<Written>(Method::POST, &format!("/staff/{id}/permissions"), &body)
                 .await
         }
-        Err(_) => Err(not_found()),
+        Err(failure) => Err(failure),
     };
     match changed {
         Ok(written) => page::see_other(&format!(
@@ -233,22 +214,19 @@ pub async fn permissions(
 pub async fn rotate(
     State(state): State<WebState>,
     Path(id): Path<String>,
-    Submitted(session, _): Submitted,
+    AdminForm(session, _): AdminForm,
 ) -> Response {
-    if let Some(refused) = admins_only(&session) {
-        return refused;
-    }
     let api = Api::new(&state, &session);
-    let rotated = match uuid::Uuid::try_parse(&id) {
+    let rotated = match record_id(&id, "staff member") {
         Ok(id) => {
             api.call::<Registered>(Method::POST, &format!("/staff/{id}/token"), &json!({}))
                 .await
         }
-        Err(_) => Err(not_found()),
+        Err(failure) => Err(failure),
     };
     match rotated {
         Ok(rotated) => {
-            let notice = token_once("the staff member", &rotated.token.unwrap_or_default());
+            let notice = token_once("the staff member", &rotated.token);
             let after = rotated.position.to_string();
             render(&state, &session, &after, "", Some(notice), None).await
         }
@@ -260,18 +238,15 @@ pub async fn rotate(
 pub async fn revoke(
     State(state): State<WebState>,
     Path(id): Path<String>,
-    Submitted(session, _): Submitted,
+    AdminForm(session, _): AdminForm,
 ) -> Response {
-    if let Some(refused) = admins_only(&session) {
-        return refused;
-    }
     let api = Api::new(&state, &session);
-    let revoked = match uuid::Uuid::try_parse(&id) {
+    let revoked = match record_id(&id, "staff member") {
         Ok(id) => {
             api.call::<Value>(Method::DELETE, &format!("/staff/{id}/token"), &json!({}))
                 .await
         }
-        Err(_) => Err(not_found()),
+        Err(failure) => Err(failure),
     };
     match revoked {
         Ok(answer) => page::see_other(&format!(
@@ -280,8 +255,4 @@ pub async fn revoke(
         )),
         Err(failure) => render(&state, &session, "", "", None, Some(failure)).await,
     }
-}
-
-fn not_found() -> Failure {
-    Failure::local(StatusCode::NOT_FOUND, "not_found", "staff member not found")
 }
