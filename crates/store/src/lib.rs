@@ -25,7 +25,12 @@
 //! the first append's events.
 //!
 //! The price is that appends commit one at a time per database, with the lock held for one
-//! statement and its commit. The alternative, storing `pg_current_xact_id()` with each event and
+//! statement and its commit. A committer task per store (`group`) therefore commits every
+//! append that queued meanwhile together, and on PostgreSQL as one statement
+//! (`append_event_groups`, migration `0005`, which runs `append_events` for each append in
+//! turn): one round trip and one flush for the group, each append still checked and answered
+//! on its own. One transaction with one `append_events` call per append was tried first; its
+//! round trips, one per append while the lock was held, were most of the group's time. The alternative, storing `pg_current_xact_id()` with each event and
 //! reading only below `pg_snapshot_xmin(pg_current_snapshot())`, keeps commits concurrent but
 //! leaves holes after rollbacks that every reader would have to tolerate, and a timeout-based
 //! "skip the hole" reader loses late events. On SQLite one writer connection that opens every

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use sqlx::postgres::{PgListener, PgPoolOptions, PgRow};
-use sqlx::{PgExecutor, PgPool, Row};
+use sqlx::{PgPool, Row};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use uuid::Uuid;
@@ -34,6 +34,11 @@ const COLUMNS: &str = "position, event_id, stream, version, event_type, schema_v
 const APPEND: &str =
     "SELECT result, conflict_stream, conflict_actual, first_pos, last_pos, first_versions \
      FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+
+const APPEND_GROUP: &str =
+    "SELECT result, conflict_stream, conflict_actual, first_pos, last_pos, first_versions \
+     FROM append_event_groups($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+     $15, $16) ORDER BY append_no";
 
 /// What the committer answers for one append: the row of `append_events`.
 /// What the committer answers an append: `append_events`' row, with the recorded events when
@@ -129,66 +134,128 @@ impl PgEventStore {
     }
 }
 
-/// Calls `append_events` (as its own transaction unless `executor` is in one).
-async fn call_append<'c>(
-    executor: impl PgExecutor<'c>,
-    request: &AppendRequest,
-) -> Result<PgRow, sqlx::Error> {
-    let mut streams = Vec::new();
-    let mut expected = Vec::new();
-    let mut write_of = Vec::new();
-    let mut offsets = Vec::new();
-    let mut event_ids = Vec::new();
-    let mut types = Vec::new();
-    let mut schema_versions = Vec::new();
-    let mut occurred = Vec::new();
-    let mut actor_ids = Vec::new();
-    let mut actor_roles = Vec::new();
-    let mut data = Vec::new();
-    let mut metadata = Vec::new();
-    for (index, write) in request.writes.iter().enumerate() {
-        streams.push(write.stream.as_str());
-        expected.push(match write.expected {
-            ExpectedVersion::Any => -1,
-            ExpectedVersion::NoStream => -2,
-            ExpectedVersion::StreamExists => -3,
-            ExpectedVersion::Exact(version) => signed(version),
-        });
-        for (offset, event) in write.events.iter().enumerate() {
-            write_of.push(i32::try_from(index + 1).unwrap_or(i32::MAX));
-            offsets.push(offset as i64);
-            event_ids.push(event.event_id);
-            types.push(event.event_type.as_str());
-            schema_versions.push(i32::try_from(event.schema_version).unwrap_or(i32::MAX));
-            occurred.push(event.occurred_at);
-            actor_ids.push(event.actor_id);
-            actor_roles.push(event.actor_role.as_str());
-            data.push(&event.data);
-            metadata.push(&event.metadata);
+/// The parallel arrays `append_events` and `append_event_groups` take, for one or more appends.
+#[derive(Default)]
+struct AppendArrays<'a> {
+    writes: Vec<i32>,
+    events: Vec<i32>,
+    streams: Vec<&'a str>,
+    expected: Vec<i64>,
+    write_of: Vec<i32>,
+    offsets: Vec<i64>,
+    event_ids: Vec<Uuid>,
+    types: Vec<&'a str>,
+    schema_versions: Vec<i32>,
+    occurred: Vec<DateTime<Utc>>,
+    actor_ids: Vec<Uuid>,
+    actor_roles: Vec<&'a str>,
+    data: Vec<&'a serde_json::Value>,
+    metadata: Vec<&'a serde_json::Value>,
+    key_actors: Vec<Option<Uuid>>,
+    keys: Vec<Option<&'a str>>,
+}
+
+impl<'a> AppendArrays<'a> {
+    /// Adds one append; its events number their writes from 1 within it.
+    fn push(&mut self, request: &'a AppendRequest) {
+        let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+        self.writes.push(count(request.writes.len()));
+        self.events.push(count(
+            request.writes.iter().map(|write| write.events.len()).sum(),
+        ));
+        for (index, write) in request.writes.iter().enumerate() {
+            self.streams.push(write.stream.as_str());
+            self.expected.push(match write.expected {
+                ExpectedVersion::Any => -1,
+                ExpectedVersion::NoStream => -2,
+                ExpectedVersion::StreamExists => -3,
+                ExpectedVersion::Exact(version) => signed(version),
+            });
+            for (offset, event) in write.events.iter().enumerate() {
+                self.write_of.push(count(index + 1));
+                self.offsets.push(offset as i64);
+                self.event_ids.push(event.event_id);
+                self.types.push(event.event_type.as_str());
+                self.schema_versions
+                    .push(i32::try_from(event.schema_version).unwrap_or(i32::MAX));
+                self.occurred.push(event.occurred_at);
+                self.actor_ids.push(event.actor_id);
+                self.actor_roles.push(event.actor_role.as_str());
+                self.data.push(&event.data);
+                self.metadata.push(&event.metadata);
+            }
         }
+        let key = request.idempotency.as_ref();
+        self.key_actors.push(key.map(|k| k.actor_id));
+        self.keys.push(key.map(|k| k.key.as_str()));
     }
+
+    /// Binds the event arrays shared by both functions, from `p_streams` to `p_metadata`.
+    fn bind_events<'q>(
+        &'q self,
+        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        query
+            .bind(&self.streams)
+            .bind(&self.expected)
+            .bind(&self.write_of)
+            .bind(&self.offsets)
+            .bind(&self.event_ids)
+            .bind(&self.types)
+            .bind(&self.schema_versions)
+            .bind(&self.occurred)
+            .bind(&self.actor_ids)
+            .bind(&self.actor_roles)
+            .bind(&self.data)
+            .bind(&self.metadata)
+    }
+}
+
+/// Calls `append_events` for one append, as its own transaction.
+async fn call_append(pool: &PgPool, request: &AppendRequest) -> Result<PgRow, sqlx::Error> {
+    let mut arrays = AppendArrays::default();
+    arrays.push(request);
     let key = request.idempotency.as_ref();
-    sqlx::query(APPEND)
-        .bind(&streams)
-        .bind(&expected)
-        .bind(&write_of)
-        .bind(&offsets)
-        .bind(&event_ids)
-        .bind(&types)
-        .bind(&schema_versions)
-        .bind(&occurred)
-        .bind(&actor_ids)
-        .bind(&actor_roles)
-        .bind(&data)
-        .bind(&metadata)
+    arrays
+        .bind_events(sqlx::query(APPEND))
         .bind(key.map(|k| k.actor_id))
         .bind(key.map(|k| k.key.as_str()))
-        .fetch_one(executor)
+        .fetch_one(pool)
         .await
 }
 
-/// Commits a group of appends in one transaction; one by one when the group fails before its
-/// commit (a unique violation aborts the whole transaction) or holds one append. The appended
+/// Calls `append_event_groups` for a whole group: one statement, so one transaction and one
+/// round trip. Answers one row per append, in the group's order.
+async fn call_append_group(
+    pool: &PgPool,
+    group: &[Pending<Answer>],
+) -> Result<Vec<PgRow>, sqlx::Error> {
+    let mut arrays = AppendArrays::default();
+    for pending in group {
+        arrays.push(&pending.request);
+    }
+    let rows = sqlx::query(APPEND_GROUP)
+        .bind(&arrays.writes)
+        .bind(&arrays.events);
+    let rows = arrays
+        .bind_events(rows)
+        .bind(&arrays.key_actors)
+        .bind(&arrays.keys)
+        .fetch_all(pool)
+        .await?;
+    if rows.len() != group.len() {
+        return Err(sqlx::Error::Protocol(format!(
+            "append_event_groups answered {} rows for {} appends",
+            rows.len(),
+            group.len()
+        )));
+    }
+    Ok(rows)
+}
+
+/// Commits a group of appends as one statement, `append_event_groups` (one transaction, one
+/// round trip); one by one when the group holds one append or the statement was refused (a
+/// unique violation aborts it whole). The appended
 /// events are kept for this process's followers and the head moves before anyone is answered,
 /// so a follower woken by the commit (here or by its notification) finds them in memory.
 async fn commit_group(
@@ -207,7 +274,7 @@ async fn commit_group(
         Ok((row, events))
     };
     if group.len() > 1 {
-        match append_together(&pool, &group).await {
+        match call_append_group(&pool, &group).await {
             Ok(rows) => {
                 for (pending, row) in group.into_iter().zip(rows) {
                     let answer = committed(&pending.request, row);
@@ -215,14 +282,14 @@ async fn commit_group(
                 }
                 return;
             }
-            Err(Together::Commit(error)) => {
+            Err(error) if nothing_written(&error) => {
+                tracing::debug!(%error, "group of appends failed; appending one by one");
+            }
+            Err(error) => {
                 for pending in group {
                     pending.answer(Err(commit_failed(&error)));
                 }
                 return;
-            }
-            Err(Together::Before(error)) => {
-                tracing::debug!(%error, "group of appends failed; appending one by one");
             }
         }
     }
@@ -256,26 +323,14 @@ fn appended(
     Ok(Some(events))
 }
 
-/// Why a group transaction failed.
-enum Together {
-    /// Before the commit: nothing was written.
-    Before(sqlx::Error),
-    /// At the commit: the outcome is unknown.
-    Commit(sqlx::Error),
-}
-
-async fn append_together(pool: &PgPool, group: &[Pending<Answer>]) -> Result<Vec<PgRow>, Together> {
-    let mut tx = pool.begin().await.map_err(Together::Before)?;
-    let mut rows = Vec::with_capacity(group.len());
-    for pending in group {
-        rows.push(
-            call_append(&mut *tx, &pending.request)
-                .await
-                .map_err(Together::Before)?,
-        );
-    }
-    tx.commit().await.map_err(Together::Commit)?;
-    Ok(rows)
+/// Whether a failed group statement certainly wrote nothing: the database refused it (a
+/// statement that raises is rolled back whole) or it never reached the database. Anything
+/// else, such as a connection lost while it ran, leaves the outcome unknown.
+fn nothing_written(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::Database(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
+    )
 }
 
 /// Follows commits of every process through `LISTEN` until the store is dropped,

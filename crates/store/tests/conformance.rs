@@ -343,6 +343,89 @@ async fn duplicate_event_id(store: Arc<dyn EventStore>) {
     assert_eq!(positions, (1..=16).collect::<Vec<_>>());
 }
 
+/// Appends queued together (and so committed as one group) are each decided on their own:
+/// in each round a conflict, a repeated idempotency key and multi-stream appends land beside
+/// plain ones, and every answer is the one a lone append would get, with no gaps.
+async fn mixed_group(store: Arc<dyn EventStore>) {
+    let key = IdempotencyKey {
+        actor_id: Uuid::new_v4(),
+        key: "mixed".into(),
+    };
+    let keyed = |stream: &str| AppendRequest {
+        writes: vec![write(stream, ExpectedVersion::Any, 1)],
+        idempotency: Some(key.clone()),
+    };
+    let first = store.append(keyed("k")).await.unwrap();
+    append_to_stream(&*store, "taken", ExpectedVersion::Any, vec![event(0)])
+        .await
+        .unwrap();
+    for round in 0..5u64 {
+        let requests = vec![
+            keyed("k"),
+            AppendRequest {
+                writes: vec![write("taken", ExpectedVersion::NoStream, 1)],
+                idempotency: None,
+            },
+            AppendRequest {
+                writes: vec![
+                    write(&format!("pair-a-{round}"), ExpectedVersion::NoStream, 2),
+                    write(&format!("pair-b-{round}"), ExpectedVersion::NoStream, 1),
+                ],
+                idempotency: None,
+            },
+            AppendRequest {
+                writes: vec![write(
+                    &format!("plain-{round}"),
+                    ExpectedVersion::NoStream,
+                    3,
+                )],
+                idempotency: None,
+            },
+        ];
+        let tasks: Vec<_> = requests
+            .into_iter()
+            .map(|request| {
+                let store = store.clone();
+                tokio::spawn(async move { store.append(request).await })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(task.await.unwrap());
+        }
+        let duplicate = outcomes[0].as_ref().unwrap();
+        assert!(duplicate.duplicate);
+        assert_eq!(duplicate.events, first.events);
+        assert!(
+            matches!(
+                outcomes[1],
+                Err(StoreError::ConcurrencyConflict {
+                    actual: Some(0),
+                    ..
+                })
+            ),
+            "{:?}",
+            outcomes[1]
+        );
+        let pair = outcomes[2].as_ref().unwrap();
+        let versions: Vec<(&str, u64)> = pair
+            .events
+            .iter()
+            .map(|e| (e.stream.as_str(), e.version))
+            .collect();
+        let (a, b) = (format!("pair-a-{round}"), format!("pair-b-{round}"));
+        assert_eq!(
+            versions,
+            vec![(a.as_str(), 0), (a.as_str(), 1), (b.as_str(), 0)]
+        );
+        assert_eq!(outcomes[3].as_ref().unwrap().events.len(), 3);
+    }
+    let log = store.read_all(0, 1_000, None).await.unwrap();
+    let positions: Vec<u64> = log.iter().map(|e| e.position).collect();
+    assert_eq!(positions, (1..=2 + 5 * 6).collect::<Vec<_>>());
+    assert_eq!(store.stream_version("taken").await.unwrap(), Some(0));
+}
+
 /// 16 writers × 500 appends over random streams while 2 subscribers read.
 async fn concurrent_writers(store: Arc<dyn EventStore>) {
     const WRITERS: usize = 16;
@@ -495,6 +578,7 @@ macro_rules! conformance {
 
 conformance!(
     ordering_and_reads,
+    mixed_group,
     expected_versions,
     atomic_multi_stream,
     idempotency,
