@@ -565,8 +565,26 @@ async fn cli_events_replay_openapi_and_health(backend: Backend) {
         .await
         .ok()
         .clone();
-    let out = hub.cli(&["replay"]).await;
+    // Reads keep succeeding while the generations swap, and a write right after the swap
+    // is read back at its position.
+    let reading = std::sync::atomic::AtomicBool::new(true);
+    let reader = async {
+        let mut statuses = Vec::new();
+        while reading.load(std::sync::atomic::Ordering::Relaxed) {
+            let answer = hub.get(&reception, "/v1/conversations?limit=5").await;
+            statuses.push(answer.status.as_u16());
+        }
+        statuses
+    };
+    let replay = async {
+        let out = hub.cli(&["replay"]).await;
+        reading.store(false, std::sync::atomic::Ordering::Relaxed);
+        out
+    };
+    let (statuses, out) = tokio::join!(reader, replay);
     assert!(out.contains("rebuilt"), "{out}");
+    assert!(!statuses.is_empty());
+    assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
     let after = hub
         .get(
             &reception,
@@ -583,6 +601,28 @@ async fn cli_events_replay_openapi_and_health(backend: Backend) {
         .map(|c| c["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids.len(), 5);
+    let conversation = before["items"][0]["id"].as_str().unwrap().to_owned();
+    let written = hub
+        .post(
+            &reception,
+            &format!("/v1/conversations/{conversation}/messages"),
+            json!({ "channel": "portal", "body": "after the replay" }),
+        )
+        .await
+        .ok()["position"]
+        .as_u64()
+        .unwrap();
+    let timeline = hub
+        .get(
+            &reception,
+            &format!("/v1/conversations/{conversation}/messages?min_position={written}"),
+        )
+        .await;
+    assert!(timeline.ok()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["body"] == "after the replay"));
     let copy = hub
         .cli(&["replay", "--until", "4", "--into", "audit_one"])
         .await;

@@ -1,6 +1,6 @@
 //! Phase: a full replay of the event log into fresh read models (blue/green), with progress.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use projections::SqlReadModel;
 use store::EventStore;
@@ -11,13 +11,11 @@ use super::progress;
 pub async fn run(store: &dyn EventStore, model: &SqlReadModel) -> anyhow::Result<(u64, Duration)> {
     let head = store.head_position().await?;
     let bar = progress::bar("rebuilding read models", head, "events");
-    let started = Instant::now();
     let outcome = projections::replay(store, model, None, None, |p| {
         bar.set_length(p.head);
         bar.set_position(p.position);
     })
     .await?;
-    let elapsed = started.elapsed();
     bar.finish_and_clear();
-    Ok((outcome.position, elapsed))
+    Ok((outcome.position, outcome.took))
 }

@@ -31,6 +31,15 @@ const DDL_VERSION: &str = "5";
 /// no in-process signal wakes them (a projector in another process, or on another node).
 const WAIT_POLL: Duration = Duration::from_millis(10);
 
+/// How long a query trusts the live generation it last read. Every query used to read it
+/// first (a third of the statements a busy hub ran); now each process reads it at most once a
+/// second. A replay in another process swaps generations and keeps the old one for
+/// [`OLD_GENERATION_GRACE`] before dropping it, so a query on the old one still succeeds.
+const LIVE_TTL: Duration = Duration::from_secs(1);
+
+/// How long replay keeps the generation it replaced: more than every process's [`LIVE_TTL`].
+pub(crate) const OLD_GENERATION_GRACE: Duration = Duration::from_secs(3);
+
 /// Read models in one database (PostgreSQL or a SQLite file).
 pub struct SqlReadModel {
     pool: AnyPool,
@@ -43,6 +52,8 @@ pub struct SqlReadModel {
     /// When the checkpoints were last read for waiters: one read per [`WAIT_POLL`] for the
     /// whole process, however many requests wait.
     last_refresh: tokio::sync::Mutex<Option<Instant>>,
+    /// The live generation as last read, and when: see [`LIVE_TTL`].
+    live: std::sync::RwLock<Option<(Tables, Instant)>>,
 }
 
 /// Opens the read models: PostgreSQL for a `postgres://` URL, else the SQLite file at `sqlite_path`.
@@ -106,6 +117,7 @@ impl SqlReadModel {
             sqlite_path,
             applied: [watch::Sender::new(0), watch::Sender::new(0)],
             last_refresh: tokio::sync::Mutex::new(None),
+            live: std::sync::RwLock::new(None),
         })
     }
 
@@ -217,13 +229,32 @@ impl SqlReadModel {
         Ok(())
     }
 
-    /// The live generation's tables.
+    /// The live generation's tables for a query: as read at most [`LIVE_TTL`] ago.
     pub(crate) async fn live(&self) -> Result<Tables, QueryError> {
+        let cached = self
+            .live
+            .read()
+            .ok()
+            .and_then(|live| live.clone())
+            .filter(|(_, read_at)| read_at.elapsed() < LIVE_TTL);
+        match cached {
+            Some((tables, _)) => Ok(tables),
+            None => self.read_live().await,
+        }
+    }
+
+    /// The live generation's tables as the database names them now (for the projector and
+    /// replay, which must never work on a replaced generation); queries then use it too.
+    pub(crate) async fn read_live(&self) -> Result<Tables, QueryError> {
         let live: String =
             sqlx::query_scalar("SELECT value FROM readmodel_meta WHERE key = 'live'")
                 .fetch_one(&self.pool)
                 .await?;
-        Ok(Tables::new(self.dialect, &live))
+        let tables = Tables::new(self.dialect, &live);
+        if let Ok(mut cached) = self.live.write() {
+            *cached = Some((tables.clone(), Instant::now()));
+        }
+        Ok(tables)
     }
 
     /// A projection's checkpoint in a generation.

@@ -98,7 +98,7 @@ impl Projector {
     }
 
     async fn follow(&self, conn: &mut AnyConnection) -> Result<(), QueryError> {
-        let tables = self.model.live().await?;
+        let tables = self.model.read_live().await?;
         let mut checkpoint = self.model.checkpoint_of(&tables, self.projection).await?;
         self.signal(checkpoint);
         tracing::info!(

@@ -44,6 +44,9 @@ pub struct ReplayOutcome {
     pub position: u64,
     /// The generation or copy built: a PostgreSQL schema, or a SQLite table prefix or file name.
     pub name: String,
+    /// How long it took until the copy was complete or the new generation was live (the
+    /// replaced generation is dropped a few seconds later, when no process reads it any more).
+    pub took: Duration,
 }
 
 /// Rebuilds the read models from the event log. Without `into`, builds the next generation
@@ -99,7 +102,8 @@ pub async fn replay(
             }
         }
         None => {
-            let old = model.live().await?;
+            let started = Instant::now();
+            let old = model.read_live().await?;
             let new = model.generation(SqlReadModel::generation_number(&old) + 1);
             let mut conn = model.pool().acquire().await?;
             for statement in new.drop_statements() {
@@ -117,6 +121,14 @@ pub async fn replay(
                 position = outcome.position,
                 "swapped in the rebuilt read models"
             );
+            model.read_live().await?;
+            let outcome = ReplayOutcome {
+                took: started.elapsed(),
+                ..outcome
+            };
+            // Other processes may still query the old generation until their cached name of
+            // the live one expires.
+            tokio::time::sleep(crate::model::OLD_GENERATION_GRACE).await;
             let mut conn = model.pool().acquire().await?;
             for statement in old.drop_statements() {
                 conn.execute(statement.as_str()).await?;
@@ -214,6 +226,7 @@ async fn build(
     Ok(ReplayOutcome {
         position,
         name: tables.namespace().to_owned(),
+        took: started.elapsed(),
     })
 }
 
