@@ -1140,6 +1140,130 @@ async fn inbox_conversation_and_compose_fit_a_390_px_phone() {
     browser.close().await.unwrap();
 }
 
+/// An RFC 3339 time as New York's clock shows it, with the zone's abbreviation.
+fn in_new_york(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap_or_else(|_| panic!("not an RFC 3339 time: {rfc3339:?}"))
+        .with_timezone(&chrono_tz::America::New_York)
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
+/// The `datetime`, `title` and text of the first `<time>` under `css`.
+async fn time_of(client: &Client, css: &str) -> (String, String, String) {
+    let time = find(client, &format!("{css} time")).await;
+    let attribute = |name: &'static str| {
+        let time = time.clone();
+        async move { time.attr(name).await.unwrap().unwrap_or_default() }
+    };
+    (
+        attribute("datetime").await,
+        attribute("title").await,
+        time.text().await.unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn times_show_in_the_clinics_zone_and_lists_say_how_long_ago() {
+    let mut scene = scene_with(&["--time-zone", "America/New_York"]).await;
+    let sent = scene
+        .reception_writes(json!({ "body": "Your test results are in." }))
+        .await;
+    let conversation_id = sent["conversation_id"].as_str().unwrap().to_owned();
+    let browser = scene.driver.browser(1280).await;
+    let hub = &scene.hub;
+    sign_in(&browser, hub, &scene.reception).await;
+
+    // The inbox row says how long ago, with New York's time as its title.
+    wait_text(&browser, "#conversation-list", "Paula Patient").await;
+    let (datetime, title, shown) = time_of(&browser, "#conversation-list .row .when").await;
+    let relative = regex::Regex::new(r"^(just now|\d+ min ago)$").unwrap();
+    assert!(relative.is_match(&shown), "{shown:?}");
+    assert_eq!(title, in_new_york(&datetime));
+    assert!(
+        title.ends_with(" EST") || title.ends_with(" EDT"),
+        "{title}"
+    );
+
+    // The timeline shows New York's time itself.
+    visit(&browser, hub, &format!("/conversations/{conversation_id}")).await;
+    wait_text(&browser, "#timeline", "Your test results are in.").await;
+    let (datetime, _, shown) = time_of(&browser, "#timeline .msg .when").await;
+    assert_eq!(shown, in_new_york(&datetime));
+
+    // Calls are logged in New York's time: one in the hour the clocks skipped is refused,
+    // naming the field; one in the hour that happened twice is the earlier.
+    wait_text(&browser, "label[for=call-time]", "Time (America/New_York)").await;
+    let log_call = |date: &'static str, time: &'static str| {
+        let browser = browser.clone();
+        async move {
+            js(
+                &browser,
+                &format!(
+                    "document.querySelector('#call-date').value = '{date}'; \
+                     document.querySelector('#call-time').value = '{time}';"
+                ),
+            )
+            .await;
+            type_into(&browser, "#call-summary", &format!("Called at {time}")).await;
+            click(&browser, "form.call button[type=submit]").await;
+        }
+    };
+    log_call("2025-03-09", "02:30").await;
+    let refusal = wait_text(&browser, "form.call .alert", "does not exist").await;
+    assert!(
+        refusal.contains("Time (America/New_York): 02:30 on 2025-03-09"),
+        "{refusal}"
+    );
+    log_call("2025-11-02", "01:30").await;
+    wait_text(&browser, "#timeline .call-facts", "2025-11-02 01:30 EDT").await;
+    let timeline = hub
+        .get(
+            &scene.reception,
+            &format!("/v1/conversations/{conversation_id}/messages"),
+        )
+        .await;
+    let calls: Vec<&Value> = timeline.ok()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["channel"] == "call")
+        .collect();
+    assert_eq!(
+        calls.len(),
+        1,
+        "only the call at an existing time is logged"
+    );
+    assert_eq!(
+        calls[0]["call"]["occurred_at"],
+        json!("2025-11-02T05:30:00Z")
+    );
+    browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn hub_serve_refuses_an_unknown_time_zone() {
+    let out = Command::new(env!("CARGO_BIN_EXE_hub"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--time-zone",
+            "Europe/Atlantis",
+        ])
+        .arg("--data-dir")
+        .arg(tempfile::tempdir().unwrap().path())
+        .output()
+        .await
+        .expect("run hub serve");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--time-zone") && stderr.contains("Europe/Atlantis"),
+        "{stderr}"
+    );
+}
+
 /// A browser's side of the pages over plain HTTP: cookies by hand, no redirects followed.
 struct Visitor {
     http: reqwest::Client,
