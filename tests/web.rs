@@ -1059,6 +1059,29 @@ async fn admin_manages_staff_and_patients_and_reception_files_the_unmatched() {
     assert_eq!(record["whatsapp_opt_in"], json!(true));
     assert_eq!(record["portal_enabled"], json!(true));
 
+    // Issue Olga a new token: shown once, it signs in as her, and the old one is over.
+    click(&browser, "form[action$='/token'] button").await;
+    let renewed_olga = shown_token(&browser).await;
+    assert!(renewed_olga.starts_with("hub_p_"), "{renewed_olga}");
+    assert_ne!(renewed_olga, olga);
+    assert_eq!(hub.get(&olga, "/v1/conversations").await.status, 401);
+    let portal = scene.driver.browser(1280).await;
+    sign_in(&portal, hub, &renewed_olga).await;
+    wait_text(&portal, ".who", "Olga Orange").await;
+    wait_text(&portal, "h1", "My messages").await;
+    // Revoke her tokens: her session ends and the token no longer signs in.
+    click(&browser, "form[action$='/revoke'] button").await;
+    wait_text(&browser, ".notice", "Every token of the patient is revoked").await;
+    assert_eq!(
+        hub.get(&renewed_olga, "/v1/conversations").await.status,
+        401
+    );
+    visit(&portal, hub, "/").await;
+    wait_path(&portal, "/signin").await;
+    type_into(&portal, "#token", &format!("{renewed_olga}\u{E007}")).await;
+    wait_text(&portal, "#signin-error", "not valid").await;
+    portal.close().await.unwrap();
+
     // A message from an unknown address waits in the queue; reception files it with Olga.
     let raw = "From: new.address@example.net\r\nTo: clinic@clinic.example\r\n\
                Subject: New address\r\nMessage-ID: <stranger-1@example.net>\r\n\r\n\

@@ -117,6 +117,8 @@ pub fn router(state: WebState) -> Router {
             "/admin/patients/{id}",
             get(admin::patients::edit).post(admin::patients::change),
         )
+        .route("/admin/patients/{id}/token", post(admin::patients::rotate))
+        .route("/admin/patients/{id}/revoke", post(admin::patients::revoke))
         .route("/unmatched", get(unmatched::list))
         .route("/unmatched/{id}/assign", post(unmatched::assign))
         .route("/static/{file}", get(assets::serve))
