@@ -1163,6 +1163,122 @@ async fn inbox_conversation_and_compose_fit_a_390_px_phone() {
     browser.close().await.unwrap();
 }
 
+/// Files an e-mail from an address no patient has: it waits in the unmatched queue.
+async fn unmatched_email(hub: &Hub, secret: &str, from: &str) {
+    let raw = format!(
+        "From: {from}\r\nTo: clinic@clinic.example\r\nSubject: New address\r\n\
+         Message-ID: <stranger-{from}>\r\n\r\nHello, this is me from a new address.\r\n"
+    );
+    let filed = reqwest::Client::new()
+        .post(format!("{}/v1/webhooks/email", hub.base))
+        .bearer_auth(secret)
+        .header("content-type", "message/rfc822")
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert!(filed.status().is_success(), "{}", filed.status());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_pages_fit_a_390_px_phone() {
+    let mut scene = scene_with(&["--inbound-email-token", "inbound-secret"]).await;
+    let browser = scene.driver.browser(390).await;
+    let (hub, patient_id) = (&scene.hub, &scene.patient_id);
+    unmatched_email(
+        hub,
+        "inbound-secret",
+        "a.rather.long.address.of.somebody@some-long-domain.example.net",
+    )
+    .await;
+    // Records with long unbroken words.
+    hub.staff(
+        "Bartholomäus Donaudampfschifffahrtsgesellschaftskapitän",
+        "doctor",
+    )
+    .await;
+    hub.post(
+        ADMIN,
+        "/v1/patients",
+        json!({
+            "name": "Maximiliane Hohenzollernbrückenbauerinnenvereinsvorsitzende",
+            "email": "maximiliane.wolkenstein-hohenzollern@a-very-long-provider-name.example.org",
+            "phone": "+4915100000077",
+            "portal_enabled": true,
+            "whatsapp_opt_in": true,
+        }),
+    )
+    .await
+    .ok();
+    sign_in(&browser, hub, ADMIN).await;
+    assert_eq!(js(&browser, "return window.innerWidth;").await, json!(390));
+
+    // The staff list, and a member's new token shown once.
+    visit(&browser, hub, "/admin/staff").await;
+    wait_text(&browser, "ul.records", "Donaudampfschifffahrt").await;
+    assert_fits(&browser).await;
+    js(
+        &browser,
+        "document.querySelector('ul.records').scrollIntoView();",
+    )
+    .await;
+    shot(&browser, "admin-staff-390").await;
+    click(
+        &browser,
+        "ul.records li:last-child form[action$='/token'] button",
+    )
+    .await;
+    shown_token(&browser).await;
+    assert_fits(&browser).await;
+    shot(&browser, "admin-staff-token-390").await;
+
+    // The patient list, a patient's page, and her new token shown once.
+    visit(&browser, hub, "/admin/patients").await;
+    wait_text(&browser, "ul.records", "Hohenzollern").await;
+    assert_fits(&browser).await;
+    js(
+        &browser,
+        "document.querySelector('ul.records').scrollIntoView();",
+    )
+    .await;
+    shot(&browser, "admin-patients-390").await;
+    visit(&browser, hub, &format!("/admin/patients/{patient_id}")).await;
+    wait_text(&browser, "h1", "Paula Patient").await;
+    assert_fits(&browser).await;
+    shot(&browser, "admin-patient-390").await;
+    click(&browser, "form[action$='/token'] button").await;
+    shown_token(&browser).await;
+    assert_fits(&browser).await;
+    js(
+        &browser,
+        "document.querySelector('#tokens-title').scrollIntoView();",
+    )
+    .await;
+    shot(&browser, "admin-patient-token-390").await;
+
+    // The unmatched queue with an entry, and the patients found for it.
+    visit(&browser, hub, "/unmatched").await;
+    let deadline = Instant::now() + WAIT;
+    while !find(&browser, "main")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("some-long-domain")
+    {
+        assert!(Instant::now() < deadline, "the queue stayed empty");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        browser.refresh().await.unwrap();
+    }
+    assert_fits(&browser).await;
+    type_into(&browser, "ul.records input[type=search]", "paula").await;
+    click(&browser, "ul.records form[role=search] button").await;
+    wait_text(&browser, "form.assign button", "Assign to Paula Patient").await;
+    assert_fits(&browser).await;
+    shot(&browser, "unmatched-390").await;
+    browser.close().await.unwrap();
+}
+
 /// An RFC 3339 time as New York's clock shows it, with the zone's abbreviation.
 fn in_new_york(rfc3339: &str) -> String {
     chrono::DateTime::parse_from_rfc3339(rfc3339)
