@@ -600,8 +600,8 @@ fn call_body(form: &FormData, zone: Tz) -> Result<Value, Failure> {
     let duration = number("minutes")? * 60 + number("seconds")?;
     let occurred_at = clock::to_utc(date, time, zone).ok_or_else(|| {
         invalid(&format!(
-            "Time ({zone}): {} on {date} does not exist in {zone}, the clocks were put forward \
-             then; enter the time as the clock showed it.",
+            "Time ({zone}): {} on {date} does not exist: the clocks skipped it when they were \
+             put forward. Enter the time the clock showed.",
             time.format("%H:%M"),
             zone = zone.name()
         ))
