@@ -1059,6 +1059,29 @@ async fn admin_manages_staff_and_patients_and_reception_files_the_unmatched() {
     assert_eq!(record["whatsapp_opt_in"], json!(true));
     assert_eq!(record["portal_enabled"], json!(true));
 
+    // Issue Olga a new token: shown once, it signs in as her, and the old one is over.
+    click(&browser, "form[action$='/token'] button").await;
+    let renewed_olga = shown_token(&browser).await;
+    assert!(renewed_olga.starts_with("hub_p_"), "{renewed_olga}");
+    assert_ne!(renewed_olga, olga);
+    assert_eq!(hub.get(&olga, "/v1/conversations").await.status, 401);
+    let portal = scene.driver.browser(1280).await;
+    sign_in(&portal, hub, &renewed_olga).await;
+    wait_text(&portal, ".who", "Olga Orange").await;
+    wait_text(&portal, "h1", "My messages").await;
+    // Revoke her tokens: her session ends and the token no longer signs in.
+    click(&browser, "form[action$='/revoke'] button").await;
+    wait_text(&browser, ".notice", "Every token of the patient is revoked").await;
+    assert_eq!(
+        hub.get(&renewed_olga, "/v1/conversations").await.status,
+        401
+    );
+    visit(&portal, hub, "/").await;
+    wait_path(&portal, "/signin").await;
+    type_into(&portal, "#token", &format!("{renewed_olga}\u{E007}")).await;
+    wait_text(&portal, "#signin-error", "not valid").await;
+    portal.close().await.unwrap();
+
     // A message from an unknown address waits in the queue; reception files it with Olga.
     let raw = "From: new.address@example.net\r\nTo: clinic@clinic.example\r\n\
                Subject: New address\r\nMessage-ID: <stranger-1@example.net>\r\n\r\n\
@@ -1138,6 +1161,246 @@ async fn inbox_conversation_and_compose_fit_a_390_px_phone() {
     assert_fits(&browser).await;
     shot(&browser, "compose-390").await;
     browser.close().await.unwrap();
+}
+
+/// Files an e-mail from an address no patient has: it waits in the unmatched queue.
+async fn unmatched_email(hub: &Hub, secret: &str, from: &str) {
+    let raw = format!(
+        "From: {from}\r\nTo: clinic@clinic.example\r\nSubject: New address\r\n\
+         Message-ID: <stranger-{from}>\r\n\r\nHello, this is me from a new address.\r\n"
+    );
+    let filed = reqwest::Client::new()
+        .post(format!("{}/v1/webhooks/email", hub.base))
+        .bearer_auth(secret)
+        .header("content-type", "message/rfc822")
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert!(filed.status().is_success(), "{}", filed.status());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_pages_fit_a_390_px_phone() {
+    let mut scene = scene_with(&["--inbound-email-token", "inbound-secret"]).await;
+    let browser = scene.driver.browser(390).await;
+    let (hub, patient_id) = (&scene.hub, &scene.patient_id);
+    unmatched_email(
+        hub,
+        "inbound-secret",
+        "a.rather.long.address.of.somebody@some-long-domain.example.net",
+    )
+    .await;
+    // Records with long unbroken words.
+    hub.staff(
+        "Bartholomäus Donaudampfschifffahrtsgesellschaftskapitän",
+        "doctor",
+    )
+    .await;
+    hub.post(
+        ADMIN,
+        "/v1/patients",
+        json!({
+            "name": "Maximiliane Hohenzollernbrückenbauerinnenvereinsvorsitzende",
+            "email": "maximiliane.wolkenstein-hohenzollern@a-very-long-provider-name.example.org",
+            "phone": "+4915100000077",
+            "portal_enabled": true,
+            "whatsapp_opt_in": true,
+        }),
+    )
+    .await
+    .ok();
+    sign_in(&browser, hub, ADMIN).await;
+    assert_eq!(js(&browser, "return window.innerWidth;").await, json!(390));
+
+    // The staff list, and a member's new token shown once.
+    visit(&browser, hub, "/admin/staff").await;
+    wait_text(&browser, "ul.records", "Donaudampfschifffahrt").await;
+    assert_fits(&browser).await;
+    js(
+        &browser,
+        "document.querySelector('ul.records').scrollIntoView();",
+    )
+    .await;
+    shot(&browser, "admin-staff-390").await;
+    click(
+        &browser,
+        "ul.records li:last-child form[action$='/token'] button",
+    )
+    .await;
+    shown_token(&browser).await;
+    assert_fits(&browser).await;
+    shot(&browser, "admin-staff-token-390").await;
+
+    // The patient list, a patient's page, and her new token shown once.
+    visit(&browser, hub, "/admin/patients").await;
+    wait_text(&browser, "ul.records", "Hohenzollern").await;
+    assert_fits(&browser).await;
+    js(
+        &browser,
+        "document.querySelector('ul.records').scrollIntoView();",
+    )
+    .await;
+    shot(&browser, "admin-patients-390").await;
+    visit(&browser, hub, &format!("/admin/patients/{patient_id}")).await;
+    wait_text(&browser, "h1", "Paula Patient").await;
+    assert_fits(&browser).await;
+    shot(&browser, "admin-patient-390").await;
+    click(&browser, "form[action$='/token'] button").await;
+    shown_token(&browser).await;
+    assert_fits(&browser).await;
+    js(
+        &browser,
+        "document.querySelector('#tokens-title').scrollIntoView();",
+    )
+    .await;
+    shot(&browser, "admin-patient-token-390").await;
+
+    // The unmatched queue with an entry, and the patients found for it.
+    visit(&browser, hub, "/unmatched").await;
+    let deadline = Instant::now() + WAIT;
+    while !find(&browser, "main")
+        .await
+        .text()
+        .await
+        .unwrap()
+        .contains("some-long-domain")
+    {
+        assert!(Instant::now() < deadline, "the queue stayed empty");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        browser.refresh().await.unwrap();
+    }
+    assert_fits(&browser).await;
+    type_into(&browser, "ul.records input[type=search]", "paula").await;
+    click(&browser, "ul.records form[role=search] button").await;
+    wait_text(&browser, "form.assign button", "Assign to Paula Patient").await;
+    assert_fits(&browser).await;
+    shot(&browser, "unmatched-390").await;
+    browser.close().await.unwrap();
+}
+
+/// An RFC 3339 time as New York's clock shows it, with the zone's abbreviation.
+fn in_new_york(rfc3339: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap_or_else(|_| panic!("not an RFC 3339 time: {rfc3339:?}"))
+        .with_timezone(&chrono_tz::America::New_York)
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
+/// The `datetime`, `title` and text of the first `<time>` under `css`.
+async fn time_of(client: &Client, css: &str) -> (String, String, String) {
+    let time = find(client, &format!("{css} time")).await;
+    let attribute = |name: &'static str| {
+        let time = time.clone();
+        async move { time.attr(name).await.unwrap().unwrap_or_default() }
+    };
+    (
+        attribute("datetime").await,
+        attribute("title").await,
+        time.text().await.unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn times_show_in_the_clinics_zone_and_lists_say_how_long_ago() {
+    let mut scene = scene_with(&["--time-zone", "America/New_York"]).await;
+    let sent = scene
+        .reception_writes(json!({ "body": "Your test results are in." }))
+        .await;
+    let conversation_id = sent["conversation_id"].as_str().unwrap().to_owned();
+    let browser = scene.driver.browser(1280).await;
+    let hub = &scene.hub;
+    sign_in(&browser, hub, &scene.reception).await;
+
+    // The inbox row says how long ago, with New York's time as its title.
+    wait_text(&browser, "#conversation-list", "Paula Patient").await;
+    let (datetime, title, shown) = time_of(&browser, "#conversation-list .row .when").await;
+    let relative = regex::Regex::new(r"^(just now|\d+ min ago)$").unwrap();
+    assert!(relative.is_match(&shown), "{shown:?}");
+    assert_eq!(title, in_new_york(&datetime));
+    assert!(
+        title.ends_with(" EST") || title.ends_with(" EDT"),
+        "{title}"
+    );
+
+    // The timeline shows New York's time itself.
+    visit(&browser, hub, &format!("/conversations/{conversation_id}")).await;
+    wait_text(&browser, "#timeline", "Your test results are in.").await;
+    let (datetime, _, shown) = time_of(&browser, "#timeline .msg .when").await;
+    assert_eq!(shown, in_new_york(&datetime));
+
+    // Calls are logged in New York's time: one in the hour the clocks skipped is refused,
+    // naming the field; one in the hour that happened twice is the earlier.
+    wait_text(&browser, "label[for=call-time]", "Time (America/New_York)").await;
+    let log_call = |date: &'static str, time: &'static str| {
+        let browser = browser.clone();
+        async move {
+            js(
+                &browser,
+                &format!(
+                    "document.querySelector('#call-date').value = '{date}'; \
+                     document.querySelector('#call-time').value = '{time}';"
+                ),
+            )
+            .await;
+            type_into(&browser, "#call-summary", &format!("Called at {time}")).await;
+            click(&browser, "form.call button[type=submit]").await;
+        }
+    };
+    log_call("2025-03-09", "02:30").await;
+    let refusal = wait_text(&browser, "form.call .alert", "does not exist").await;
+    assert!(
+        refusal.contains("Time (America/New_York): 02:30 on 2025-03-09"),
+        "{refusal}"
+    );
+    log_call("2025-11-02", "01:30").await;
+    wait_text(&browser, "#timeline .call-facts", "2025-11-02 01:30 EDT").await;
+    let timeline = hub
+        .get(
+            &scene.reception,
+            &format!("/v1/conversations/{conversation_id}/messages"),
+        )
+        .await;
+    let calls: Vec<&Value> = timeline.ok()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["channel"] == "call")
+        .collect();
+    assert_eq!(
+        calls.len(),
+        1,
+        "only the call at an existing time is logged"
+    );
+    assert_eq!(
+        calls[0]["call"]["occurred_at"],
+        json!("2025-11-02T05:30:00Z")
+    );
+    browser.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn hub_serve_refuses_an_unknown_time_zone() {
+    let out = Command::new(env!("CARGO_BIN_EXE_hub"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--time-zone",
+            "Europe/Atlantis",
+        ])
+        .arg("--data-dir")
+        .arg(tempfile::tempdir().unwrap().path())
+        .output()
+        .await
+        .expect("run hub serve");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--time-zone") && stderr.contains("Europe/Atlantis"),
+        "{stderr}"
+    );
 }
 
 /// A browser's side of the pages over plain HTTP: cookies by hand, no redirects followed.

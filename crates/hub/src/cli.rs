@@ -110,6 +110,20 @@ pub struct ServeArgs {
     /// topology, where `hub project` and `hub dispatch` run beside it).
     #[arg(long)]
     pub api_only: bool,
+    /// The clinic's time zone, an IANA name such as `Europe/Berlin`: the web pages show times
+    /// in it and read the times typed into them in it.
+    #[arg(long, env = "HUB_TIME_ZONE", default_value = "UTC", value_parser = time_zone)]
+    pub time_zone: chrono_tz::Tz,
+}
+
+/// An IANA time zone name, or what to give instead.
+fn time_zone(name: &str) -> Result<chrono_tz::Tz, String> {
+    name.parse().map_err(|_| {
+        format!(
+            "unknown time zone {name:?}: give an IANA name such as Europe/Berlin, \
+             America/New_York or UTC"
+        )
+    })
 }
 
 /// Where attachment contents are kept.

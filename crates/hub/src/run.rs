@@ -133,7 +133,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_connections: args.max_connections,
         header_timeout: Duration::from_secs(args.header_timeout_seconds.max(1)),
     };
-    server::serve(listener, http::router(state), limits, shutdown_signal()).await?;
+    let router = http::router(state, args.time_zone);
+    server::serve(listener, router, limits, shutdown_signal()).await?;
     for worker in workers {
         worker.abort();
     }

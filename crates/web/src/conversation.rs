@@ -5,12 +5,14 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{NaiveDate, NaiveTime};
+use chrono_tz::Tz;
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::api::{Api, Conversation, Failure, Message, Patient, Written};
+use super::clock::{self, Clock};
 use super::compose::{self, channel_options, message_fields, Draft};
 use super::entry::{entry, star_form};
 use super::inbox::counterpart_label;
@@ -47,6 +49,8 @@ struct View {
     /// Whether the timeline carries the form that marks its unread messages read once shown
     /// (not in the answer to that form itself, so a failure cannot loop).
     offer_read: bool,
+    /// The clinic's clock the page is rendered by.
+    clock: Clock,
 }
 
 /// Which form a refusal belongs to, with what was typed.
@@ -84,8 +88,15 @@ fn addressed_to_caller(session: &Session, message: &Message) -> bool {
     }
 }
 
-/// The conversation with its newest entries, or those from position `from` on.
-async fn load(api: &Api<'_>, id: &str, after: &str, from: Option<u64>) -> Result<View, Failure> {
+/// The conversation with its newest entries, or those from position `from` on, to be shown by
+/// `clock`.
+async fn load(
+    api: &Api<'_>,
+    clock: Clock,
+    id: &str,
+    after: &str,
+    from: Option<u64>,
+) -> Result<View, Failure> {
     let wait = if after.parse::<u64>().is_ok() {
         format!("?min_position={after}")
     } else {
@@ -109,6 +120,7 @@ async fn load(api: &Api<'_>, id: &str, after: &str, from: Option<u64>) -> Result
         patient_name,
         unconfigured: compose::unconfigured_channels(api).await,
         offer_read: true,
+        clock,
     })
 }
 
@@ -140,7 +152,7 @@ async fn page_for(
 ) -> Response {
     let api = Api::new(state, session);
     let view = match checked_id(id) {
-        Ok(id) => load(&api, &id, after, from).await,
+        Ok(id) => load(&api, state.clock(), &id, after, from).await,
         Err(failure) => Err(failure),
     };
     let view = match view {
@@ -236,21 +248,23 @@ fn render(session: &Session, view: &View, title: &str, error: Option<&FormError>
                 }
             }
             @if staff_writer {
-                (call_form(session, c, call_error, &call_draft))
+                (call_form(session, &view.clock, c, call_error, &call_draft))
             }
         }
     }
 }
 
+/// The call log form; its date and time are the clinic's (now, unless typed).
 fn call_form(
     session: &Session,
+    clock: &Clock,
     c: &Conversation,
     failure: Option<&Failure>,
     draft: &CallDraft,
 ) -> Markup {
-    let now = Utc::now();
+    let (today, now) = clock.local_now();
     let date = if draft.date.is_empty() {
-        now.format("%Y-%m-%d").to_string()
+        today.format("%Y-%m-%d").to_string()
     } else {
         draft.date.clone()
     };
@@ -272,7 +286,7 @@ fn call_form(
                         input id="call-date" type="date" name="date" value=(date) required;
                     }
                     div.field {
-                        label for="call-time" { "Time (UTC)" }
+                        label for="call-time" { "Time (" (clock.zone().name()) ")" }
                         input id="call-time" type="time" name="time" value=(time) required;
                     }
                     div.field {
@@ -339,7 +353,7 @@ fn timeline(session: &Session, view: &View) -> Markup {
             hx-get={ "/conversations/" (c.id) "/updates?known=" (c.position) "&from=" (view.timeline.from()) }
             hx-trigger="every 2s" hx-swap="outerHTML" {
             ol.timeline {
-                @for message in &view.timeline.entries { (entry(session, &view.patient_name, message)) }
+                @for message in &view.timeline.entries { (entry(session, &view.clock, &view.patient_name, message)) }
             }
             @if view.offer_read {
                 (read_form(session, &c.id, &view.timeline.entries, Some(view.timeline.from())))
@@ -404,6 +418,7 @@ pub async fn older(
         Ok(loaded) => loaded,
         Err(failure) => return page::respond(failure.status, page::alert(&failure)),
     };
+    let clock = state.clock();
     let mut directory = Directory::default();
     let patient_name = match earlier.entries.first() {
         Some(first) => directory.name(&api, &first.patient_id).await,
@@ -412,7 +427,7 @@ pub async fn older(
     let markup = html! {
         @if let Some(cursor) = &earlier.older { (older_control(&id, cursor)) }
         ol.timeline.earlier aria-label="Older messages" {
-            @for message in &earlier.entries { (entry(&session, &patient_name, message)) }
+            @for message in &earlier.entries { (entry(&session, &clock, &patient_name, message)) }
         }
         (read_form(&session, &id, &earlier.entries, None))
     };
@@ -459,7 +474,7 @@ pub async fn updates(
         .await
     {
         Ok(c) if c.position.to_string() == query.known => StatusCode::NO_CONTENT.into_response(),
-        Ok(_) => match load(&api, &id, "", query.from.parse().ok()).await {
+        Ok(_) => match load(&api, state.clock(), &id, "", query.from.parse().ok()).await {
             Ok(mut view) => {
                 view.timeline = view.timeline.since(query.from.parse().ok());
                 page::respond(StatusCode::OK, timeline_update(&api, &session, &view).await)
@@ -519,7 +534,7 @@ pub async fn read(
         let query = super::query_string([("after", after.as_str()), ("from", from)]);
         return page::see_other(&format!("/conversations/{id}?{query}#timeline"));
     }
-    match load(&api, &id, &after, from.parse().ok()).await {
+    match load(&api, state.clock(), &id, &after, from.parse().ok()).await {
         Ok(mut view) => {
             view.offer_read = false;
             view.timeline = view.timeline.since(from.parse().ok());
@@ -564,7 +579,8 @@ fn written_redirect(id: &str, written: &Written) -> Response {
     ))
 }
 
-fn call_body(form: &FormData) -> Result<Value, Failure> {
+/// The API's call log from the form, its date and time read in the clinic's `zone`.
+fn call_body(form: &FormData, zone: Tz) -> Result<Value, Failure> {
     let invalid =
         |message: &str| Failure::local(StatusCode::BAD_REQUEST, "invalid_request", message);
     let date = NaiveDate::parse_from_str(form.text("date"), "%Y-%m-%d")
@@ -582,7 +598,14 @@ fn call_body(form: &FormData) -> Result<Value, Failure> {
         }
     };
     let duration = number("minutes")? * 60 + number("seconds")?;
-    let occurred_at = Utc.from_utc_datetime(&date.and_time(time));
+    let occurred_at = clock::to_utc(date, time, zone).ok_or_else(|| {
+        invalid(&format!(
+            "Time ({zone}): {} on {date} does not exist: the clocks skipped it when they were \
+             put forward. Enter the time the clock showed.",
+            time.format("%H:%M"),
+            zone = zone.name()
+        ))
+    })?;
     let mut body = json!({
         "occurred_at": occurred_at.to_rfc3339(),
         "duration_seconds": duration,
@@ -602,7 +625,7 @@ pub async fn log_call(
     Submitted(session, form): Submitted,
 ) -> Response {
     let api = Api::new(&state, &session);
-    let logged = match (checked_id(&id), call_body(&form)) {
+    let logged = match (checked_id(&id), call_body(&form, state.time_zone)) {
         (Ok(id), Ok(body)) => {
             api.call::<Written>(Method::POST, &format!("/conversations/{id}/calls"), &body)
                 .await

@@ -4,6 +4,7 @@
 use maud::{html, Markup};
 
 use super::api::Message;
+use super::clock::Clock;
 use super::page;
 use super::session::Session;
 
@@ -19,9 +20,9 @@ fn author_label(session: &Session, patient_name: &str, message: &Message) -> Str
     }
 }
 
-/// One timeline entry (message or call log) with its files, status and star; `patient_name`
-/// names a patient author.
-pub fn entry(session: &Session, patient_name: &str, message: &Message) -> Markup {
+/// One timeline entry (message or call log) with its files, status and star, its times on
+/// the clinic's `clock`; `patient_name` names a patient author.
+pub fn entry(session: &Session, clock: &Clock, patient_name: &str, message: &Message) -> Markup {
     let from_clinic = message.direction == "outbound";
     let direction = match (session.is_patient(), from_clinic) {
         (false, false) => "From the patient",
@@ -35,14 +36,14 @@ pub fn entry(session: &Session, patient_name: &str, message: &Message) -> Markup
                 (page::channel_pill(&message.channel))
                 span.direction { (direction) }
                 span.author { "by " (author_label(session, patient_name, message)) }
-                span.when { (page::time(&message.sent_at)) }
+                span.when { (clock.absolute(&message.sent_at)) }
             }
             @if let Some(call) = &message.call {
                 p.call-facts {
                     "Phone call · "
                     (if message.direction == "inbound" { "the patient called" } else { "we called" })
                     " · " (call.duration_seconds / 60) " min " (call.duration_seconds % 60) " s · "
-                    (page::time(&call.occurred_at))
+                    (clock.absolute(&call.occurred_at))
                 }
             }
             @if let Some(subject) = &message.subject { h3.subject { (subject) } }

@@ -7,6 +7,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::api::{Api, Conversation, Failure, Message, Page};
+use super::clock::Clock;
 use super::nav;
 use super::page::{self, Nav};
 use super::session::Session;
@@ -99,15 +100,16 @@ pub async fn index(
     let api = Api::new(&state, &session);
     let starred_view = query.starred == "true" && !session.is_patient();
     let mut directory = Directory::default();
+    let clock = state.clock();
     let (status, section) = if starred_view {
         let filters: Vec<(&str, &str)> = query
             .filters()
             .into_iter()
             .filter(|(name, _)| *name != "awaiting")
             .collect();
-        starred::section(&api, &filters, &query.cursor, &query.after).await
+        starred::section(&api, &clock, &filters, &query.cursor, &query.after).await
     } else {
-        match conversations(&api, &session, &query, &mut directory).await {
+        match conversations(&api, &session, &clock, &query, &mut directory).await {
             Some(listed) => listed,
             None => return StatusCode::NO_CONTENT.into_response(),
         }
@@ -155,6 +157,7 @@ pub async fn index(
 async fn conversations(
     api: &Api<'_>,
     session: &Session,
+    clock: &Clock,
     query: &InboxQuery,
     directory: &mut Directory,
 ) -> Option<(StatusCode, Markup)> {
@@ -200,7 +203,7 @@ async fn conversations(
         Err(failure) => failure.status,
         Ok(_) => StatusCode::OK,
     };
-    Some((status, list(session, query, &listed, &newest)))
+    Some((status, list(session, clock, query, &listed, &newest)))
 }
 
 /// The inbox's views: every conversation, or those whose latest entry is the patient's
@@ -294,6 +297,7 @@ fn filters(session: &Session, query: &InboxQuery, patients: &[(String, String)])
 
 fn list(
     session: &Session,
+    clock: &Clock,
     query: &InboxQuery,
     listed: &Result<(Vec<Row>, Option<String>), Failure>,
     newest: &str,
@@ -315,7 +319,7 @@ fn list(
                         p.empty { "No conversations match." }
                     } @else {
                         ul.conversations {
-                            @for row in rows { (conversation_row(session, row)) }
+                            @for row in rows { (conversation_row(session, clock, row)) }
                         }
                     }
                     nav.pager aria-label="Pages" {
@@ -350,7 +354,7 @@ pub fn counterpart_label(session: &Session, conversation: &Conversation) -> Stri
     }
 }
 
-fn conversation_row(session: &Session, row: &Row) -> Markup {
+fn conversation_row(session: &Session, clock: &Clock, row: &Row) -> Markup {
     let c = &row.conversation;
     let latest = &c.latest_message;
     let title = if session.is_patient() {
@@ -365,7 +369,7 @@ fn conversation_row(session: &Session, row: &Row) -> Markup {
                 span.row-top {
                     span.patient { (title) }
                     @if !session.is_patient() { span.counterpart { (counterpart_label(session, c)) } }
-                    span.when { (page::time(&c.last_message_at)) }
+                    span.when { (clock.relative(&c.last_message_at)) }
                 }
                 span.row-bottom {
                     span.channels aria-label="Channels" {

@@ -8,6 +8,7 @@
 mod admin;
 mod api;
 mod assets;
+mod clock;
 mod compose;
 mod conversation;
 mod entry;
@@ -28,6 +29,8 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use api::{Api, Patient};
+use chrono_tz::Tz;
+use clock::Clock;
 use commands::CommandService;
 
 /// What every page handler shares.
@@ -42,19 +45,33 @@ pub struct WebState {
     /// The public URL's origin (`https://host[:port]`), accepted as a form post's `Origin`
     /// beside the request's own host (behind a proxy that rewrites `Host`).
     public_origin: Option<String>,
+    /// The clinic's time zone, in which pages show and read times.
+    time_zone: Tz,
 }
 
 impl WebState {
     /// Pages over the `/v1` API router (with its state) and the command service that keeps
-    /// the web sessions; `public_url` is the URL the hub is reached at, when set.
-    pub fn new(api: Router, commands: Arc<CommandService>, public_url: Option<&str>) -> Self {
+    /// the web sessions; `public_url` is the URL the hub is reached at, when set; times are
+    /// shown and entered in `time_zone`, the clinic's.
+    pub fn new(
+        api: Router,
+        commands: Arc<CommandService>,
+        public_url: Option<&str>,
+        time_zone: Tz,
+    ) -> Self {
         let public_origin = public_url.and_then(origin_of);
         WebState {
             api,
             commands,
             secure_cookies: public_url.is_some_and(|url| url.starts_with("https://")),
             public_origin,
+            time_zone,
         }
+    }
+
+    /// The clinic's clock for a page rendered now.
+    fn clock(&self) -> Clock {
+        Clock::now(self.time_zone)
     }
 }
 
@@ -100,6 +117,8 @@ pub fn router(state: WebState) -> Router {
             "/admin/patients/{id}",
             get(admin::patients::edit).post(admin::patients::change),
         )
+        .route("/admin/patients/{id}/token", post(admin::patients::rotate))
+        .route("/admin/patients/{id}/revoke", post(admin::patients::revoke))
         .route("/unmatched", get(unmatched::list))
         .route("/unmatched/{id}/assign", post(unmatched::assign))
         .route("/static/{file}", get(assets::serve))

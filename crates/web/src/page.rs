@@ -3,7 +3,6 @@
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use maud::{html, Markup, DOCTYPE};
 
 use super::api::Failure;
@@ -305,18 +304,6 @@ pub fn channel_pill(channel: &str) -> Markup {
 /// A status badge (`unread`, `read`, `replied`, `archived`).
 pub fn status_badge(status: &str) -> Markup {
     html! { span class={ "badge st-" (status) } { (status) } }
-}
-
-/// A time as `<time>`, shown in UTC.
-pub fn time(raw: &str) -> Markup {
-    let shown = DateTime::parse_from_rfc3339(raw)
-        .map(|t| {
-            t.with_timezone(&Utc)
-                .format("%Y-%m-%d %H:%M UTC")
-                .to_string()
-        })
-        .unwrap_or_else(|_| raw.to_owned());
-    html! { time datetime=(raw) { (shown) } }
 }
 
 /// A byte count for people.

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use maud::{html, Markup};
 
 use super::api::{Api, Message, Page};
+use super::clock::Clock;
 use super::page;
 use super::{inbox_url, query_string, Directory};
 
@@ -12,9 +13,11 @@ use super::{inbox_url, query_string, Directory};
 const PAGE_SIZE: &str = "25";
 
 /// The list of the caller's starred messages matching `filters` (the inbox's, `starred`
-/// among them), newest first, one page from `cursor`; `after` is a position to wait for.
+/// among them), newest first, one page from `cursor`; `after` is a position to wait for; times
+/// are relative to `clock`.
 pub async fn section(
     api: &Api<'_>,
+    clock: &Clock,
     filters: &[(&'static str, &str)],
     cursor: &str,
     after: &str,
@@ -46,7 +49,7 @@ pub async fn section(
                 p.empty { "No starred messages match." }
             } @else {
                 ul.conversations.starred {
-                    @for (message, name) in page.items.iter().zip(&names) { (row(message, name)) }
+                    @for (message, name) in page.items.iter().zip(&names) { (row(clock, message, name)) }
                 }
             }
             nav.pager aria-label="Pages" {
@@ -64,14 +67,14 @@ pub async fn section(
 
 /// One starred message: who, where, what, linking to the message in its conversation (shown
 /// from that message on, so an old one is on the page too).
-fn row(message: &Message, patient: &str) -> Markup {
+fn row(clock: &Clock, message: &Message, patient: &str) -> Markup {
     let snippet: String = message.body.chars().take(140).collect();
     html! {
         li.row {
             a.row-link href={ "/conversations/" (message.conversation_id) "?from=" (message.position) "#m-" (message.id) } {
                 span.row-top {
                     span.patient { (patient) }
-                    span.when { (page::time(&message.sent_at)) }
+                    span.when { (clock.relative(&message.sent_at)) }
                 }
                 span.row-bottom {
                     span.channels { (page::channel_pill(&message.channel)) }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::api::{Api, Failure, Page, Patient, Written};
+use super::clock::Clock;
 use super::nav;
 use super::page::{self, Nav};
 use super::session::{Session, Submitted};
@@ -74,6 +75,7 @@ async fn render(
     failure: Option<Failure>,
 ) -> Response {
     let api = Api::new(state, session);
+    let clock = state.clock();
     let api_query = query_string([
         ("limit", "50"),
         ("cursor", query.cursor.as_str()),
@@ -103,7 +105,7 @@ async fn render(
                 ul.records aria-label="Unmatched messages" {
                     @for entry in &page.items {
                         @let found = found.as_ref().filter(|_| query.entry == entry.id);
-                        (entry_row(session, entry, query, found))
+                        (entry_row(session, &clock, entry, query, found))
                     }
                 }
                 @if let Some(next) = &page.next_cursor {
@@ -129,6 +131,7 @@ async fn render(
 
 fn entry_row(
     session: &Session,
+    clock: &Clock,
     entry: &Entry,
     query: &QueueQuery,
     found: Option<&Result<Page<Patient>, Failure>>,
@@ -139,7 +142,7 @@ fn entry_row(
             div.record-head {
                 (page::channel_pill(&entry.channel))
                 strong.sender { (entry.sender) }
-                span.when { (page::time(&entry.received_at)) }
+                span.when { (clock.relative(&entry.received_at)) }
             }
             @if let Some(subject) = &entry.subject { p { strong { (subject) } } }
             div.body { (entry.body) }

@@ -119,13 +119,15 @@ pub fn api() -> (Router<AppState>, serde_json::Value) {
 }
 
 /// The whole service: the API under `/v1`, the web pages at `/` (which call the same API
-/// in-process), limits, timeouts and request logging.
-pub fn router(state: AppState) -> Router {
+/// in-process and show times in the clinic's `time_zone`), limits, timeouts and request
+/// logging.
+pub fn router(state: AppState, time_zone: chrono_tz::Tz) -> Router {
     let api = api().0.with_state(state.clone());
     let pages = web::router(web::WebState::new(
         api.clone(),
         state.commands.clone(),
         state.webhooks.public_url.as_deref(),
+        time_zone,
     ));
     Router::new()
         .nest("/v1", api.layer(DefaultBodyLimit::max(JSON_BODY_LIMIT)))

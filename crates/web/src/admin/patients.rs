@@ -1,5 +1,6 @@
 //! Patients: the directory with search, registering a patient (its portal token shown once),
-//! and changing a patient's contact details and consent (portal account, WhatsApp opt-in).
+//! changing a patient's contact details and consent (portal account, WhatsApp opt-in), issuing
+//! a new token (shown once) and revoking the patient's tokens.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
@@ -195,8 +196,22 @@ pub async fn edit(
     Path(id): Path<String>,
     Query(query): Query<PatientsQuery>,
 ) -> Response {
-    let notice = (query.done == "saved").then(|| done("Saved."));
+    let notice = match query.done.as_str() {
+        "saved" => Some(done("Saved.")),
+        "revoked" => Some(done(
+            "Every token of the patient is revoked: the portal sessions they started are ended.",
+        )),
+        _ => None,
+    };
     edit_page(&state, &session, &id, notice, None).await
+}
+
+/// What was refused on a patient's page, shown beside the form it came from.
+enum Refused {
+    /// Changing the contact details and consent.
+    Contact(Failure),
+    /// Issuing or revoking tokens.
+    Tokens(Failure),
 }
 
 async fn edit_page(
@@ -204,7 +219,7 @@ async fn edit_page(
     session: &Session,
     id: &str,
     notice: Option<Markup>,
-    failure: Option<Failure>,
+    refused: Option<Refused>,
 ) -> Response {
     let api = Api::new(state, session);
     let patient = match record_id(id, "patient") {
@@ -215,7 +230,14 @@ async fn edit_page(
         Ok(patient) => patient,
         Err(failure) => return page::failure_page(Some(session), &failure),
     };
-    let status = failure.as_ref().map_or(StatusCode::OK, |f| f.status);
+    let (contact_failure, tokens_failure) = match &refused {
+        Some(Refused::Contact(failure)) => (Some(failure), None),
+        Some(Refused::Tokens(failure)) => (None, Some(failure)),
+        None => (None, None),
+    };
+    let status = contact_failure
+        .or(tokens_failure)
+        .map_or(StatusCode::OK, |f| f.status);
     let content = html! {
         p { a href="/admin/patients" { "All patients" } }
         h1 { (patient.name) }
@@ -224,7 +246,7 @@ async fn edit_page(
             h2 id="contact-title" { "Contact details and consent" }
             form.register method="post" action={ "/admin/patients/" (patient.id) } {
                 (page::csrf(session))
-                @if let Some(failure) = &failure { (page::alert(failure)) }
+                @if let Some(failure) = contact_failure { (page::alert(failure)) }
                 (contact_fields("edit", Some(&patient)))
                 @if patient.sms_opted_out {
                     p.hint { "The patient opted out of SMS by replying STOP; a reply START opts back in." }
@@ -232,9 +254,82 @@ async fn edit_page(
                 div.actions { button type="submit" { "Save" } }
             }
         }
+        (tokens_card(session, &patient, tokens_failure))
         p { a href={ "/new?patient_id=" (patient.id) } { "Write to " (patient.name) } }
     };
     respond(&api, session, status, &patient.name, Nav::Patients, content).await
+}
+
+/// Issuing a new token and revoking the patient's tokens.
+fn tokens_card(session: &Session, patient: &Patient, failure: Option<&Failure>) -> Markup {
+    let base = format!("/admin/patients/{}", patient.id);
+    html! {
+        section.card aria-labelledby="tokens-title" {
+            h2 id="tokens-title" { "Access token" }
+            p.hint {
+                "The patient signs in to the portal with a token. Issuing a new one ends the "
+                "old; revoking ends every token and the sessions signed in with them."
+            }
+            @if let Some(failure) = failure { (page::alert(failure)) }
+            div.record-actions {
+                form method="post" action={ (base) "/token" } {
+                    (page::csrf(session))
+                    button.secondary type="submit" { "Issue a new token" }
+                }
+                form method="post" action={ (base) "/revoke" } {
+                    (page::csrf(session))
+                    button.secondary type="submit" { "Revoke tokens" }
+                }
+            }
+        }
+    }
+}
+
+/// `POST /admin/patients/{id}/token`: revokes the patient's tokens and shows the new one once.
+pub async fn rotate(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    AdminForm(session, _): AdminForm,
+) -> Response {
+    let api = Api::new(&state, &session);
+    let rotated = match record_id(&id, "patient") {
+        Ok(id) => {
+            api.call::<Registered>(Method::POST, &format!("/patients/{id}/token"), &json!({}))
+                .await
+        }
+        Err(failure) => Err(failure),
+    };
+    match rotated {
+        Ok(rotated) => {
+            let notice = token_once("the patient", &rotated.token);
+            edit_page(&state, &session, &id, Some(notice), None).await
+        }
+        Err(failure) => {
+            edit_page(&state, &session, &id, None, Some(Refused::Tokens(failure))).await
+        }
+    }
+}
+
+/// `POST /admin/patients/{id}/revoke`: revokes every token of the patient.
+pub async fn revoke(
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    AdminForm(session, _): AdminForm,
+) -> Response {
+    let api = Api::new(&state, &session);
+    let revoked = match record_id(&id, "patient") {
+        Ok(id) => {
+            api.call::<Value>(Method::DELETE, &format!("/patients/{id}/token"), &json!({}))
+                .await
+        }
+        Err(failure) => Err(failure),
+    };
+    match revoked {
+        Ok(_) => page::see_other(&format!("/admin/patients/{id}?done=revoked")),
+        Err(failure) => {
+            edit_page(&state, &session, &id, None, Some(Refused::Tokens(failure))).await
+        }
+    }
 }
 
 /// `POST /admin/patients/{id}`: changes the contact details and consent.
@@ -257,6 +352,8 @@ pub async fn change(
     };
     match changed {
         Ok(_) => page::see_other(&format!("/admin/patients/{id}?done=saved")),
-        Err(failure) => edit_page(&state, &session, &id, None, Some(failure)).await,
+        Err(failure) => {
+            edit_page(&state, &session, &id, None, Some(Refused::Contact(failure))).await
+        }
     }
 }
