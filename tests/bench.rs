@@ -71,6 +71,9 @@ fn bench_reports_every_figure_on_both_backends() {
                 "in_process_per_sec",
                 "raw_inserts_per_sec",
                 "ratio",
+                "raw_per_client_per_sec",
+                "ratio_per_client",
+                "in_process_ratio_per_client",
             ] {
                 positive(&cell[field], &format!("{name} {field}"));
             }

@@ -207,25 +207,48 @@ async fn load_cells(
         memory.push(peak(&format!("HTTP load, {clients} clients"), hub));
         spinner.set_message(format!("raw INSERT-commits, {clients} clients"));
         let pool = clients.min(store::postgres::DEFAULT_POOL_SIZE as usize) as u32;
-        let raw = RawDb::like_event_store(backend, pool).await?;
-        let raw_rate = raw.insert_commit_rate(clients, duration).await?;
-        raw.close().await;
+        let raw_rate = raw_insert_commits(backend, pool, clients, duration).await?;
+        let per_client_rate = if backend.database_url().is_some() && pool as usize != clients {
+            spinner.set_message(format!(
+                "raw INSERT-commits, {clients} clients on a connection each"
+            ));
+            raw_insert_commits(backend, clients as u32, clients, duration).await?
+        } else {
+            raw_rate
+        };
         spinner.finish_and_clear();
         run.lag.sort();
         let commands_per_sec = run.throughput.per_sec();
+        let in_process_per_sec = in_process.get(cell).copied().unwrap_or_default();
         cells.push(CommandFigures {
             clients,
             commands_per_sec,
-            in_process_per_sec: in_process.get(cell).copied().unwrap_or_default(),
+            in_process_per_sec,
             failed: run.throughput.failed,
-            raw_inserts_per_sec: raw_rate.per_sec(),
-            ratio: ratio(commands_per_sec, raw_rate.per_sec()),
+            raw_inserts_per_sec: raw_rate,
+            ratio: ratio(commands_per_sec, raw_rate),
+            raw_per_client_per_sec: per_client_rate,
+            ratio_per_client: ratio(commands_per_sec, per_client_rate),
+            in_process_ratio_per_client: ratio(in_process_per_sec, per_client_rate),
             lag_samples: run.lag.len(),
             lag_p50_ms: percentile_ms(&run.lag, 0.5),
             lag_p99_ms: percentile_ms(&run.lag, 0.99),
         });
     }
     Ok(cells)
+}
+
+/// Single-row INSERT-commits per second of `clients` on a pool of `pool` connections.
+async fn raw_insert_commits(
+    backend: &Backend,
+    pool: u32,
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<f64> {
+    let raw = RawDb::like_event_store(backend, pool).await?;
+    let rate = raw.insert_commit_rate(clients, duration).await?;
+    raw.close().await;
+    Ok(rate.per_sec())
 }
 
 /// HTTP sends of many writers into ONE conversation, per number of writers, beside the rate of
