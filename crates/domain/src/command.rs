@@ -9,7 +9,8 @@ use crate::attachment::AttachmentRef;
 use crate::channel::{Channel, Direction};
 use crate::contact::PatientContact;
 use crate::error::DomainError;
-use crate::ids::{ConversationId, MessageId, PatientId, StaffId, UnmatchedId};
+use crate::ids::{ConversationId, MessageId, PatientId, StaffId, TemplateId, UnmatchedId};
+use crate::template::TemplateContent;
 
 /// Register a staff member (admin only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -259,6 +260,56 @@ pub enum StaffCommand {
     RotateToken(RotateToken),
     /// See [`RevokeTokens`].
     RevokeTokens(RevokeTokens),
+}
+
+/// Create a message template (admin only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CreateTemplate {
+    /// Id for the new template.
+    pub template_id: TemplateId,
+    /// Its first version's content.
+    #[serde(flatten)]
+    pub content: TemplateContent,
+}
+
+/// Write a new version of a template (admin only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReviseTemplate {
+    /// The template.
+    pub template_id: TemplateId,
+    /// The new version's whole content.
+    #[serde(flatten)]
+    pub content: TemplateContent,
+}
+
+/// Retire a template: it can no longer be used, and stays readable (admin only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RetireTemplate {
+    /// The template.
+    pub template_id: TemplateId,
+}
+
+/// Every command that a template decides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", content = "data")]
+pub enum TemplateCommand {
+    /// See [`CreateTemplate`].
+    CreateTemplate(CreateTemplate),
+    /// See [`ReviseTemplate`].
+    ReviseTemplate(ReviseTemplate),
+    /// See [`RetireTemplate`].
+    RetireTemplate(RetireTemplate),
+}
+
+impl TemplateCommand {
+    /// The template the command targets.
+    pub fn template_id(&self) -> TemplateId {
+        match self {
+            TemplateCommand::CreateTemplate(c) => c.template_id,
+            TemplateCommand::ReviseTemplate(c) => c.template_id,
+            TemplateCommand::RetireTemplate(c) => c.template_id,
+        }
+    }
 }
 
 /// Validates a caller's idempotency key: 1 to 200 printable characters.

@@ -15,9 +15,10 @@ use crate::channel::{Channel, Direction};
 use crate::contact::PatientContact;
 use crate::ids::{
     dispatch_stream, provider_message_stream, AttachmentId, ConversationId, MessageId, PatientId,
-    StaffId, StreamName, UnmatchedId,
+    StaffId, StreamName, TemplateId, UnmatchedId,
 };
 use crate::status::{DeliveryStatus, MessageStatus};
+use crate::template::TemplateContent;
 
 /// Who the clinic side of a conversation is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -367,6 +368,43 @@ pub struct UnmatchedAssigned {
     pub message_id: MessageId,
 }
 
+/// An admin created a template (stream `template-<id>`); its first version is 1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TemplateCreated {
+    /// The new template.
+    pub template_id: TemplateId,
+    /// Its content.
+    #[serde(flatten)]
+    pub content: TemplateContent,
+    /// Its placeholders in order of first use (subject, then body).
+    pub variables: Vec<String>,
+    /// Always 1.
+    pub version: u32,
+}
+
+/// An admin wrote a new version of a template; carries the version's whole content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TemplateRevised {
+    /// The template.
+    pub template_id: TemplateId,
+    /// The new version's content.
+    #[serde(flatten)]
+    pub content: TemplateContent,
+    /// Its placeholders in order of first use (subject, then body).
+    pub variables: Vec<String>,
+    /// The new version: one more than the previous.
+    pub version: u32,
+}
+
+/// An admin retired a template: it can no longer be used, and stays readable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TemplateRetired {
+    /// The template.
+    pub template_id: TemplateId,
+    /// Its last version.
+    pub version: u32,
+}
+
 /// Everything the hub records. Serialized as `{"type": "...", "data": {...}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", content = "data")]
@@ -423,6 +461,12 @@ pub enum Event {
     InboundUnmatched(InboundUnmatched),
     /// See [`UnmatchedAssigned`].
     UnmatchedAssigned(UnmatchedAssigned),
+    /// See [`TemplateCreated`].
+    TemplateCreated(TemplateCreated),
+    /// See [`TemplateRevised`].
+    TemplateRevised(TemplateRevised),
+    /// See [`TemplateRetired`].
+    TemplateRetired(TemplateRetired),
 }
 
 /// The stream of the actor that holds a token: the patient's or the staff member's.
@@ -465,6 +509,9 @@ impl Event {
             Event::DeliveryStatusChanged(e) => dispatch_stream(e.message_id),
             Event::InboundUnmatched(e) => e.unmatched_id.stream(),
             Event::UnmatchedAssigned(e) => e.unmatched_id.stream(),
+            Event::TemplateCreated(e) => e.template_id.stream(),
+            Event::TemplateRevised(e) => e.template_id.stream(),
+            Event::TemplateRetired(e) => e.template_id.stream(),
         }
     }
 
@@ -497,6 +544,9 @@ impl Event {
             Event::DeliveryStatusChanged(_) => "DeliveryStatusChanged",
             Event::InboundUnmatched(_) => "InboundUnmatched",
             Event::UnmatchedAssigned(_) => "UnmatchedAssigned",
+            Event::TemplateCreated(_) => "TemplateCreated",
+            Event::TemplateRevised(_) => "TemplateRevised",
+            Event::TemplateRetired(_) => "TemplateRetired",
         }
     }
 

@@ -60,6 +60,10 @@ id_type!(
     /// An inbound message from a sender the hub could not match to a patient.
     UnmatchedId
 );
+id_type!(
+    /// A message template (all its versions live in one `template-<uuid>` stream).
+    TemplateId
+);
 
 /// The namespace of [`provider_message_key`]'s name-based UUIDs.
 const PROVIDER_MESSAGE_NAMESPACE: Uuid = Uuid::from_u128(0x6875_6270_726f_7669_6465_722d_6d73_6700);
@@ -117,5 +121,11 @@ impl StreamName for AttachmentId {
 impl StreamName for UnmatchedId {
     fn stream(&self) -> String {
         format!("unmatched-{}", self.0)
+    }
+}
+
+impl StreamName for TemplateId {
+    fn stream(&self) -> String {
+        format!("template-{}", self.0)
     }
 }

@@ -8,7 +8,8 @@
 //! - [`patient::Patient`] decides patient records and holds the index of the patient's
 //!   conversations, so the doctor's one-open-conversation rule is decided on one stream;
 //! - [`conversation::ConversationScope`] decides messages, call logs, statuses, stars and
-//!   archiving, with the patient's record beside the conversation.
+//!   archiving, with the patient's record beside the conversation;
+//! - [`template::Template`] decides message templates, and [`template::render`] fills them.
 
 pub mod actor;
 pub mod attachment;
@@ -26,6 +27,7 @@ pub mod patient;
 pub mod schema;
 pub mod staff;
 pub mod status;
+pub mod template;
 mod token;
 pub mod upload;
 
@@ -35,7 +37,8 @@ pub use conversation::access;
 pub use error::DomainError;
 pub use event::{Event, EventEnvelope, EventMetadata};
 pub use ids::{
-    AttachmentId, ConversationId, MessageId, PatientId, StaffId, StreamName, UnmatchedId,
+    AttachmentId, ConversationId, MessageId, PatientId, StaffId, StreamName, TemplateId,
+    UnmatchedId,
 };
 pub use names::UnknownName;
 pub use token::Tokens;

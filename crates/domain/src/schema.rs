@@ -58,9 +58,13 @@ pub fn all() -> Vec<SchemaFile> {
         file::<event::DeliveryStatusChanged>("events", "DeliveryStatusChanged"),
         file::<event::InboundUnmatched>("events", "InboundUnmatched"),
         file::<event::UnmatchedAssigned>("events", "UnmatchedAssigned"),
+        file::<event::TemplateCreated>("events", "TemplateCreated"),
+        file::<event::TemplateRevised>("events", "TemplateRevised"),
+        file::<event::TemplateRetired>("events", "TemplateRetired"),
         file::<command::StaffCommand>("commands", "StaffCommand"),
         file::<command::PatientCommand>("commands", "PatientCommand"),
         file::<command::ConversationCommand>("commands", "ConversationCommand"),
+        file::<command::TemplateCommand>("commands", "TemplateCommand"),
         file::<command::RegisterStaff>("commands", "RegisterStaff"),
         file::<command::ChangePermissions>("commands", "ChangePermissions"),
         file::<command::RotateToken>("commands", "RotateToken"),
@@ -74,5 +78,8 @@ pub fn all() -> Vec<SchemaFile> {
         file::<command::SetStar>("commands", "SetStar"),
         file::<command::SetArchived>("commands", "SetArchived"),
         file::<command::ReceiveMessage>("commands", "ReceiveMessage"),
+        file::<command::CreateTemplate>("commands", "CreateTemplate"),
+        file::<command::ReviseTemplate>("commands", "ReviseTemplate"),
+        file::<command::RetireTemplate>("commands", "RetireTemplate"),
     ]
 }
