@@ -88,6 +88,15 @@ pub fn dispatch_stream(message_id: MessageId) -> String {
     format!("dispatch-{}", message_id.0)
 }
 
+/// The stream of one scheduled message, named by the message id it will be sent under:
+/// `scheduled-<message id>`. Its release is decided on it, so it happens once.
+pub fn scheduled_stream(message_id: MessageId) -> String {
+    format!("scheduled-{}", message_id.0)
+}
+
+/// The one stream of the clinic's quiet-hours setting.
+pub const QUIET_HOURS_STREAM: &str = "settings-quiet-hours";
+
 /// Name of the event stream that holds one aggregate's events.
 pub trait StreamName {
     /// The stream name, e.g. `conversation-<uuid>`.

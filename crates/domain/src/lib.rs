@@ -9,7 +9,10 @@
 //!   conversations, so the doctor's one-open-conversation rule is decided on one stream;
 //! - [`conversation::ConversationScope`] decides messages, call logs, statuses, stars and
 //!   archiving, with the patient's record beside the conversation;
-//! - [`template::Template`] decides message templates, and [`template::render`] fills them.
+//! - [`template::Template`] decides message templates, and [`template::render`] fills them;
+//! - [`quiet_hours::QuietHoursSetting`] decides the clinic's quiet hours, and
+//!   [`quiet_hours::QuietHours::release_at`] says when a scheduled message may go out;
+//! - [`scheduled::Scheduled`] decides what happens to a scheduled message after it is written.
 
 pub mod actor;
 pub mod attachment;
@@ -24,6 +27,8 @@ pub mod event;
 pub mod ids;
 mod names;
 pub mod patient;
+pub mod quiet_hours;
+pub mod scheduled;
 pub mod schema;
 pub mod staff;
 pub mod status;
