@@ -9,7 +9,8 @@ use crate::attachment::AttachmentRef;
 use crate::channel::{Channel, Direction};
 use crate::contact::PatientContact;
 use crate::error::DomainError;
-use crate::ids::{ConversationId, MessageId, PatientId, StaffId, UnmatchedId};
+use crate::ids::{ConversationId, MessageId, PatientId, StaffId, TemplateId, UnmatchedId};
+use crate::template::TemplateContent;
 
 /// Register a staff member (admin only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -259,6 +260,116 @@ pub enum StaffCommand {
     RotateToken(RotateToken),
     /// See [`RevokeTokens`].
     RevokeTokens(RevokeTokens),
+}
+
+/// Create a message template (admin only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CreateTemplate {
+    /// Id for the new template.
+    pub template_id: TemplateId,
+    /// Its first version's content.
+    #[serde(flatten)]
+    pub content: TemplateContent,
+}
+
+/// Write a new version of a template (admin only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReviseTemplate {
+    /// The template.
+    pub template_id: TemplateId,
+    /// The new version's whole content.
+    #[serde(flatten)]
+    pub content: TemplateContent,
+}
+
+/// Retire a template: it can no longer be used, and stays readable (admin only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RetireTemplate {
+    /// The template.
+    pub template_id: TemplateId,
+}
+
+/// Every command that a template decides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", content = "data")]
+pub enum TemplateCommand {
+    /// See [`CreateTemplate`].
+    CreateTemplate(CreateTemplate),
+    /// See [`ReviseTemplate`].
+    ReviseTemplate(ReviseTemplate),
+    /// See [`RetireTemplate`].
+    RetireTemplate(RetireTemplate),
+}
+
+impl TemplateCommand {
+    /// The template the command targets.
+    pub fn template_id(&self) -> TemplateId {
+        match self {
+            TemplateCommand::CreateTemplate(c) => c.template_id,
+            TemplateCommand::ReviseTemplate(c) => c.template_id,
+            TemplateCommand::RetireTemplate(c) => c.template_id,
+        }
+    }
+}
+
+/// Set the clinic's quiet hours (admin only), as the API receives them: parsed strictly by
+/// the decision, so each refusal names its field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SetQuietHours {
+    /// When quiet hours begin, `HH:MM` local time.
+    pub start: String,
+    /// When they end, `HH:MM` local time; before `start` the window spans midnight.
+    pub end: String,
+    /// IANA time zone name used for patients without their own, e.g. `Europe/Berlin`.
+    pub time_zone: String,
+    /// The channels whose scheduled messages are held (at least one; never `call`).
+    pub channels: Vec<Channel>,
+}
+
+/// Cancel a pending scheduled message (staff who may write in its conversation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CancelScheduled {
+    /// The message id it was scheduled under.
+    pub message_id: MessageId,
+}
+
+/// Record that a due scheduled message was sent (the scheduler, as the system).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct MarkScheduledReleased {
+    /// The message id it was scheduled under.
+    pub message_id: MessageId,
+}
+
+/// Record that a due scheduled message failed a rule and was not sent (the scheduler).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct MarkScheduledFailed {
+    /// The message id it was scheduled under.
+    pub message_id: MessageId,
+    /// The contract error code of the rule that failed, e.g. `channel_unavailable`.
+    pub failure_reason: String,
+}
+
+/// Every command that a scheduled message decides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", content = "data")]
+pub enum ScheduledCommand {
+    /// See [`CancelScheduled`].
+    CancelScheduled(CancelScheduled),
+    /// See [`MarkScheduledReleased`].
+    MarkScheduledReleased(MarkScheduledReleased),
+    /// See [`MarkScheduledFailed`].
+    MarkScheduledFailed(MarkScheduledFailed),
+}
+
+impl ScheduledCommand {
+    /// The scheduled message the command targets.
+    pub fn message_id(&self) -> MessageId {
+        match self {
+            ScheduledCommand::CancelScheduled(c) => c.message_id,
+            ScheduledCommand::MarkScheduledReleased(c) => c.message_id,
+            ScheduledCommand::MarkScheduledFailed(c) => c.message_id,
+        }
+    }
 }
 
 /// Validates a caller's idempotency key: 1 to 200 printable characters.

@@ -6,6 +6,7 @@ use crate::actor::Permission;
 use crate::channel::Channel;
 use crate::ids::ConversationId;
 use crate::names::UnknownName;
+use crate::scheduled::ScheduledStatus;
 
 /// Why a command was rejected. Each variant maps to exactly one contract error code.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -48,6 +49,9 @@ pub enum DomainError {
     /// A file whose content does not match an accepted media type (415 `unsupported_media_type`).
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// A scheduled message that is no longer pending: already sent, cancelled or failed (409 `not_pending`).
+    #[error("the scheduled message is no longer pending: it is {0}")]
+    NotPending(ScheduledStatus),
 }
 
 impl From<UnknownName> for DomainError {
@@ -88,6 +92,7 @@ impl DomainError {
             DomainError::AttachmentsNotAllowed(_) => "attachments_not_allowed",
             DomainError::AttachmentTooLarge(_) => "attachment_too_large",
             DomainError::UnsupportedMediaType(_) => "unsupported_media_type",
+            DomainError::NotPending(_) => "not_pending",
         }
     }
 }

@@ -12,12 +12,15 @@ use uuid::Uuid;
 use crate::actor::{Actor, Author, Permission, Role};
 use crate::attachment::AttachmentRef;
 use crate::channel::{Channel, Direction};
+use crate::command::{Draft, Recipient};
 use crate::contact::PatientContact;
 use crate::ids::{
-    dispatch_stream, provider_message_stream, AttachmentId, ConversationId, MessageId, PatientId,
-    StaffId, StreamName, UnmatchedId,
+    dispatch_stream, provider_message_stream, scheduled_stream, AttachmentId, ConversationId,
+    MessageId, PatientId, StaffId, StreamName, TemplateId, UnmatchedId, QUIET_HOURS_STREAM,
 };
+use crate::quiet_hours::QuietHours;
 use crate::status::{DeliveryStatus, MessageStatus};
+use crate::template::{TemplateContent, TemplateRef};
 
 /// Who the clinic side of a conversation is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -367,6 +370,108 @@ pub struct UnmatchedAssigned {
     pub message_id: MessageId,
 }
 
+/// An admin created a template (stream `template-<id>`); its first version is 1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TemplateCreated {
+    /// The new template.
+    pub template_id: TemplateId,
+    /// Its content.
+    #[serde(flatten)]
+    pub content: TemplateContent,
+    /// Its placeholders in order of first use (subject, then body).
+    pub variables: Vec<String>,
+    /// Always 1.
+    pub version: u32,
+}
+
+/// An admin wrote a new version of a template; carries the version's whole content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TemplateRevised {
+    /// The template.
+    pub template_id: TemplateId,
+    /// The new version's content.
+    #[serde(flatten)]
+    pub content: TemplateContent,
+    /// Its placeholders in order of first use (subject, then body).
+    pub variables: Vec<String>,
+    /// The new version: one more than the previous.
+    pub version: u32,
+}
+
+/// An admin retired a template: it can no longer be used, and stays readable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TemplateRetired {
+    /// The template.
+    pub template_id: TemplateId,
+    /// Its last version.
+    pub version: u32,
+}
+
+/// An admin set the clinic's quiet hours (stream `settings-quiet-hours`); replaces the previous setting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct QuietHoursSet {
+    /// The setting.
+    #[serde(flatten)]
+    pub quiet_hours: QuietHours,
+}
+
+/// A message was scheduled (stream `scheduled-<message id>`): nothing enters a timeline yet.
+/// Carries everything needed to decide and send it when it is due.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct MessageScheduled {
+    /// The id the message will have in the timeline.
+    pub message_id: MessageId,
+    /// The conversation it will be sent in (the id for a new one when it starts one).
+    pub conversation_id: ConversationId,
+    /// Whether it will be the first message of a new conversation.
+    pub starts_conversation: bool,
+    /// For a patient's first message: whom it writes to.
+    pub to: Option<Recipient>,
+    /// The patient the conversation is with.
+    pub patient_id: PatientId,
+    /// Who scheduled it; it will be sent as this author.
+    pub author: Author,
+    /// The message as it will be sent (rendered already when written from a template).
+    pub draft: Draft,
+    /// The template version it was rendered from.
+    pub template: Option<TemplateRef>,
+    /// When the author asked for it to be sent.
+    pub send_at: DateTime<Utc>,
+    /// When it will be released: `send_at`, or the end of quiet hours it falls into.
+    pub release_at: DateTime<Utc>,
+}
+
+/// A due scheduled message was sent: it entered the timeline under its message id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ScheduledMessageReleased {
+    /// The message.
+    pub message_id: MessageId,
+    /// Its conversation.
+    pub conversation_id: ConversationId,
+    /// When it was released (the timeline's `sent_at`).
+    pub released_at: DateTime<Utc>,
+}
+
+/// A pending scheduled message was cancelled; it will never be sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ScheduledMessageCancelled {
+    /// The message.
+    pub message_id: MessageId,
+    /// Its conversation.
+    pub conversation_id: ConversationId,
+}
+
+/// A due scheduled message failed a rule and was not sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ScheduledMessageFailed {
+    /// The message.
+    pub message_id: MessageId,
+    /// Its conversation.
+    pub conversation_id: ConversationId,
+    /// The contract error code of the rule that failed, e.g. `channel_unavailable`.
+    pub failure_reason: String,
+}
+
 /// Everything the hub records. Serialized as `{"type": "...", "data": {...}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", content = "data")]
@@ -423,6 +528,22 @@ pub enum Event {
     InboundUnmatched(InboundUnmatched),
     /// See [`UnmatchedAssigned`].
     UnmatchedAssigned(UnmatchedAssigned),
+    /// See [`TemplateCreated`].
+    TemplateCreated(TemplateCreated),
+    /// See [`TemplateRevised`].
+    TemplateRevised(TemplateRevised),
+    /// See [`TemplateRetired`].
+    TemplateRetired(TemplateRetired),
+    /// See [`QuietHoursSet`].
+    QuietHoursSet(QuietHoursSet),
+    /// See [`MessageScheduled`].
+    MessageScheduled(MessageScheduled),
+    /// See [`ScheduledMessageReleased`].
+    ScheduledMessageReleased(ScheduledMessageReleased),
+    /// See [`ScheduledMessageCancelled`].
+    ScheduledMessageCancelled(ScheduledMessageCancelled),
+    /// See [`ScheduledMessageFailed`].
+    ScheduledMessageFailed(ScheduledMessageFailed),
 }
 
 /// The stream of the actor that holds a token: the patient's or the staff member's.
@@ -465,6 +586,14 @@ impl Event {
             Event::DeliveryStatusChanged(e) => dispatch_stream(e.message_id),
             Event::InboundUnmatched(e) => e.unmatched_id.stream(),
             Event::UnmatchedAssigned(e) => e.unmatched_id.stream(),
+            Event::TemplateCreated(e) => e.template_id.stream(),
+            Event::TemplateRevised(e) => e.template_id.stream(),
+            Event::TemplateRetired(e) => e.template_id.stream(),
+            Event::QuietHoursSet(_) => QUIET_HOURS_STREAM.to_owned(),
+            Event::MessageScheduled(e) => scheduled_stream(e.message_id),
+            Event::ScheduledMessageReleased(e) => scheduled_stream(e.message_id),
+            Event::ScheduledMessageCancelled(e) => scheduled_stream(e.message_id),
+            Event::ScheduledMessageFailed(e) => scheduled_stream(e.message_id),
         }
     }
 
@@ -497,6 +626,14 @@ impl Event {
             Event::DeliveryStatusChanged(_) => "DeliveryStatusChanged",
             Event::InboundUnmatched(_) => "InboundUnmatched",
             Event::UnmatchedAssigned(_) => "UnmatchedAssigned",
+            Event::TemplateCreated(_) => "TemplateCreated",
+            Event::TemplateRevised(_) => "TemplateRevised",
+            Event::TemplateRetired(_) => "TemplateRetired",
+            Event::QuietHoursSet(_) => "QuietHoursSet",
+            Event::MessageScheduled(_) => "MessageScheduled",
+            Event::ScheduledMessageReleased(_) => "ScheduledMessageReleased",
+            Event::ScheduledMessageCancelled(_) => "ScheduledMessageCancelled",
+            Event::ScheduledMessageFailed(_) => "ScheduledMessageFailed",
         }
     }
 

@@ -60,6 +60,10 @@ id_type!(
     /// An inbound message from a sender the hub could not match to a patient.
     UnmatchedId
 );
+id_type!(
+    /// A message template (all its versions live in one `template-<uuid>` stream).
+    TemplateId
+);
 
 /// The namespace of [`provider_message_key`]'s name-based UUIDs.
 const PROVIDER_MESSAGE_NAMESPACE: Uuid = Uuid::from_u128(0x6875_6270_726f_7669_6465_722d_6d73_6700);
@@ -83,6 +87,15 @@ pub fn provider_message_stream(channel: crate::Channel, provider_message_id: &st
 pub fn dispatch_stream(message_id: MessageId) -> String {
     format!("dispatch-{}", message_id.0)
 }
+
+/// The stream of one scheduled message, named by the message id it will be sent under:
+/// `scheduled-<message id>`. Its release is decided on it, so it happens once.
+pub fn scheduled_stream(message_id: MessageId) -> String {
+    format!("scheduled-{}", message_id.0)
+}
+
+/// The one stream of the clinic's quiet-hours setting.
+pub const QUIET_HOURS_STREAM: &str = "settings-quiet-hours";
 
 /// Name of the event stream that holds one aggregate's events.
 pub trait StreamName {
@@ -117,5 +130,11 @@ impl StreamName for AttachmentId {
 impl StreamName for UnmatchedId {
     fn stream(&self) -> String {
         format!("unmatched-{}", self.0)
+    }
+}
+
+impl StreamName for TemplateId {
+    fn stream(&self) -> String {
+        format!("template-{}", self.0)
     }
 }

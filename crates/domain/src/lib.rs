@@ -8,7 +8,11 @@
 //! - [`patient::Patient`] decides patient records and holds the index of the patient's
 //!   conversations, so the doctor's one-open-conversation rule is decided on one stream;
 //! - [`conversation::ConversationScope`] decides messages, call logs, statuses, stars and
-//!   archiving, with the patient's record beside the conversation.
+//!   archiving, with the patient's record beside the conversation;
+//! - [`template::Template`] decides message templates, and [`template::render`] fills them;
+//! - [`quiet_hours::QuietHoursSetting`] decides the clinic's quiet hours, and
+//!   [`quiet_hours::QuietHours::release_at`] says when a scheduled message may go out;
+//! - [`scheduled::Scheduled`] decides what happens to a scheduled message after it is written.
 
 pub mod actor;
 pub mod attachment;
@@ -23,9 +27,12 @@ pub mod event;
 pub mod ids;
 mod names;
 pub mod patient;
+pub mod quiet_hours;
+pub mod scheduled;
 pub mod schema;
 pub mod staff;
 pub mod status;
+pub mod template;
 mod token;
 pub mod upload;
 
@@ -35,7 +42,8 @@ pub use conversation::access;
 pub use error::DomainError;
 pub use event::{Event, EventEnvelope, EventMetadata};
 pub use ids::{
-    AttachmentId, ConversationId, MessageId, PatientId, StaffId, StreamName, UnmatchedId,
+    AttachmentId, ConversationId, MessageId, PatientId, StaffId, StreamName, TemplateId,
+    UnmatchedId,
 };
 pub use names::UnknownName;
 pub use token::Tokens;

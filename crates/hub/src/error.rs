@@ -139,7 +139,7 @@ fn refusal_status(error: &DomainError) -> StatusCode {
         | DomainError::ConversationRule(_)
         | DomainError::Forbidden(_) => StatusCode::FORBIDDEN,
         DomainError::NotFound(_) => StatusCode::NOT_FOUND,
-        DomainError::ConversationExists { .. } => StatusCode::CONFLICT,
+        DomainError::ConversationExists { .. } | DomainError::NotPending(_) => StatusCode::CONFLICT,
         DomainError::AttachmentTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         DomainError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         DomainError::ChannelUnavailable { .. } | DomainError::AttachmentsNotAllowed(_) => {

@@ -188,3 +188,42 @@ impl World {
 pub fn patient_stream(id: PatientId) -> String {
     id.stream()
 }
+
+/// The state folded from `events`: the "given" of a rule test.
+pub fn given<A: Aggregate>(events: &[Event]) -> A {
+    A::fold(events)
+}
+
+/// A context for `principal` at [`now`].
+pub fn ctx(principal: &Principal) -> Context<'_> {
+    Context {
+        principal,
+        now: now(),
+    }
+}
+
+/// An admin with `send_messages`.
+pub fn admin() -> Principal {
+    staff(Role::Admin)
+}
+
+/// The hub itself (scheduler, dispatchers).
+pub fn system() -> Principal {
+    Principal::new(Actor::system(), [])
+}
+
+/// The message of an `invalid_request` refusal; panics on anything else.
+pub fn invalid_message(result: Result<impl std::fmt::Debug, DomainError>) -> String {
+    match result {
+        Err(DomainError::InvalidRequest(message)) => message,
+        other => panic!("expected invalid_request, got {other:?}"),
+    }
+}
+
+/// `ok` or the refusal's contract code.
+pub fn code_of(result: Result<impl std::fmt::Debug, DomainError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(error) => error.code(),
+    }
+}
