@@ -597,6 +597,11 @@ async fn whatsapp_window_messages_statuses_and_read_receipts(backend: Backend) {
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.text().await.unwrap(), "1158201444");
     assert_eq!(reqwest::get(verify("wrong")).await.unwrap().status(), 401);
+    // A provider may add parameters of its own: the webhooks ignore those they do not take.
+    let extra = reqwest::get(format!("{}&provider_extra=1", verify(WA_VERIFY)))
+        .await
+        .unwrap();
+    assert_eq!(extra.status(), 200);
 
     // A forged webhook appends nothing.
     let head = world.head().await;
