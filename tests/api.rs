@@ -526,6 +526,39 @@ async fn cli_events_replay_openapi_and_health(backend: Backend) {
     let openapi = hub.call(Method::GET, "/v1/openapi.json", None, None).await;
     assert_eq!(openapi.ok()["openapi"], "3.1.0");
     assert!(openapi.body["paths"]["/v1/conversations/{id}/calls"]["post"].is_object());
+    // The token-free endpoints refuse a query parameter they do not take, by name, like every
+    // other endpoint; health reads `min_position` like a read, but does not wait for it.
+    for path in [
+        "/v1/health?bogus=1",
+        "/v1/openapi.json?bogus=1",
+        "/v1/openapi.json?min_position=1",
+    ] {
+        let refused = hub.call(Method::GET, path, None, None).await;
+        refused.err(400, "invalid_request");
+        let name = path.split(['?', '=']).nth(1).unwrap();
+        let message = refused.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(&format!("`{name}`")), "{path}: {message}");
+    }
+    for path in ["/v1/health?min_position=", "/v1/health?min_position=-1"] {
+        hub.call(Method::GET, path, None, None)
+            .await
+            .err(400, "invalid_request");
+    }
+    let health = hub
+        .call(
+            Method::GET,
+            &format!("/v1/health?min_position={position}"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(health.ok()["status"], "ok");
+    let started = std::time::Instant::now();
+    let ahead = hub
+        .call(Method::GET, "/v1/health?min_position=999999999", None, None)
+        .await;
+    assert_eq!(ahead.ok()["head_position"], position);
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
     // `hub events` prints the log as JSON lines, matching the API.
     let lines = hub.cli(&["events"]).await;
     let printed: Vec<Value> = lines

@@ -529,6 +529,53 @@ async fn authorization_matrix(backend: Backend) {
         ],
     )
     .await;
+    // Tokens: the role is judged before the holder is looked up, so only an admin learns
+    // whether an id exists (404 for an unknown one); everyone else gets 403 for any id.
+    let unknown = "4e2a9c71-8b5d-4f3e-a6c0-2d1b7e9f5a13";
+    let (known_staff, _) = hub.staff("Token Holder", "doctor").await;
+    let (known_patient, _) = hub.patient("Token Holder").await;
+    let refused = |admin: (u16, &'static str)| -> Row {
+        [
+            admin,
+            FORBIDDEN,
+            FORBIDDEN,
+            FORBIDDEN,
+            FORBIDDEN,
+            FORBIDDEN,
+            NO_PERMISSION,
+            FORBIDDEN,
+            FORBIDDEN,
+        ]
+    };
+    for holder in ["staff", "patients"] {
+        let known = if holder == "staff" {
+            &known_staff
+        } else {
+            &known_patient
+        };
+        for (method, body) in [(Method::POST, Some(json!({}))), (Method::DELETE, None)] {
+            check(
+                &hub,
+                &cast,
+                &format!("{method} token of an unknown {holder} id"),
+                method.clone(),
+                &format!("/v1/{holder}/{unknown}/token"),
+                body.clone(),
+                refused(HIDDEN),
+            )
+            .await;
+            check(
+                &hub,
+                &cast,
+                &format!("{method} token of a known {holder} id"),
+                method,
+                &format!("/v1/{holder}/{known}/token"),
+                body,
+                refused(OK),
+            )
+            .await;
+        }
+    }
 
     // Attachments: visible to whoever can see a message carrying them.
     let upload = hub

@@ -510,6 +510,53 @@ async fn unknown_senders_wait_in_the_unmatched_queue_until_reception_files_them(
         )
         .await;
     assert_eq!(queue.ok()["items"], json!([]));
+
+    // A WhatsApp message filed from the queue opens the 24-hour window from when it arrived,
+    // not from when reception filed it.
+    let stranger = whatsapp_text("441632960962", "wamid.stranger1", "Pat again, other phone");
+    world.whatsapp_webhook(&stranger, None).await.ok();
+    let mut entry = Value::Null;
+    for _ in 0..100 {
+        let queue = world.hub.get(&world.receptionist, "/v1/unmatched").await;
+        entry = queue.ok()["items"][0].clone();
+        if !entry.is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(entry["channel"], "whatsapp");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let id = entry["id"].as_str().unwrap();
+    world
+        .hub
+        .post(
+            &world.receptionist,
+            &format!("/v1/unmatched/{id}/assign"),
+            json!({ "patient_id": world.patient }),
+        )
+        .await
+        .ok();
+    let events = world.hub.get(ADMIN, "/v1/events?limit=200").await;
+    let events = events.ok()["items"].as_array().unwrap().clone();
+    let time = |value: &Value| {
+        chrono::DateTime::parse_from_rfc3339(value.as_str().unwrap())
+            .unwrap()
+            .to_utc()
+    };
+    let opened = events
+        .iter()
+        .find(|e| e["type"] == "WhatsappWindowOpened")
+        .expect("the filed WhatsApp message opens the window");
+    let assigned = events.last().unwrap();
+    assert_eq!(assigned["type"], "UnmatchedAssigned");
+    assert_eq!(
+        time(&opened["data"]["opened_at"]),
+        time(&entry["received_at"])
+    );
+    assert!(
+        time(&assigned["occurred_at"]) - time(&entry["received_at"])
+            >= chrono::Duration::seconds(1)
+    );
 }
 
 async fn provider_errors_are_retried_or_reported(backend: Backend) {
@@ -597,6 +644,11 @@ async fn whatsapp_window_messages_statuses_and_read_receipts(backend: Backend) {
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.text().await.unwrap(), "1158201444");
     assert_eq!(reqwest::get(verify("wrong")).await.unwrap().status(), 401);
+    // A provider may add parameters of its own: the webhooks ignore those they do not take.
+    let extra = reqwest::get(format!("{}&provider_extra=1", verify(WA_VERIFY)))
+        .await
+        .unwrap();
+    assert_eq!(extra.status(), 200);
 
     // A forged webhook appends nothing.
     let head = world.head().await;

@@ -197,6 +197,10 @@ pub struct ReceiveMessage {
     pub provider_message_id: String,
     /// The unmatched queue entry being filed, when reception files one.
     pub unmatched_id: Option<UnmatchedId>,
+    /// When the hub received it, if before this decision (an unmatched message filed later);
+    /// absent: it arrives now. A WhatsApp message's 24-hour window runs from this time.
+    #[serde(default)]
+    pub received_at: Option<DateTime<Utc>>,
 }
 
 /// Every command that a conversation decides (with its patient's record beside it).

@@ -2,6 +2,7 @@
 
 mod common;
 
+use chrono::{DateTime, Duration, Utc};
 use common::*;
 use domain::command::{ConversationCommand, ReceiveMessage};
 use domain::status::MessageStatus;
@@ -30,6 +31,7 @@ fn receive(
         attachments: Vec::new(),
         provider_message_id: Uuid::new_v4().to_string(),
         unmatched_id: None,
+        received_at: None,
     })
 }
 
@@ -196,6 +198,95 @@ fn only_the_hub_files_provider_messages_and_only_reception_files_unmatched_ones(
         )),
         "invalid_request"
     );
+}
+
+/// A WhatsApp message from the unmatched queue, received at `received_at`, as reception files it.
+fn filed_whatsapp(patient: PatientId, received_at: DateTime<Utc>) -> ConversationCommand {
+    let mut command = receive(
+        Channel::Whatsapp,
+        patient,
+        ConversationId(Uuid::new_v4()),
+        "Can I move my appointment?",
+    );
+    if let ConversationCommand::ReceiveMessage(cmd) = &mut command {
+        cmd.unmatched_id = Some(UnmatchedId(Uuid::new_v4()));
+        cmd.received_at = Some(received_at);
+    }
+    command
+}
+
+/// Whether the patient's record allows a free-form WhatsApp message at `at`.
+fn whatsapp_open_at(world: &World, patient: PatientId, at: DateTime<Utc>) -> bool {
+    let record = world.patients[&patient].0.as_ref().expect("registered");
+    record.ensure_channel(Channel::Whatsapp, at).is_ok()
+}
+
+#[test]
+fn a_whatsapp_message_filed_late_opens_the_window_from_when_it_was_received() {
+    // Given a WhatsApp message that reached the hub 2 hours ago and waited in the queue,
+    let mut world = World::default();
+    let patient = world.register(full_contact());
+    let received_at = now() - Duration::hours(2);
+    // when reception files it now,
+    let events = world
+        .decide(
+            &staff(Role::Receptionist),
+            patient,
+            filed_whatsapp(patient, received_at),
+        )
+        .expect("filed");
+    // then the window runs from its arrival: 22 hours are left, not 24.
+    let opened: Vec<_> = events
+        .iter()
+        .filter_map(|event| match event {
+            Event::WhatsappWindowOpened(e) => Some(e.opened_at),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(opened, [received_at]);
+    let left = Duration::hours(22);
+    assert!(whatsapp_open_at(&world, patient, now()));
+    assert!(whatsapp_open_at(
+        &world,
+        patient,
+        now() + left - Duration::seconds(1)
+    ));
+    assert!(!whatsapp_open_at(&world, patient, now() + left));
+}
+
+#[test]
+fn a_whatsapp_message_filed_after_a_day_opens_no_usable_window() {
+    // Given a WhatsApp message that reached the hub 30 hours ago,
+    let mut world = World::default();
+    let patient = world.register(full_contact());
+    let receptionist = staff(Role::Receptionist);
+    // when reception files it now,
+    world
+        .decide(
+            &receptionist,
+            patient,
+            filed_whatsapp(patient, now() - Duration::hours(30)),
+        )
+        .expect("filed");
+    // then its window closed 6 hours ago: free-form WhatsApp needs a template.
+    assert!(!whatsapp_open_at(&world, patient, now()));
+    assert_eq!(
+        code(world.start(&receptionist, patient, None, draft(Channel::Whatsapp, "Hi"))),
+        "channel_unavailable"
+    );
+    // A message received "later" than the decision (a skewed clock) opens it no later than now.
+    world
+        .decide(
+            &receptionist,
+            patient,
+            filed_whatsapp(patient, now() + Duration::hours(1)),
+        )
+        .expect("filed");
+    assert!(!whatsapp_open_at(
+        &world,
+        patient,
+        now() + Duration::hours(24)
+    ));
 }
 
 fn code(result: Result<impl std::fmt::Debug, domain::DomainError>) -> &'static str {

@@ -87,6 +87,7 @@ pub async fn file(state: &Filing<'_>, message: InboundMessage) -> Result<Filed, 
         attachments,
         provider_message_id: message.provider_message_id.clone(),
         unmatched_id: None,
+        received_at: None,
     };
     let committed = match state.commands.receive_message(&system(), &command).await {
         // The chosen conversation may not take it (a doctor's archived thread that cannot

@@ -178,7 +178,8 @@ fn replied(record: &ConversationRecord, direction: Direction) -> impl Iterator<I
 }
 
 /// What an inbound message changes on the patient's record: an SMS consent keyword changes
-/// consent, a WhatsApp message (re)opens the 24-hour window.
+/// consent, a WhatsApp message (re)opens the 24-hour window from when it was received (never
+/// later than `now`), however long it waited in the unmatched queue.
 fn channel_effects(
     patient: &PatientRecord,
     cmd: &ReceiveMessage,
@@ -197,7 +198,7 @@ fn channel_effects(
         }
         Channel::Whatsapp => Some(Event::WhatsappWindowOpened(WhatsappWindowOpened {
             patient_id: patient.id,
-            opened_at: now,
+            opened_at: cmd.received_at.map_or(now, |received| received.min(now)),
         })),
         _ => None,
     }

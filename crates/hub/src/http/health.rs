@@ -5,9 +5,11 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
+use super::extract::Params;
 use super::openapi::Verb::Get;
-use super::openapi::{ApiBuilder, Operation as Op};
+use super::openapi::{ApiBuilder, Operation as Op, ParamSchema, QueryParam};
 use super::AppState;
+use crate::error::ApiError;
 
 /// The health route.
 pub(super) fn routes(api: ApiBuilder) -> ApiBuilder {
@@ -17,11 +19,29 @@ pub(super) fn routes(api: ApiBuilder) -> ApiBuilder {
 /// How long health waits for each dependency.
 const HEALTH_WAIT: std::time::Duration = std::time::Duration::from_millis(800);
 
-/// The operation [`health`] serves.
-const HEALTH: Op = Op::new(Get, "/health", "Liveness and projection lag", 200).public();
+/// `min_position` on health: read like every read's, never waited for (health answers within a
+/// second, and takes no token).
+const MIN_POSITION: QueryParam = QueryParam::new(
+    "min_position",
+    ParamSchema::Integer {
+        min: 0,
+        max: u64::MAX,
+    },
+    "Accepted like every read's, but health does not wait for it: compare it with `projection.checkpoint`",
+);
 
-/// `GET /v1/health`: no token needed.
-pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+/// The operation [`health`] serves.
+const HEALTH: Op = Op::new(Get, "/health", "Liveness and projection lag", 200)
+    .query(&[MIN_POSITION])
+    .public();
+
+/// `GET /v1/health`: no token needed. A `min_position` must be a position (400 otherwise) but
+/// is not waited for.
+pub async fn health(
+    State(state): State<AppState>,
+    params: Params,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    params.parse::<u64>("min_position")?;
     // Both dependencies are asked at once, each for at most HEALTH_WAIT: health answers within
     // a second even when a database does not answer at all.
     let (head, checkpoint) = tokio::join!(
@@ -34,7 +54,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     let checkpoint = checkpoint
         .map_err(|_| "timed out")
         .and_then(|r| r.map_err(|_| "failed"));
-    match (head, checkpoint) {
+    Ok(match (head, checkpoint) {
         (Ok(head), Ok(checkpoint)) => (
             StatusCode::OK,
             Json(json!({
@@ -65,5 +85,5 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
                 })),
             )
         }
-    }
+    })
 }

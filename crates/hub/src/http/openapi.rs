@@ -215,12 +215,14 @@ pub struct Operation {
     query: &'static [QueryParam],
     errors: &'static [u16],
     security: Security,
+    /// A provider calls it, so its query is the provider's to extend.
+    provider: bool,
 }
 
 /// How an operation's caller is authenticated.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Security {
-    /// A hub bearer token, checked by the hub's extractors (which also check the query).
+    /// A hub bearer token, checked by the hub's extractors.
     Token,
     /// By the named security scheme, in the handler.
     Scheme(&'static str),
@@ -241,6 +243,7 @@ impl Operation {
             query: &[],
             errors: &[],
             security: Security::Token,
+            provider: false,
         }
     }
 
@@ -305,14 +308,28 @@ impl Operation {
     }
 
     /// Authenticated by the security scheme `scheme` (a provider's signature or token) instead
-    /// of a hub token; its handler checks it.
+    /// of a hub token; its handler checks it. A provider calls it (see [`Self::called_by_provider`]).
     pub const fn secured_by(mut self, scheme: &'static str) -> Self {
         self.security = Security::Scheme(scheme);
+        self.called_by_provider()
+    }
+
+    /// Called by a channel provider, which may add query parameters of its own: those it does
+    /// not declare are ignored instead of refused.
+    pub const fn called_by_provider(mut self) -> Self {
+        self.provider = true;
         self
     }
 
+    /// Whether a query parameter it does not take answers 400: every operation but those a
+    /// provider calls.
+    fn strict_query(&self) -> bool {
+        !self.provider
+    }
+
     /// The query parameters it takes: those declared, and `min_position` on every read with a
-    /// token. The document lists exactly these, and any other answers 400.
+    /// token. The document lists exactly these, and where the query is strict any other
+    /// answers 400.
     fn accepted(&self) -> Vec<QueryParam> {
         let mut params = self.query.to_vec();
         if self.verb == Verb::Get && self.security == Security::Token {
@@ -324,6 +341,9 @@ impl Operation {
     /// The error statuses it may answer.
     fn error_statuses(&self) -> BTreeSet<u16> {
         let mut statuses: BTreeSet<u16> = ALWAYS.iter().chain(self.errors).copied().collect();
+        if self.strict_query() {
+            statuses.insert(400);
+        }
         if self.security == Security::Token {
             statuses.extend([400, 401, 403]);
         }
@@ -462,7 +482,7 @@ impl ApiBuilder {
         T: 'static,
     {
         let mut method = on(operation.verb.filter(), handler);
-        if operation.security == Security::Token {
+        if operation.strict_query() {
             // The parameters it documents are the ones it takes.
             let declared: Arc<[&'static str]> =
                 operation.accepted().iter().map(QueryParam::name).collect();

@@ -11,7 +11,9 @@ use serde::{Deserialize, Deserializer};
 
 use super::answers::{Ack, PatientRecord, Registered};
 
-use super::extract::{Caller, FrontDesk, JsonBody, Params, PathId, Permitted, CURSOR, LIMIT};
+use super::extract::{
+    Admins, Caller, FrontDesk, JsonBody, Params, PathId, Permitted, CURSOR, LIMIT,
+};
 use super::messages::page_request;
 use super::openapi::Verb::{Delete, Get, Patch, Post};
 use super::openapi::{ApiBuilder, Operation as Op, ParamSchema, QueryParam};
@@ -269,7 +271,7 @@ const ROTATE_TOKEN: Op = Op::new(
 /// Revokes the holder's tokens and issues a new one (admin); answers `{id, token}`.
 pub async fn rotate_token(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Permitted(principal, _): Permitted<Admins>,
     PathId(id): PathId,
 ) -> Result<Json<Registered>, ApiError> {
     tokens::rotate(&state, &principal, Holder::Patient(id))
@@ -289,7 +291,7 @@ const REVOKE_TOKENS: Op = Op::new(
 /// Revokes every token of the holder (admin).
 pub async fn revoke_tokens(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Permitted(principal, _): Permitted<Admins>,
     PathId(id): PathId,
 ) -> Result<Json<Ack>, ApiError> {
     tokens::revoke(&state, &principal, Holder::Patient(id))

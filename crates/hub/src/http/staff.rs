@@ -227,7 +227,7 @@ const ROTATE_TOKEN: Op = Op::new(
 /// Revokes the holder's tokens and issues a new one (admin); answers `{id, token}`.
 pub async fn rotate_token(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Permitted(principal, _): Permitted<Admins>,
     PathId(id): PathId,
 ) -> Result<Json<Registered>, ApiError> {
     tokens::rotate(&state, &principal, Holder::Staff(id))
@@ -247,7 +247,7 @@ const REVOKE_TOKENS: Op = Op::new(
 /// Revokes every token of the holder (admin).
 pub async fn revoke_tokens(
     State(state): State<AppState>,
-    Caller(principal): Caller,
+    Permitted(principal, _): Permitted<Admins>,
     PathId(id): PathId,
 ) -> Result<Json<Ack>, ApiError> {
     tokens::revoke(&state, &principal, Holder::Staff(id))

@@ -111,6 +111,7 @@ pub async fn assign(
         attachments: entry.attachments,
         provider_message_id: entry.provider_message_id,
         unmatched_id: Some(unmatched_id),
+        received_at: Some(entry.received_at),
     };
     let committed = state.commands.receive_message(&principal, &command).await?;
     if committed.events.is_empty() {

@@ -361,6 +361,7 @@ const WHATSAPP_VERIFY: Op = Op::new(
 ])
 .answers_raw(challenge)
 .public()
+.called_by_provider()
 .errors(&[400, 401]);
 
 /// `GET /v1/webhooks/whatsapp`: the subscription handshake; answers `hub.challenge`.
