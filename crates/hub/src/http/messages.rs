@@ -178,6 +178,7 @@ fn message_input(
         subject: subject.clone(),
         body: body.to_owned(),
         attachment_ids: attachment_ids.iter().copied().map(AttachmentId).collect(),
+        template: None,
     })
 }
 
