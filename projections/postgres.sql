@@ -43,6 +43,8 @@ CREATE TABLE {ns}.messages (
     delivery_error        TEXT,
     sent_at               TEXT   NOT NULL,
     call_occurred_at      TEXT,
+    template_id           TEXT,
+    template_version      BIGINT,
     call_duration_seconds BIGINT,
     search tsvector GENERATED ALWAYS AS (to_tsvector('simple', coalesce(subject, '') || ' ' || body)) STORED
 );
@@ -90,6 +92,20 @@ CREATE TABLE {ns}.staff (
     role                TEXT    NOT NULL,
     permissions         TEXT    NOT NULL,
     registered_position BIGINT NOT NULL
+);
+
+-- Message templates, each at its current version (patient-directory projection).
+CREATE TABLE {ns}.templates (
+    id               TEXT    PRIMARY KEY,
+    name             TEXT    NOT NULL,
+    version          BIGINT NOT NULL,
+    subject          TEXT,
+    body             TEXT    NOT NULL,
+    whatsapp         TEXT,
+    variables        TEXT    NOT NULL,
+    retired          BIGINT NOT NULL DEFAULT 0,
+    created_position BIGINT NOT NULL,
+    position         BIGINT NOT NULL
 );
 
 -- Inbound messages from senders that match no patient, kept for reception (inbox projection).

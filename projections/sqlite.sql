@@ -43,6 +43,8 @@ CREATE TABLE {ns}messages (
     delivery_error        TEXT,
     sent_at               TEXT   NOT NULL,
     call_occurred_at      TEXT,
+    template_id           TEXT,
+    template_version      INTEGER,
     call_duration_seconds INTEGER
 );
 CREATE VIRTUAL TABLE {ns}message_search USING fts5(subject, body, tokenize = 'unicode61');
@@ -90,6 +92,20 @@ CREATE TABLE {ns}staff (
     role                TEXT    NOT NULL,
     permissions         TEXT    NOT NULL,
     registered_position INTEGER NOT NULL
+);
+
+-- Message templates, each at its current version (patient-directory projection).
+CREATE TABLE {ns}templates (
+    id               TEXT    PRIMARY KEY,
+    name             TEXT    NOT NULL,
+    version          INTEGER NOT NULL,
+    subject          TEXT,
+    body             TEXT    NOT NULL,
+    whatsapp         TEXT,
+    variables        TEXT    NOT NULL,
+    retired          INTEGER NOT NULL DEFAULT 0,
+    created_position INTEGER NOT NULL,
+    position         INTEGER NOT NULL
 );
 
 -- Inbound messages from senders that match no patient, kept for reception (inbox projection).

@@ -737,6 +737,84 @@ async fn whatsapp_window_messages_statuses_and_read_receipts(backend: Backend) {
     assert_eq!(read["delivery_status"], "delivered");
 }
 
+async fn whatsapp_outside_the_window_sends_approved_templates(backend: Backend) {
+    let world = World::start(backend).await;
+    let template = |whatsapp: Value| {
+        let mut body = json!({
+            "name": "Appointment reminder",
+            "body": "Dear {{patient_name}}, see you on {{date}} at {{time}}.",
+        });
+        if !whatsapp.is_null() {
+            body["whatsapp"] = whatsapp;
+        }
+        body
+    };
+    let approved = world
+        .hub
+        .post(
+            ADMIN,
+            "/v1/templates",
+            template(json!({
+                "name": "appointment_reminder",
+                "language": "de",
+                "parameters": ["time", "patient_name", "date"]
+            })),
+        )
+        .await;
+    let approved = approved.ok()["id"].as_str().unwrap().to_owned();
+    let unapproved = world
+        .hub
+        .post(ADMIN, "/v1/templates", template(Value::Null))
+        .await;
+    let unapproved = unapproved.ok()["id"].as_str().unwrap().to_owned();
+    let variables = json!({ "date": "2. Juni", "time": "09:30" });
+
+    // No inbound WhatsApp message: free text and a template without `whatsapp` stay refused.
+    for body in [
+        json!({ "patient_id": world.patient, "channel": "whatsapp", "body": "Hi" }),
+        json!({ "patient_id": world.patient, "channel": "whatsapp",
+                "template": { "id": unapproved, "variables": variables } }),
+    ] {
+        world
+            .hub
+            .post(&world.receptionist, "/v1/messages", body)
+            .await
+            .err(422, "channel_unavailable");
+    }
+    assert!(world.whatsapp.requests().is_empty());
+
+    // The approved template goes out as a Cloud API template message, parameters in order.
+    let (_, message) = world
+        .send(json!({
+            "channel": "whatsapp",
+            "template": { "id": approved, "variables": variables }
+        }))
+        .await;
+    let requests = world.whatsapp.wait_for(1).await;
+    assert_eq!(requests[0].path, "/1055/messages");
+    assert_eq!(requests[0].headers["authorization"], "Bearer wa-token");
+    assert_eq!(
+        std::str::from_utf8(&requests[0].body).unwrap(),
+        concat!(
+            r#"{"messaging_product":"whatsapp","#,
+            r#""template":{"components":[{"parameters":["#,
+            r#"{"text":"09:30","type":"text"},"#,
+            r#"{"text":"Pat Patient","type":"text"},"#,
+            r#"{"text":"2. Juni","type":"text"}],"type":"body"}],"#,
+            r#""language":{"code":"de"},"name":"appointment_reminder"},"#,
+            r#""to":"4915112345678","type":"template"}"#
+        )
+    );
+    let sent = world
+        .message_until(&message, |m| m["delivery_status"] == "sent")
+        .await;
+    assert_eq!(
+        sent["body"],
+        "Dear Pat Patient, see you on 2. Juni at 09:30."
+    );
+    assert_eq!(sent["template"]["id"], approved.as_str());
+}
+
 async fn email_goes_out_over_smtp_and_replies_thread_back(backend: Backend) {
     let world = World::start(backend).await;
     let pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
@@ -823,6 +901,7 @@ on_both_backends!(
     unknown_senders_wait_in_the_unmatched_queue_until_reception_files_them,
     provider_errors_are_retried_or_reported,
     whatsapp_window_messages_statuses_and_read_receipts,
+    whatsapp_outside_the_window_sends_approved_templates,
     email_goes_out_over_smtp_and_replies_thread_back,
 );
 

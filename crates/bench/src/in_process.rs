@@ -41,6 +41,7 @@ pub async fn run(
             subject: None,
             body: BODY.into(),
             attachment_ids: Vec::new(),
+            template: None,
         };
         let started = commands
             .start_conversation(
@@ -70,6 +71,7 @@ pub async fn run(
                     body: BODY.into(),
                     attachments: Vec::new(),
                 },
+                template: None,
             });
             commands
                 .conversation_command(&admin, &RequestMeta::new(), None, &command)

@@ -95,6 +95,8 @@ fn conversation(rng: &mut StdRng, patients: &[PatientId]) -> (ConversationId, Ve
             body,
             attachments: vec![],
             delivery_status: None,
+            template: None,
+            whatsapp_template: None,
         }));
         if rng.gen_bool(0.5) {
             events.push(Event::StatusChanged(StatusChanged {

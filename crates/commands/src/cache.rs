@@ -17,6 +17,7 @@ use domain::conversation::Conversation;
 use domain::dispatch::Dispatch;
 use domain::patient::Patient;
 use domain::staff::Staff;
+use domain::template::Template;
 use domain::upload::StoredAttachment;
 use domain::Aggregate;
 use eventlog::codec;
@@ -179,6 +180,7 @@ pub struct Caches {
     pub(crate) conversations: StreamCache<Conversation>,
     pub(crate) attachments: StreamCache<StoredAttachment>,
     pub(crate) dispatches: StreamCache<Dispatch>,
+    pub(crate) templates: StreamCache<Template>,
 }
 
 impl Caches {
@@ -190,6 +192,7 @@ impl Caches {
             conversations: StreamCache::new(capacity),
             attachments: StreamCache::new(capacity),
             dispatches: StreamCache::new(capacity),
+            templates: StreamCache::new(capacity),
         }
     }
 
@@ -200,6 +203,7 @@ impl Caches {
         self.conversations.clear();
         self.attachments.clear();
         self.dispatches.clear();
+        self.templates.clear();
     }
 
     /// Folds one event read from the log into whichever cache holds its stream.
@@ -215,6 +219,8 @@ impl Caches {
             self.dispatches.follow(record);
         } else if stream.starts_with("attachment-") {
             self.attachments.follow(record);
+        } else if stream.starts_with("template-") {
+            self.templates.follow(record);
         }
     }
 }
@@ -252,5 +258,11 @@ impl Cached for StoredAttachment {
 impl Cached for Dispatch {
     fn cache(caches: &Caches) -> &StreamCache<Self> {
         &caches.dispatches
+    }
+}
+
+impl Cached for Template {
+    fn cache(caches: &Caches) -> &StreamCache<Self> {
+        &caches.templates
     }
 }

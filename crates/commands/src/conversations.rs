@@ -8,6 +8,7 @@ use chrono::Utc;
 use domain::command::{Context, ConversationCommand};
 use domain::conversation::{Conversation, ConversationScope};
 use domain::patient::Patient;
+use domain::template::Template;
 use domain::{PatientId, Principal, StreamName};
 use store::ExpectedVersion;
 
@@ -60,9 +61,23 @@ impl Decision for ConversationDecision {
             Some(id) => ws.get::<Patient>(&id.stream()).await?,
             None => Arc::new(Patient::default()),
         };
+        // A message written from a template reads the template's state (never writes it, so
+        // the append does not depend on its version: a send decided on the version before an
+        // admin's revision is still a correct send of that version).
+        let template_id = match &self.command {
+            ConversationCommand::StartConversation(cmd) => cmd.template.as_ref(),
+            ConversationCommand::SendMessage(cmd) => cmd.template.as_ref(),
+            _ => None,
+        }
+        .map(|using| using.id);
+        let template = match template_id {
+            Some(id) => Some(ws.get::<Template>(&id.stream()).await?),
+            None => None,
+        };
         let scope = ConversationScope {
             patient: &patient,
             conversation: &conversation,
+            template: template.as_deref(),
         };
         let context = Context {
             principal: &self.principal,

@@ -24,6 +24,7 @@ pub mod patients;
 mod service;
 pub mod session;
 pub mod staff;
+pub mod templates;
 pub mod token;
 pub mod unmatched;
 pub mod workspace;
@@ -32,6 +33,7 @@ pub use error::CommandError;
 pub use executor::{Committed, Decided, Decision, Executed, Executor, Origin};
 pub use patients::ContactPatch;
 pub use service::{
-    Addressee, CommandService, MessageInput, Registered, RequestMeta, MAX_ATTACHMENTS,
+    Addressee, CommandService, MessageInput, Registered, RequestMeta, TemplateWritten,
+    MAX_ATTACHMENTS,
 };
 pub use workspace::Workspace;

@@ -5,17 +5,19 @@ use std::sync::Arc;
 
 use domain::attachment::AttachmentRef;
 use domain::command::{
-    ChangePermissions, ConversationCommand, Draft, PatientCommand, ReceiveMessage, Recipient,
-    RegisterPatient, RegisterStaff, RevokeTokens, RotateToken, StaffCommand, StartConversation,
+    ChangePermissions, ConversationCommand, CreateTemplate, Draft, PatientCommand, ReceiveMessage,
+    Recipient, RegisterPatient, RegisterStaff, RetireTemplate, ReviseTemplate, RevokeTokens,
+    RotateToken, StaffCommand, StartConversation, TemplateCommand, TemplateUse,
 };
 use domain::contact::PatientContact;
 use domain::event::{AttachmentStored, InboundUnmatched};
 use domain::patient::Patient;
 use domain::staff::Staff;
+use domain::template::TemplateContent;
 use domain::upload::StoredAttachment;
 use domain::{
     Actor, AttachmentId, ConversationId, DomainError, Event, EventMetadata, MessageId, PatientId,
-    Permission, Principal, Role, StaffId, StreamName,
+    Permission, Principal, Role, StaffId, StreamName, TemplateId,
 };
 use eventlog::codec;
 use store::EventStore;
@@ -30,6 +32,7 @@ use crate::executor::{Committed, Decision, Executor, Origin};
 use crate::patients::{ContactPatch, PatientChange, PatientDecision};
 use crate::session::{Sessions, StartedSession};
 use crate::staff::StaffDecision;
+use crate::templates::TemplateDecision;
 use crate::token::{self, Holder, IssuedToken};
 use crate::unmatched::KeepUnmatched;
 
@@ -114,6 +117,20 @@ pub struct MessageInput {
     pub body: String,
     /// Ids of attachments the caller uploaded.
     pub attachment_ids: Vec<AttachmentId>,
+    /// The template the subject and body are rendered from instead (then `subject` and `body`
+    /// are ignored).
+    pub template: Option<TemplateUse>,
+}
+
+/// A template write's outcome: the template, its version after the write, and the position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TemplateWritten {
+    /// The template.
+    pub id: TemplateId,
+    /// Its version after the write.
+    pub version: u32,
+    /// The global position to wait for to read this write.
+    pub position: u64,
 }
 
 /// Whom a first message goes to, as the caller named it.
@@ -413,22 +430,106 @@ impl CommandService {
     }
 
     /// The draft of a message, checked against its channel before any decision: an invalid
-    /// message is refused whatever its idempotency key.
+    /// message is refused whatever its idempotency key. A draft from a template carries its
+    /// channel and attachments only: the decision renders the rest and checks it then.
     async fn draft(
         &self,
         principal: &Principal,
         input: &MessageInput,
     ) -> Result<Draft, CommandError> {
+        let attachments = self
+            .resolve_attachments(principal, &input.attachment_ids)
+            .await?;
+        if input.template.is_some() {
+            return Ok(Draft {
+                channel: input.channel,
+                subject: None,
+                body: String::new(),
+                attachments,
+            });
+        }
         let draft = Draft {
             channel: input.channel,
             subject: input.subject.clone(),
             body: input.body.clone(),
-            attachments: self
-                .resolve_attachments(principal, &input.attachment_ids)
-                .await?,
+            attachments,
         };
         domain::conversation::validate_content(&draft)?;
         Ok(draft)
+    }
+
+    /// Creates a template (admins); its first version is 1.
+    pub async fn create_template(
+        &self,
+        principal: &Principal,
+        meta: &RequestMeta,
+        content: TemplateContent,
+    ) -> Result<TemplateWritten, CommandError> {
+        let template_id = TemplateId(Uuid::new_v4());
+        let command = TemplateCommand::CreateTemplate(CreateTemplate {
+            template_id,
+            content,
+        });
+        self.template_command(principal, meta, command).await
+    }
+
+    /// Writes a new version of a template (admins); identical content keeps the version.
+    pub async fn revise_template(
+        &self,
+        principal: &Principal,
+        meta: &RequestMeta,
+        template_id: TemplateId,
+        content: TemplateContent,
+    ) -> Result<TemplateWritten, CommandError> {
+        let command = TemplateCommand::ReviseTemplate(ReviseTemplate {
+            template_id,
+            content,
+        });
+        self.template_command(principal, meta, command).await
+    }
+
+    /// Retires a template (admins): it can no longer be used, and stays readable.
+    pub async fn retire_template(
+        &self,
+        principal: &Principal,
+        meta: &RequestMeta,
+        template_id: TemplateId,
+    ) -> Result<TemplateWritten, CommandError> {
+        let command = TemplateCommand::RetireTemplate(RetireTemplate { template_id });
+        self.template_command(principal, meta, command).await
+    }
+
+    async fn template_command(
+        &self,
+        principal: &Principal,
+        meta: &RequestMeta,
+        command: TemplateCommand,
+    ) -> Result<TemplateWritten, CommandError> {
+        principal.ensure_may_use_hub()?;
+        let id = command.template_id();
+        let decision = TemplateDecision {
+            principal: principal.clone(),
+            command,
+        };
+        let executed = self
+            .executor
+            .execute(meta.origin(principal), decision)
+            .await?;
+        let version = match executed.answer {
+            Some(version) => version,
+            // A repeated idempotency key answers without deciding: the version as it is now.
+            None => self
+                .current::<domain::template::Template>(&id.stream())
+                .await?
+                .0
+                .as_ref()
+                .map_or(0, |record| record.version),
+        };
+        Ok(TemplateWritten {
+            id,
+            version,
+            position: executed.committed.position,
+        })
     }
 
     /// Writes the first message of a new conversation.
@@ -479,6 +580,7 @@ impl CommandService {
             patient_id,
             to,
             draft,
+            template: input.template.clone(),
         });
         self.conversation_command(principal, meta, Some(patient_id), &command)
             .await

@@ -53,6 +53,7 @@ fn portal(body: &str) -> MessageInput {
         subject: None,
         body: body.into(),
         attachment_ids: Vec::new(),
+        template: None,
     }
 }
 
@@ -86,6 +87,7 @@ fn reply(conversation_id: ConversationId, body: &str) -> ConversationCommand {
             body: body.into(),
             attachments: Vec::new(),
         },
+        template: None,
     })
 }
 

@@ -191,6 +191,7 @@ impl Dispatcher {
             body: message.body.clone(),
             attachments,
             in_reply_to,
+            whatsapp_template: message.whatsapp_template.clone(),
         })
     }
 

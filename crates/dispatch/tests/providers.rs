@@ -114,6 +114,7 @@ fn message(channel: Channel, to: &str, body: &str) -> OutboundMessage {
         body: body.to_owned(),
         attachments: Vec::new(),
         in_reply_to: None,
+        whatsapp_template: None,
     }
 }
 
@@ -407,6 +408,48 @@ mod whatsapp {
                 "type": "text",
                 "text": { "preview_url": false, "body": "Ihr Termin: 9:30 ✓" },
             })
+        );
+    }
+
+    #[tokio::test]
+    async fn outside_the_window_sends_the_approved_template_message_byte_for_byte() {
+        let server = FakeHttp::start(|_, _| (200, sent("wamid.TEMPLATE1"))).await;
+        let mut outbound = message(
+            Channel::Whatsapp,
+            "+4915112345678",
+            "Dear Pat, see you on 2 June at 09:30.",
+        );
+        outbound.whatsapp_template = Some(domain::template::WhatsappTemplateMessage {
+            name: "appointment_reminder".to_owned(),
+            language: "en_US".to_owned(),
+            parameters: vec![
+                "09:30".to_owned(),
+                "Pat \"Ö\"".to_owned(),
+                "2 June".to_owned(),
+            ],
+        });
+        let accepted = cloud(&server.base).send(&outbound).await.unwrap();
+        assert_eq!(
+            accepted.provider_message_ids,
+            vec!["wamid.TEMPLATE1".to_owned()]
+        );
+        let requests = server.requests();
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].uri, "/v21.0/106540352242922/messages");
+        assert_eq!(requests[0].header("authorization"), "Bearer EAAtoken");
+        assert_eq!(requests[0].header("content-type"), "application/json");
+        // The parameters in the declared order, as text; the rendered body is not sent.
+        assert_eq!(
+            String::from_utf8(requests[0].body.to_vec()).unwrap(),
+            concat!(
+                r#"{"messaging_product":"whatsapp","#,
+                r#""template":{"components":[{"parameters":["#,
+                r#"{"text":"09:30","type":"text"},"#,
+                r#"{"text":"Pat \"Ö\"","type":"text"},"#,
+                r#"{"text":"2 June","type":"text"}],"type":"body"}],"#,
+                r#""language":{"code":"en_US"},"name":"appointment_reminder"},"#,
+                r#""to":"4915112345678","type":"template"}"#
+            )
         );
     }
 

@@ -1,5 +1,7 @@
 //! Commands: what actors ask the hub to do. Ids of new things are chosen by the caller.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -87,6 +89,16 @@ pub struct Draft {
     pub attachments: Vec<AttachmentRef>,
 }
 
+/// A template a message is written from, with the caller's values of its variables (every
+/// variable but `patient_name`, which the hub fills from the patient's record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TemplateUse {
+    /// The template.
+    pub id: TemplateId,
+    /// Values by variable name.
+    pub variables: BTreeMap<String, String>,
+}
+
 /// Whom a patient writes its first message to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -113,8 +125,12 @@ pub struct StartConversation {
     pub patient_id: PatientId,
     /// For a patient: whom it writes to. Staff always write to the patient.
     pub to: Option<Recipient>,
-    /// The message.
+    /// The message (with a template: its channel and attachments; the subject and body are
+    /// rendered from the template).
     pub draft: Draft,
+    /// The template the subject and body are rendered from, if any.
+    #[serde(default)]
+    pub template: Option<TemplateUse>,
 }
 
 /// Write a message in an existing conversation.
@@ -124,8 +140,12 @@ pub struct SendMessage {
     pub conversation_id: ConversationId,
     /// Id for the message.
     pub message_id: MessageId,
-    /// The message.
+    /// The message (with a template: its channel and attachments; the subject and body are
+    /// rendered from the template).
     pub draft: Draft,
+    /// The template the subject and body are rendered from, if any.
+    #[serde(default)]
+    pub template: Option<TemplateUse>,
 }
 
 /// Log a phone call in a conversation (staff).

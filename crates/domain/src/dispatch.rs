@@ -135,6 +135,8 @@ mod tests {
             body: "Your appointment is at 10".into(),
             attachments: Vec::new(),
             delivery_status: Some(DeliveryStatus::Queued),
+            template: None,
+            whatsapp_template: None,
         }
     }
 

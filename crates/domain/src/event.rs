@@ -20,7 +20,7 @@ use crate::ids::{
 };
 use crate::quiet_hours::QuietHours;
 use crate::status::{DeliveryStatus, MessageStatus};
-use crate::template::{TemplateContent, TemplateRef};
+use crate::template::{TemplateContent, TemplateRef, WhatsappTemplateMessage};
 
 /// Who the clinic side of a conversation is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -190,6 +190,11 @@ pub struct MessageSent {
     pub attachments: Vec<AttachmentRef>,
     /// `queued` on external channels, `delivered` for portal messages to the patient, else none.
     pub delivery_status: Option<DeliveryStatus>,
+    /// The template version it was rendered from (schema version 3; `null` before).
+    pub template: Option<TemplateRef>,
+    /// On WhatsApp outside the 24-hour window: the approved template message the dispatcher
+    /// sends in place of the text (schema version 3; `null` before and for any other message).
+    pub whatsapp_template: Option<WhatsappTemplateMessage>,
 }
 
 /// A phone call was logged (no audio: time, duration and summary).
@@ -641,8 +646,10 @@ impl Event {
     /// shape gets a new version and an upcaster from the old one (`eventlog::upcast`).
     pub fn schema_version(&self) -> u32 {
         match self {
+            // 3: the template it was rendered from, and the WhatsApp template message.
+            Event::MessageSent(_) => 3,
             // 2: the author carries the name it had when it wrote.
-            Event::MessageSent(_) | Event::CallLogged(_) | Event::MessageReceived(_) => 2,
+            Event::CallLogged(_) | Event::MessageReceived(_) => 2,
             _ => 1,
         }
     }

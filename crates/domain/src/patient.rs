@@ -63,8 +63,25 @@ impl PatientRecord {
             .map(|(id, _)| *id)
     }
 
+    /// Whether the 24-hour WhatsApp window since the patient's last inbound message is open.
+    pub fn whatsapp_window_open(&self, now: DateTime<Utc>) -> bool {
+        self.whatsapp_window_opened_at
+            .is_some_and(|opened| now < opened + WHATSAPP_WINDOW)
+    }
+
     /// Fails with `channel_unavailable` (and the reason) when the record does not allow `channel` now.
     pub fn ensure_channel(&self, channel: Channel, now: DateTime<Utc>) -> Result<(), DomainError> {
+        self.ensure_channel_with(channel, now, false)
+    }
+
+    /// As [`Self::ensure_channel`]; with `approved_template` (an approved WhatsApp template
+    /// message) WhatsApp is open outside the 24-hour window too.
+    pub fn ensure_channel_with(
+        &self,
+        channel: Channel,
+        now: DateTime<Utc>,
+        approved_template: bool,
+    ) -> Result<(), DomainError> {
         let unavailable = |reason: &str| Err(DomainError::channel_unavailable(channel, reason));
         let contact = &self.contact;
         match channel {
@@ -82,11 +99,7 @@ impl PatientRecord {
             Channel::Whatsapp if !contact.whatsapp_opt_in => {
                 unavailable("the patient has not opted in to WhatsApp")
             }
-            Channel::Whatsapp
-                if self
-                    .whatsapp_window_opened_at
-                    .is_none_or(|opened| now >= opened + WHATSAPP_WINDOW) =>
-            {
+            Channel::Whatsapp if !approved_template && !self.whatsapp_window_open(now) => {
                 unavailable(
                     "outside the 24-hour WhatsApp window since the patient's last message: an approved template is needed",
                 )

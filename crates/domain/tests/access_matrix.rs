@@ -216,6 +216,7 @@ fn who_can_see() {
                     conversation_id: conversation,
                     message_id: MessageId(Uuid::new_v4()),
                     draft: portal("reply"),
+                    template: None,
                 }),
             );
             if !visible {
@@ -261,6 +262,7 @@ fn staff_without_send_messages_cause_nothing() {
             conversation_id: conversation,
             message_id: MessageId(Uuid::new_v4()),
             draft: portal("reply"),
+            template: None,
         }),
     );
     assert_eq!(reply.unwrap_err().code(), "missing_permission");

@@ -159,6 +159,7 @@ fn command(
                     conversation_id,
                     message_id: MessageId(Uuid::new_v4()),
                     draft: draft(channel, "Hello"),
+                    template: None,
                 }),
             )
         }
@@ -386,6 +387,7 @@ fn doctors_never_hold_two_open_conversations() {
                                     conversation_id: id,
                                     message_id: MessageId(Uuid::new_v4()),
                                     draft: portal("Reply"),
+                                    template: None,
                                 }),
                             );
                         }

@@ -33,6 +33,7 @@ fn send(
                 conversation_id: conversation,
                 message_id,
                 draft,
+                template: None,
             }),
         )
         .map(|_| message_id)
@@ -364,6 +365,7 @@ fn archive_keeps_everything_and_a_new_message_reopens() {
                 conversation_id: conversation,
                 message_id: reply,
                 draft: portal("Thanks"),
+                template: None,
             }),
         )
         .unwrap();

@@ -20,17 +20,33 @@ struct Step {
 }
 
 /// Every step, in no particular order (each names the version it starts from).
-const CHAIN: &[Step] = &[Step {
-    event_types: &["MessageSent", "CallLogged", "MessageReceived"],
-    from: 1,
-    apply: author_gains_name,
-}];
+const CHAIN: &[Step] = &[
+    Step {
+        event_types: &["MessageSent", "CallLogged", "MessageReceived"],
+        from: 1,
+        apply: author_gains_name,
+    },
+    Step {
+        event_types: &["MessageSent"],
+        from: 2,
+        apply: message_gains_template,
+    },
+];
 
 /// Version 2 of messages and call logs records the author's name; events of version 1 did not
 /// know it, so it is `null`.
 fn author_gains_name(data: &mut Value) {
     if let Some(author) = data.get_mut("author").and_then(Value::as_object_mut) {
         author.entry("name").or_insert(Value::Null);
+    }
+}
+
+/// Version 3 of `MessageSent` records the template it was rendered from and the WhatsApp
+/// template message sent outside the window; messages of version 2 had neither.
+fn message_gains_template(data: &mut Value) {
+    if let Some(fields) = data.as_object_mut() {
+        fields.entry("template").or_insert(Value::Null);
+        fields.entry("whatsapp_template").or_insert(Value::Null);
     }
 }
 

@@ -1,11 +1,13 @@
-//! Every historical schema version decodes: events as version 1 recorded them come out in
-//! today's shape, current events round-trip unchanged, and versions this hub never wrote are
+//! Every historical schema version decodes: events as versions 1 and 2 recorded them come out
+//! in today's shape, current events round-trip unchanged, and versions this hub never wrote are
 //! refused rather than guessed at.
 
 use chrono::{TimeZone, Utc};
 use domain::event::{CallLogged, MessageReceived, MessageSent};
+use domain::template::{TemplateRef, WhatsappTemplateMessage};
 use domain::{
     Actor, Author, Channel, ConversationId, Direction, Event, EventMetadata, MessageId, Role,
+    TemplateId,
 };
 use eventlog::codec;
 use proptest::prelude::*;
@@ -43,19 +45,43 @@ fn channel() -> impl Strategy<Value = Channel> {
     ]
 }
 
-/// Events of the types whose shape changed, at their current version.
-fn authored_event() -> impl Strategy<Value = Event> {
-    let ids = (any::<u128>(), any::<u128>());
-    prop_oneof![
-        (
-            ids,
-            channel(),
-            author(),
-            ".{0,40}",
-            proptest::option::of(".{1,20}")
-        )
-            .prop_map(
-                |((c, m), channel, author, body, subject)| Event::MessageSent(MessageSent {
+/// The template a message was rendered from, and the WhatsApp template message, or neither.
+fn template_parts() -> impl Strategy<Value = (Option<TemplateRef>, Option<WhatsappTemplateMessage>)>
+{
+    proptest::option::of((
+        any::<u128>(),
+        1u32..50,
+        proptest::option::of(proptest::collection::vec(".{0,12}", 0..4)),
+    ))
+    .prop_map(|used| match used {
+        None => (None, None),
+        Some((id, version, parameters)) => (
+            Some(TemplateRef {
+                id: TemplateId(Uuid::from_u128(id)),
+                version,
+            }),
+            parameters.map(|parameters| WhatsappTemplateMessage {
+                name: "appointment_reminder".into(),
+                language: "en_US".into(),
+                parameters,
+            }),
+        ),
+    })
+}
+
+/// Messages as the hub writes them now.
+fn message_sent() -> impl Strategy<Value = Event> {
+    (
+        (any::<u128>(), any::<u128>()),
+        channel(),
+        author(),
+        ".{0,40}",
+        proptest::option::of(".{1,20}"),
+        template_parts(),
+    )
+        .prop_map(
+            |((c, m), channel, author, body, subject, (template, whatsapp_template))| {
+                Event::MessageSent(MessageSent {
                     conversation_id: ConversationId(Uuid::from_u128(c)),
                     message_id: MessageId(Uuid::from_u128(m)),
                     channel,
@@ -65,8 +91,18 @@ fn authored_event() -> impl Strategy<Value = Event> {
                     body,
                     attachments: Vec::new(),
                     delivery_status: None,
+                    template,
+                    whatsapp_template,
                 })
-            ),
+            },
+        )
+}
+
+/// Events of the types whose shape changed, at their current version.
+fn authored_event() -> impl Strategy<Value = Event> {
+    let ids = (any::<u128>(), any::<u128>());
+    prop_oneof![
+        message_sent(),
         (ids, author(), 0u32..86_400, ".{1,40}").prop_map(
             |((c, m), author, duration_seconds, summary)| Event::CallLogged(CallLogged {
                 conversation_id: ConversationId(Uuid::from_u128(c)),
@@ -120,9 +156,30 @@ fn record(event: &Event, schema_version: u32, data: serde_json::Value) -> Record
     }
 }
 
+/// The same event without what version 2 of `MessageSent` could not record: the template.
+fn without_template(event: &Event) -> Event {
+    let mut event = event.clone();
+    if let Event::MessageSent(e) = &mut event {
+        e.template = None;
+        e.whatsapp_template = None;
+    }
+    event
+}
+
+/// The data of `event` as version 2 recorded it (no template fields on messages).
+fn version_2_data(event: &Event) -> serde_json::Value {
+    let mut data = event.data();
+    if let Event::MessageSent(_) = event {
+        let fields = data.as_object_mut().unwrap();
+        fields.remove("template");
+        fields.remove("whatsapp_template");
+    }
+    data
+}
+
 /// The same event without the author's name: what version 1 could record.
 fn without_name(event: &Event) -> Event {
-    let mut event = event.clone();
+    let mut event = without_template(event);
     match &mut event {
         Event::MessageSent(e) => e.author.name = None,
         Event::CallLogged(e) => e.author.name = None,
@@ -135,23 +192,32 @@ fn without_name(event: &Event) -> Event {
 proptest! {
     #[test]
     fn version_1_data_decodes_with_an_unknown_author_name(event in authored_event()) {
-        let mut data = event.data();
+        let mut data = version_2_data(&event);
         data["author"].as_object_mut().unwrap().remove("name");
         let decoded = codec::decode(&record(&event, 1, data)).unwrap();
-        prop_assert_eq!(decoded.schema_version, 2);
+        prop_assert_eq!(decoded.schema_version, event.schema_version());
         prop_assert_eq!(decoded.event, without_name(&event));
     }
 
     #[test]
+    fn version_2_messages_decode_without_a_template(event in message_sent()) {
+        let decoded = codec::decode(&record(&event, 2, version_2_data(&event))).unwrap();
+        prop_assert_eq!(decoded.schema_version, 3);
+        prop_assert_eq!(decoded.event, without_template(&event));
+    }
+
+    #[test]
     fn current_events_round_trip(event in authored_event()) {
-        prop_assert_eq!(event.schema_version(), 2);
-        let decoded = codec::decode(&record(&event, 2, event.data())).unwrap();
-        prop_assert_eq!(decoded.schema_version, 2);
+        let current = event.schema_version();
+        prop_assert_eq!(current, if matches!(event, Event::MessageSent(_)) { 3 } else { 2 });
+        let decoded = codec::decode(&record(&event, current, event.data())).unwrap();
+        prop_assert_eq!(decoded.schema_version, current);
         prop_assert_eq!(decoded.event, event);
     }
 
     #[test]
-    fn versions_never_written_are_refused(event in authored_event(), version in 3u32..100) {
+    fn versions_never_written_are_refused(event in authored_event(), later in 1u32..100) {
+        let version = event.schema_version() + later;
         prop_assert!(codec::decode(&record(&event, version, event.data())).is_err());
     }
 }

@@ -1,5 +1,6 @@
 //! The directories: one row per registered patient and per staff member, for reporting, the
-//! directory endpoints and the names shown beside ids.
+//! directory endpoints and the names shown beside ids; and the template catalogue
+//! (`crate::templates` says why it is kept here).
 
 use std::collections::BTreeSet;
 
@@ -81,6 +82,9 @@ pub(crate) async fn apply(
         }
         Event::StaffRegistered(_) | Event::PermissionsChanged(_) => {
             return apply_staff(conn, tables, envelope).await;
+        }
+        Event::TemplateCreated(_) | Event::TemplateRevised(_) | Event::TemplateRetired(_) => {
+            return crate::templates::apply(conn, tables, envelope).await;
         }
         _ => return Ok(()),
     };

@@ -14,6 +14,7 @@ mod projector;
 mod query;
 mod replay;
 mod sql;
+mod templates;
 mod unmatched;
 mod values;
 mod views;
@@ -21,7 +22,8 @@ mod views;
 use std::time::Duration;
 
 use domain::{
-    Actor, AttachmentId, Channel, ConversationId, MessageId, PatientId, Role, UnmatchedId,
+    Actor, AttachmentId, Channel, ConversationId, MessageId, PatientId, Role, TemplateId,
+    UnmatchedId,
 };
 use thiserror::Error;
 
@@ -31,7 +33,7 @@ pub use replay::{replay, ReplayLimit, ReplayOutcome, ReplayProgress};
 pub use unmatched::UnmatchedView;
 pub use views::{
     AttachmentView, Awaiting, CallView, ConversationFilter, ConversationView, MessageFilter,
-    MessageView, Page, PageRequest, Participant, PatientMatch, StaffEntry,
+    MessageView, Page, PageRequest, Participant, PatientMatch, StaffEntry, TemplateView,
 };
 
 /// A read model the projector keeps, each with its own checkpoint and its own worker.
@@ -39,7 +41,8 @@ pub use views::{
 pub enum Projection {
     /// Conversations, participants, messages, stars: what the API queries.
     Inbox,
-    /// One row per patient, for reporting jobs and pickers.
+    /// One row per patient and per staff member, for reporting jobs and pickers, and the
+    /// template catalogue.
     PatientDirectory,
 }
 
@@ -200,6 +203,12 @@ pub trait ReadModel: Send + Sync + 'static {
         q: Option<&str>,
         page: &PageRequest,
     ) -> Result<Page<PatientMatch>, QueryError>;
+
+    /// The template catalogue in creation order, retired templates included.
+    async fn templates(&self, page: &PageRequest) -> Result<Page<TemplateView>, QueryError>;
+
+    /// One template, retired or not; `None` if it does not exist.
+    async fn template(&self, id: TemplateId) -> Result<Option<TemplateView>, QueryError>;
 
     /// The unmatched queue: inbound messages not yet filed, newest first.
     async fn unmatched(&self, page: &PageRequest) -> Result<Page<UnmatchedView>, QueryError>;

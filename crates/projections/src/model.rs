@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use domain::status::ConversationStatus;
 use domain::{
-    Actor, AttachmentId, Channel, ConversationId, MessageId, PatientId, Role, UnmatchedId,
+    Actor, AttachmentId, Channel, ConversationId, MessageId, PatientId, Role, TemplateId,
+    UnmatchedId,
 };
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor, Row};
@@ -20,12 +21,13 @@ use crate::sql::{Dialect, Sql, Tables};
 use crate::views::cursor;
 use crate::{
     ContactAddress, ConversationFilter, ConversationView, MessageFilter, MessageView, Page,
-    PageRequest, PatientMatch, Projection, QueryError, ReadModel, StaffEntry, UnmatchedView,
+    PageRequest, PatientMatch, Projection, QueryError, ReadModel, StaffEntry, TemplateView,
+    UnmatchedView,
 };
 
 /// The version of the read-model DDL (`projections/*.sql`). A database whose live generation
 /// was made by another version gets a fresh generation, which the projectors fill from position 0.
-const DDL_VERSION: &str = "5";
+const DDL_VERSION: &str = "6";
 
 /// How often this process re-reads the checkpoints from the database while someone waits and
 /// no in-process signal wakes them (a projector in another process, or on another node).
@@ -672,6 +674,19 @@ impl ReadModel for SqlReadModel {
         let rows =
             crate::directory::patient_rows(&self.pool, &tables, q, after, request.limit).await?;
         Ok(page(rows, request.limit, "p", |p| p.position))
+    }
+
+    async fn templates(&self, request: &PageRequest) -> Result<Page<TemplateView>, QueryError> {
+        let tables = self.live().await?;
+        let after = after_cursor("t", request.cursor.as_deref())?;
+        let rows =
+            crate::templates::template_rows(&self.pool, &tables, after, request.limit).await?;
+        Ok(page(rows, request.limit, "t", |t| t.position))
+    }
+
+    async fn template(&self, id: TemplateId) -> Result<Option<TemplateView>, QueryError> {
+        let tables = self.live().await?;
+        crate::templates::template_by_id(&self.pool, &tables, id).await
     }
 
     async fn unmatched(&self, request: &PageRequest) -> Result<Page<UnmatchedView>, QueryError> {

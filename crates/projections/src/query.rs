@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use domain::attachment::AttachmentRef;
 use domain::status::ConversationStatus;
+use domain::template::TemplateRef;
 use domain::{Actor, Author, PatientId, Role};
 use serde::de::DeserializeOwned;
 use sqlx::any::AnyRow;
@@ -15,7 +16,7 @@ use crate::views::{cursor, AttachmentView, CallView, ConversationView, MessageVi
 use crate::QueryError;
 
 /// Message columns, in the order [`message_row`] reads them.
-const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.patient_id, m.position, m.channel, m.direction, m.author_id, m.author_role, m.subject, m.body, m.attachments, m.status, m.delivery_status, m.delivery_error, m.sent_at, m.call_occurred_at, m.call_duration_seconds, m.author_name";
+const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.patient_id, m.position, m.channel, m.direction, m.author_id, m.author_role, m.subject, m.body, m.attachments, m.status, m.delivery_status, m.delivery_error, m.sent_at, m.call_occurred_at, m.call_duration_seconds, m.author_name, m.template_id, m.template_version";
 
 /// The words of a search text: letters and digits only, so no search syntax reaches the database.
 pub(crate) fn search_words(q: &str) -> Vec<String> {
@@ -220,7 +221,17 @@ pub(crate) fn message_row(row: &AnyRow) -> Result<MessageView, QueryError> {
         delivery_error: row.try_get(13)?,
         sent_at: time("sent_at", &text(14)?)?,
         call,
-        starred: row.try_get::<i64, _>(18)? == 1,
+        template: match (
+            row.try_get::<Option<String>, _>(18)?,
+            row.try_get::<Option<i64>, _>(19)?,
+        ) {
+            (Some(id), Some(version)) => Some(TemplateRef {
+                id: parse("template_id", &id)?,
+                version: u32::try_from(version).unwrap_or_default(),
+            }),
+            _ => None,
+        },
+        starred: row.try_get::<i64, _>(20)? == 1,
     })
 }
 

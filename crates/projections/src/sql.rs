@@ -137,6 +137,7 @@ impl Tables {
                 "unmatched",
                 "patient_contacts",
                 "staff",
+                "templates",
             ]
             .iter()
             .map(|table| format!("DROP TABLE IF EXISTS {}", self.name(table)))

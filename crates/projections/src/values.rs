@@ -31,5 +31,7 @@ pub(crate) fn as_sent(e: &MessageReceived) -> MessageSent {
         body: e.body.clone(),
         attachments: e.attachments.clone(),
         delivery_status: None,
+        template: None,
+        whatsapp_template: None,
     }
 }

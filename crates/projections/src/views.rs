@@ -4,9 +4,10 @@ use chrono::{DateTime, Utc};
 use domain::attachment::MediaType;
 use domain::event::Counterpart;
 use domain::status::{ConversationStatus, DeliveryStatus, MessageStatus};
+use domain::template::{TemplateRef, WhatsappTemplate};
 use domain::{
     AttachmentId, Author, Channel, ConversationId, Direction, MessageId, PatientId, Permission,
-    Role, StaffId,
+    Role, StaffId, TemplateId,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -67,7 +68,33 @@ pub struct MessageView {
     pub sent_at: DateTime<Utc>,
     /// For call logs: the call's time and length.
     pub call: Option<CallView>,
+    /// The template version it was rendered from, if any.
+    pub template: Option<TemplateRef>,
     /// The global position of the event that recorded it.
+    pub position: u64,
+}
+
+/// A template as `GET /v1/templates` lists it: its current version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct TemplateView {
+    /// The template's id.
+    pub id: TemplateId,
+    /// Display name.
+    pub name: String,
+    /// The current version (1 for the content it was created with).
+    pub version: u32,
+    /// Subject line with placeholders.
+    pub subject: Option<String>,
+    /// Body text with `{{name}}` placeholders.
+    pub body: String,
+    /// The approved WhatsApp template it is sent as outside the 24-hour window.
+    pub whatsapp: Option<WhatsappTemplate>,
+    /// Its placeholders in order of first use (subject, then body).
+    pub variables: Vec<String>,
+    /// Whether it was retired (it can no longer be used).
+    pub retired: bool,
+    /// Where the template is in the catalogue's order (creation order).
+    #[serde(skip)]
     pub position: u64,
 }
 

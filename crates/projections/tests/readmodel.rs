@@ -305,12 +305,14 @@ impl Clinic {
                     patient_id: patient,
                     to: Some(Recipient::Reception),
                     draft,
+                    template: None,
                 })
             }
             (1 | 2, Some(conversation_id)) => ConversationCommand::SendMessage(SendMessage {
                 conversation_id,
                 message_id: MessageId(Uuid::new_v4()),
                 draft,
+                template: None,
             }),
             (kind @ (3 | 4), Some(conversation_id)) => {
                 let messages: Vec<MessageId> = self.conversation_state[&conversation_id]
@@ -357,6 +359,7 @@ impl Clinic {
         let scope = ConversationScope {
             patient: &patient,
             conversation: &conversation,
+            template: None,
         };
         if let Ok(events) = scope.decide(
             &command,

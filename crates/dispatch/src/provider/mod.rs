@@ -2,6 +2,7 @@
 //! provider's documented wire format. Adapters know nothing of the event log: they take an
 //! [`OutboundMessage`] and answer whether the provider accepted it.
 
+use domain::template::WhatsappTemplateMessage;
 use domain::{Channel, ConversationId, MessageId};
 use thiserror::Error;
 
@@ -41,6 +42,9 @@ pub struct OutboundMessage {
     /// The hub's earlier message in the same conversation this one answers, for e-mail
     /// `In-Reply-To` / `References`.
     pub in_reply_to: Option<MessageId>,
+    /// On WhatsApp outside the 24-hour window: the approved template message sent in place
+    /// of `body`.
+    pub whatsapp_template: Option<WhatsappTemplateMessage>,
 }
 
 /// The provider took the message.

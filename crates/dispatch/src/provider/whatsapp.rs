@@ -5,6 +5,7 @@
 use std::fmt;
 
 use bytes::Bytes;
+use domain::template::WhatsappTemplateMessage;
 use domain::Channel;
 use reqwest::multipart::{Form, Part};
 use reqwest::{RequestBuilder, Response};
@@ -186,6 +187,26 @@ fn text_payload(to: &str, body: &str) -> Value {
     })
 }
 
+/// A Cloud API template message: the approved template by name and language, its body
+/// parameters as text in the declared order (sent outside the 24-hour window).
+fn template_payload(to: &str, template: &WhatsappTemplateMessage) -> Value {
+    let parameters: Vec<Value> = template
+        .parameters
+        .iter()
+        .map(|text| json!({ "type": "text", "text": text }))
+        .collect();
+    json!({
+        "messaging_product": "whatsapp",
+        "to": to,
+        "type": "template",
+        "template": {
+            "name": template.name,
+            "language": { "code": template.language },
+            "components": [{ "type": "body", "parameters": parameters }],
+        },
+    })
+}
+
 /// A message carrying an uploaded file: JPEG and PNG travel as images (the only image types
 /// WhatsApp takes), everything else as a document with its file name.
 fn media_payload(to: &str, media_id: &str, attachment: &OutboundAttachment) -> Value {
@@ -211,12 +232,17 @@ impl Provider for WhatsappCloud {
         Channel::Whatsapp
     }
 
-    /// Uploads every file first (nothing reaches the patient yet), then sends the text and one
-    /// message per file. A failure after the first accepted message leaves the outcome unknown,
-    /// since retrying would repeat what was already delivered.
+    /// Uploads every file first (nothing reaches the patient yet), then sends the text (or the
+    /// approved template message, outside the 24-hour window) and one message per file. A
+    /// failure after the first accepted message leaves the outcome unknown, since retrying
+    /// would repeat what was already delivered.
     async fn send(&self, message: &OutboundMessage) -> Result<Accepted, SendError> {
         let to = recipient(&message.to)?;
-        let mut payloads = vec![text_payload(to, &message.body)];
+        let first = match &message.whatsapp_template {
+            Some(template) => template_payload(to, template),
+            None => text_payload(to, &message.body),
+        };
+        let mut payloads = vec![first];
         for attachment in &message.attachments {
             let media_id = self.upload(attachment).await?;
             payloads.push(media_payload(to, &media_id, attachment));

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
 pub mod access;
+mod compose;
 mod record;
 
 pub use record::{Conversation, ConversationRecord, MessageState};
@@ -26,7 +27,9 @@ use crate::event::{
 use crate::ids::{ConversationId, MessageId, StaffId};
 use crate::patient::{Patient, PatientRecord};
 use crate::status::{DeliveryStatus, MessageStatus};
+use crate::template::Template;
 use access::{can_see, initiation, is_clinic_recipient, may_write};
+use compose::{compose, Composed};
 
 /// How far in the future a call's time may lie (clock skew between devices).
 pub const CALL_CLOCK_SKEW: Duration = Duration::minutes(5);
@@ -109,13 +112,15 @@ pub fn validate_content(draft: &Draft) -> Result<(), DomainError> {
     validate_attachments(draft.channel, &draft.attachments)
 }
 
-/// Checks a draft against the channel and the patient's record.
+/// Checks a composed draft against the channel and the patient's record (a WhatsApp template
+/// message may go out when the 24-hour window is closed).
 fn validate_draft(
     principal: &Principal,
     patient: &PatientRecord,
-    draft: &Draft,
+    composed: &Composed,
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
+    let draft = &composed.draft;
     if principal.role() == Role::Patient && draft.channel.is_external() {
         return Err(DomainError::channel_unavailable(
             draft.channel,
@@ -124,7 +129,8 @@ fn validate_draft(
     }
     validate_content(draft)?;
     if principal.role() != Role::Patient {
-        patient.ensure_channel(draft.channel, now)?;
+        let approved_template = composed.whatsapp_template.is_some();
+        patient.ensure_channel_with(draft.channel, now, approved_template)?;
     } else if !patient.contact.portal_enabled {
         return Err(DomainError::channel_unavailable(
             Channel::Portal,
@@ -139,8 +145,13 @@ fn message_sent(
     conversation_id: ConversationId,
     message_id: MessageId,
     author: Author,
-    draft: &Draft,
+    composed: Composed,
 ) -> Event {
+    let Composed {
+        draft,
+        template,
+        whatsapp_template,
+    } = composed;
     let direction = direction_of(&author.actor());
     let delivery_status = match (direction, draft.channel) {
         (Direction::Outbound, Channel::Portal) => Some(DeliveryStatus::Delivered),
@@ -153,10 +164,12 @@ fn message_sent(
         channel: draft.channel,
         direction,
         author,
-        subject: draft.subject.clone(),
-        body: draft.body.clone(),
-        attachments: draft.attachments.clone(),
+        subject: draft.subject,
+        body: draft.body,
+        attachments: draft.attachments,
         delivery_status,
+        template,
+        whatsapp_template,
     })
 }
 
@@ -211,6 +224,8 @@ pub struct ConversationScope<'a> {
     pub patient: &'a Patient,
     /// The conversation itself (empty for a new one).
     pub conversation: &'a Conversation,
+    /// The template a message is written from, when the command names one.
+    pub template: Option<&'a Template>,
 }
 
 impl ConversationScope<'_> {
@@ -352,7 +367,15 @@ impl ConversationScope<'_> {
                 return Err(DomainError::ConversationExists { conversation_id });
             }
         }
-        validate_draft(principal, patient, &cmd.draft, ctx.now)?;
+        let composed = compose(
+            principal,
+            patient,
+            self.template,
+            &cmd.draft,
+            cmd.template.as_ref(),
+            ctx.now,
+        )?;
+        validate_draft(principal, patient, &composed, ctx.now)?;
         Ok(vec![
             Event::PatientConversationOpened(PatientConversationOpened {
                 patient_id: patient.id,
@@ -370,7 +393,7 @@ impl ConversationScope<'_> {
                 cmd.conversation_id,
                 cmd.message_id,
                 principal.author(),
-                &cmd.draft,
+                composed,
             ),
         ])
     }
@@ -394,10 +417,19 @@ impl ConversationScope<'_> {
     fn send(&self, cmd: &SendMessage, ctx: &Context<'_>) -> Result<Vec<Event>, DomainError> {
         let (record, actor) = self.visible(ctx)?;
         may_write(&actor, record)?;
-        validate_draft(ctx.principal, self.patient.record()?, &cmd.draft, ctx.now)?;
+        let patient = self.patient.record()?;
+        let composed = compose(
+            ctx.principal,
+            patient,
+            self.template,
+            &cmd.draft,
+            cmd.template.as_ref(),
+            ctx.now,
+        )?;
+        validate_draft(ctx.principal, patient, &composed, ctx.now)?;
         let mut events = self.before_new_entry(record, cmd.message_id)?;
         let author = ctx.principal.author();
-        events.push(message_sent(record.id, cmd.message_id, author, &cmd.draft));
+        events.push(message_sent(record.id, cmd.message_id, author, composed));
         events.extend(replied(record, direction_of(&actor)));
         Ok(events)
     }

@@ -47,6 +47,18 @@ pub struct TemplateRef {
     pub version: u32,
 }
 
+/// A WhatsApp template message as the dispatcher sends it outside the 24-hour window: the
+/// approved template's name and language, and the values of its body parameters in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WhatsappTemplateMessage {
+    /// The approved template's name on the provider.
+    pub name: String,
+    /// Its language code, e.g. `en_US`.
+    pub language: String,
+    /// The values of `{{1}}`, `{{2}}`, … in order.
+    pub parameters: Vec<String>,
+}
+
 /// A template's current version, folded from its stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateRecord {

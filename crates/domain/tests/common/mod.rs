@@ -11,9 +11,10 @@ use domain::contact::{EmailAddress, PatientContact, PhoneNumber};
 use domain::conversation::{Conversation, ConversationScope};
 use domain::event::PatientRegistered;
 use domain::patient::Patient;
+use domain::template::Template;
 use domain::{
     Actor, Aggregate, Channel, ConversationId, DomainError, Event, MessageId, PatientId,
-    Permission, Principal, Role, StreamName,
+    Permission, Principal, Role, StreamName, TemplateId,
 };
 use uuid::Uuid;
 
@@ -91,6 +92,7 @@ pub fn draft(channel: Channel, body: &str) -> Draft {
 pub struct World {
     pub patients: HashMap<PatientId, Patient>,
     pub conversations: HashMap<ConversationId, Conversation>,
+    pub templates: HashMap<TemplateId, Template>,
     pub log: Vec<Event>,
 }
 
@@ -115,6 +117,9 @@ impl World {
             } else if let Some(id) = stream.strip_prefix("conversation-") {
                 let id = ConversationId(id.parse().unwrap());
                 self.conversations.entry(id).or_default().apply(&event);
+            } else if let Some(id) = stream.strip_prefix("template-") {
+                let id = TemplateId(id.parse().unwrap());
+                self.templates.entry(id).or_default().apply(&event);
             }
             self.log.push(event);
         }
@@ -138,9 +143,16 @@ impl World {
             .map(|c| c.patient_id)
             .unwrap_or(patient);
         let patient = self.patients.get(&patient_id).cloned().unwrap_or_default();
+        let template = match &command {
+            ConversationCommand::StartConversation(c) => c.template.as_ref(),
+            ConversationCommand::SendMessage(c) => c.template.as_ref(),
+            _ => None,
+        }
+        .and_then(|using| self.templates.get(&using.id).cloned());
         let scope = ConversationScope {
             patient: &patient,
             conversation: &conversation,
+            template: template.as_ref(),
         };
         let events = scope.decide(
             &command,
@@ -168,6 +180,7 @@ impl World {
             patient_id: patient,
             to,
             draft,
+            template: None,
         });
         self.decide(principal, patient, command)
             .map(|_| conversation_id)

@@ -201,6 +201,7 @@ pub async fn reply(
         conversation_id,
         message_id: CommandService::new_message_id(),
         draft,
+        template: input.template,
     });
     let committed = state
         .commands

@@ -3,10 +3,13 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use domain::command::{ConversationCommand, MarkRead, SetStar};
+use std::collections::BTreeMap;
+
+use domain::command::{ConversationCommand, MarkRead, SetStar, TemplateUse};
 use domain::status::ConversationStatus;
 use domain::{
     AttachmentId, Channel, ConversationId, Direction, MessageId, PatientId, Role, StaffId,
+    TemplateId,
 };
 use projections::{MessageFilter, PageRequest};
 use projections::{MessageView, Page};
@@ -37,6 +40,27 @@ pub(super) fn routes(api: ApiBuilder) -> ApiBuilder {
         .route(UNSTAR, unstar)
 }
 
+/// A template a message is written from: `{id, variables: {name: value}}`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateChoice {
+    /// The template (not retired).
+    id: Uuid,
+    /// A value for each of the template's variables but `patient_name`, which the hub fills
+    /// from the patient's record.
+    #[serde(default)]
+    #[schemars(schema_with = "variables_schema")]
+    variables: BTreeMap<String, String>,
+}
+
+fn variables_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "propertyNames": { "pattern": "^[a-z][a-z0-9_]*$" },
+        "additionalProperties": { "type": "string" }
+    })
+}
+
 /// The body of `POST /v1/messages`: the first message of a conversation and whom it is for.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -57,9 +81,13 @@ pub struct MessageBody {
     #[schemars(length(max = MAX_SUBJECT_CHARS), regex(pattern = patterns::ONE_LINE))]
     subject: Option<String>,
     /// The text: not blank, at most as long as the channel carries (SMS 1,600 characters,
-    /// WhatsApp 4,096, e-mail and portal 50,000).
-    #[schemars(regex(pattern = patterns::NOT_BLANK))]
-    body: String,
+    /// WhatsApp 4,096, e-mail and portal 50,000). Required unless `template` is given.
+    #[serde(default)]
+    #[schemars(with = "String", regex(pattern = patterns::NOT_BLANK))]
+    body: Option<String>,
+    /// A template to render the subject and body from, instead of `subject` and `body`.
+    #[serde(default)]
+    template: Option<TemplateChoice>,
     /// Attachments uploaded by the caller: at most 20, none on SMS.
     #[serde(default)]
     #[schemars(length(max = MAX_ATTACHMENTS))]
@@ -83,9 +111,13 @@ pub struct ReplyBody {
     #[schemars(length(max = MAX_SUBJECT_CHARS), regex(pattern = patterns::ONE_LINE))]
     subject: Option<String>,
     /// The text: not blank, at most as long as the channel carries (SMS 1,600 characters,
-    /// WhatsApp 4,096, e-mail and portal 50,000).
-    #[schemars(regex(pattern = patterns::NOT_BLANK))]
-    body: String,
+    /// WhatsApp 4,096, e-mail and portal 50,000). Required unless `template` is given.
+    #[serde(default)]
+    #[schemars(with = "String", regex(pattern = patterns::NOT_BLANK))]
+    body: Option<String>,
+    /// A template to render the subject and body from, instead of `subject` and `body`.
+    #[serde(default)]
+    template: Option<TemplateChoice>,
     /// Attachments uploaded by the caller: at most 20, none on SMS.
     #[serde(default)]
     #[schemars(length(max = MAX_ATTACHMENTS))]
@@ -118,8 +150,9 @@ fn addressee_schema(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
-/// The rules between a message's fields, one branch per channel: its longest body, a subject
-/// on e-mail, no attachments on SMS.
+/// The rules between a message's fields: `body` or `template` (a template replaces `subject`
+/// and `body`), and one branch per channel: its longest body, a subject on e-mail unless the
+/// template renders it, no attachments on SMS.
 fn content_rules(schema: &mut Schema) {
     let branches: Vec<serde_json::Value> = sendable()
         .map(|channel| {
@@ -133,14 +166,32 @@ fn content_rules(schema: &mut Schema) {
                 branch["properties"]["attachment_ids"] = json!({ "maxItems": 0 });
             }
             if channel == Channel::Email {
-                branch["required"] = json!(["subject"]);
-                branch["properties"]["subject"] =
-                    json!({ "type": "string", "pattern": patterns::NOT_BLANK });
+                branch["anyOf"] = json!([
+                    {
+                        "required": ["subject"],
+                        "properties": {
+                            "subject": { "type": "string", "pattern": patterns::NOT_BLANK }
+                        }
+                    },
+                    { "required": ["template"] }
+                ]);
             }
             branch
         })
         .collect();
     schema.insert("oneOf".into(), json!(branches));
+    schema.insert(
+        "allOf".into(),
+        json!([
+            { "oneOf": [{ "required": ["body"] }, { "required": ["template"] }] },
+            {
+                "not": {
+                    "required": ["template", "subject"],
+                    "properties": { "subject": { "type": "string" } }
+                }
+            }
+        ]),
+    );
 }
 
 /// A one-byte attachment, to ask the domain whether a channel carries attachments at all.
@@ -166,18 +217,38 @@ fn first_message_rules(schema: &mut Schema) {
     );
 }
 
-/// The message content with a parsed channel.
+/// The message content with a parsed channel: written (`subject`, `body`) or from a template.
 fn message_input(
     channel: &str,
     subject: &Option<String>,
-    body: &str,
+    body: &Option<String>,
     attachment_ids: &[Uuid],
+    template: &Option<TemplateChoice>,
 ) -> Result<MessageInput, ApiError> {
+    let channel = channel.parse::<Channel>()?;
+    let template = match (template, subject, body) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(ApiError::invalid(
+                "`template` replaces `subject` and `body`: give either the template or the text, not both",
+            ))
+        }
+        (None, _, None) => {
+            return Err(ApiError::invalid(
+                "`body` is required (or `template` to write the message from a template)",
+            ))
+        }
+        (Some(choice), None, None) => Some(TemplateUse {
+            id: TemplateId(choice.id),
+            variables: choice.variables.clone(),
+        }),
+        (None, _, Some(_)) => None,
+    };
     Ok(MessageInput {
-        channel: channel.parse::<Channel>()?,
+        channel,
         subject: subject.clone(),
-        body: body.to_owned(),
+        body: body.clone().unwrap_or_default(),
         attachment_ids: attachment_ids.iter().copied().map(AttachmentId).collect(),
+        template,
     })
 }
 
@@ -189,6 +260,7 @@ impl ReplyBody {
             &self.subject,
             &self.body,
             &self.attachment_ids,
+            &self.template,
         )
     }
 
@@ -249,6 +321,7 @@ pub async fn start(
         &body.subject,
         &body.body,
         &body.attachment_ids,
+        &body.template,
     )?;
     let addressee = addressee(principal.role(), &body)?;
     let committed = state

@@ -11,6 +11,7 @@ pub mod openapi;
 mod patients;
 mod patterns;
 mod staff;
+mod templates;
 mod tokens;
 mod unmatched;
 mod webhooks;
@@ -112,6 +113,7 @@ pub fn api() -> (Router<AppState>, serde_json::Value) {
         .include(attachments::routes)
         .include(events::routes)
         .include(unmatched::routes)
+        .include(templates::routes)
         .include(webhooks::routes)
         .include(health::routes)
         .include(openapi::routes)
@@ -301,6 +303,7 @@ const ROUTE_WORDS: &[&str] = &[
     "call",
     "files",
     "static",
+    "templates",
 ];
 
 /// The path as logged: route words kept, every other segment `{id}`.

@@ -46,6 +46,8 @@ pub(crate) struct MessageBody {
     pub sent_at: String,
     pub call_occurred_at: Option<String>,
     pub call_duration_seconds: Option<i64>,
+    pub template_id: Option<String>,
+    pub template_version: Option<i64>,
 }
 
 /// A message's changing columns, and its fixed ones when the batch created it.
@@ -228,6 +230,8 @@ impl InboxState {
             sent_at: at.to_owned(),
             call_occurred_at: None,
             call_duration_seconds: None,
+            template_id: None,
+            template_version: None,
         })
     }
 
@@ -254,6 +258,8 @@ impl InboxState {
             subject: e.subject.clone(),
             body: e.body.clone(),
             attachments: serde_json::to_string(&e.attachments).unwrap_or_else(|_| "[]".into()),
+            template_id: e.template.map(|t| t.id.to_string()),
+            template_version: e.template.map(|t| i64::from(t.version)),
             ..body
         };
         self.entry(Entry {

@@ -118,6 +118,8 @@ async fn messages(
             text(&body.sent_at),
             Arg::OptText(body.call_occurred_at.clone()),
             Arg::OptInt(body.call_duration_seconds),
+            Arg::OptText(body.template_id.clone()),
+            Arg::OptInt(body.template_version),
         ]);
         if d == Dialect::Sqlite {
             search.push(vec![
@@ -128,7 +130,7 @@ async fn messages(
         }
     }
     let head = format!(
-        "INSERT INTO {} (id, conversation_id, patient_id, position, channel, direction, author_id, author_role, author_name, subject, body, attachments, status, delivery_status, delivery_error, sent_at, call_occurred_at, call_duration_seconds) VALUES ",
+        "INSERT INTO {} (id, conversation_id, patient_id, position, channel, direction, author_id, author_role, author_name, subject, body, attachments, status, delivery_status, delivery_error, sent_at, call_occurred_at, call_duration_seconds, template_id, template_version) VALUES ",
         tables.name("messages")
     );
     write_rows(conn, d, &head, &created, "").await?;
