@@ -150,6 +150,11 @@ fn addressee_schema(_: &mut SchemaGenerator) -> Schema {
     })
 }
 
+/// A `template` that is there (`"template": null` is the same as none).
+fn template_given() -> serde_json::Value {
+    json!({ "required": ["template"], "properties": { "template": { "type": "object" } } })
+}
+
 /// The rules between a message's fields: `body` or `template` (a template replaces `subject`
 /// and `body`), and one branch per channel: its longest body, a subject on e-mail unless the
 /// template renders it, no attachments on SMS.
@@ -173,7 +178,7 @@ fn content_rules(schema: &mut Schema) {
                             "subject": { "type": "string", "pattern": patterns::NOT_BLANK }
                         }
                     },
-                    { "required": ["template"] }
+                    template_given()
                 ]);
             }
             branch
@@ -183,11 +188,14 @@ fn content_rules(schema: &mut Schema) {
     schema.insert(
         "allOf".into(),
         json!([
-            { "oneOf": [{ "required": ["body"] }, { "required": ["template"] }] },
+            { "oneOf": [{ "required": ["body"] }, template_given()] },
             {
                 "not": {
                     "required": ["template", "subject"],
-                    "properties": { "subject": { "type": "string" } }
+                    "properties": {
+                        "subject": { "type": "string" },
+                        "template": { "type": "object" }
+                    }
                 }
             }
         ]),
