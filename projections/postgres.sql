@@ -132,6 +132,5 @@ CREATE INDEX messages_direction ON {ns}.messages (direction, position DESC);
 CREATE INDEX messages_status ON {ns}.messages (status, position DESC);
 CREATE INDEX messages_search ON {ns}.messages USING GIN (search);
 CREATE INDEX stars_staff ON {ns}.stars (staff_id, position DESC);
-CREATE INDEX stars_conversation ON {ns}.stars (staff_id, conversation_id);
 CREATE INDEX patients_name ON {ns}.patients (name);
 CREATE INDEX unmatched_open ON {ns}.unmatched (assigned_patient_id, position DESC);

@@ -357,9 +357,11 @@ impl SqlReadModel {
                 sql.push(&format!(
                     " AND c.id IN (SELECT m.conversation_id FROM {messages} m WHERE 1 = 1"
                 ));
-            } else if starred == Some(true) {
-                // Starred: from the viewer's stars in the conversation (a few rows of an index)
-                // to their messages, instead of from every message to its stars.
+            } else if starred == Some(true) && self.dialect == Dialect::Sqlite {
+                // Starred on SQLite: from the viewer's stars in the conversation (a few rows of
+                // an index) to their messages, instead of from every message to its stars.
+                // PostgreSQL turns this form into a hash join over all the viewer's stars, so
+                // there it keeps the per-message probe.
                 sql.push(&format!(
                     " AND EXISTS (SELECT 1 FROM {} s JOIN {messages} m ON m.id = s.message_id WHERE s.staff_id = ",
                     tables.name("stars")
@@ -371,11 +373,10 @@ impl SqlReadModel {
                     " AND EXISTS (SELECT 1 FROM {messages} m WHERE m.conversation_id = c.id"
                 ));
             }
-            let starred = if search.as_ref().is_some_and(|s| !s.probes()) {
-                starred
-            } else {
-                starred.filter(|s| !s)
-            };
+            let from_stars = self.dialect == Dialect::Sqlite
+                && starred == Some(true)
+                && !search.as_ref().is_some_and(|s| !s.probes());
+            let starred = starred.filter(|_| !from_stars);
             push_message_filters(
                 &mut sql,
                 tables,
