@@ -375,7 +375,7 @@ impl SqlReadModel {
             }
             let from_stars = self.dialect == Dialect::Sqlite
                 && starred == Some(true)
-                && !search.as_ref().is_some_and(|s| !s.probes());
+                && search.as_ref().is_none_or(|s| s.probes());
             let starred = starred.filter(|_| !from_stars);
             push_message_filters(
                 &mut sql,
