@@ -48,6 +48,8 @@ CREATE TABLE {ns}messages (
     call_duration_seconds INTEGER
 );
 CREATE VIRTUAL TABLE {ns}message_search USING fts5(subject, body, tokenize = 'unicode61');
+-- The full-text index's terms, read by searches to spell a word's prefix out as whole terms.
+CREATE VIRTUAL TABLE {ns}message_search_vocab USING fts5vocab({ns}message_search, 'row');
 
 CREATE TABLE {ns}stars (
     message_id      TEXT   NOT NULL,
@@ -147,5 +149,6 @@ CREATE INDEX {ns}messages_channel ON {ns}messages (channel, position DESC);
 CREATE INDEX {ns}messages_direction ON {ns}messages (direction, position DESC);
 CREATE INDEX {ns}messages_status ON {ns}messages (status, position DESC);
 CREATE INDEX {ns}stars_staff ON {ns}stars (staff_id, position DESC);
+CREATE INDEX {ns}stars_conversation ON {ns}stars (staff_id, conversation_id);
 CREATE INDEX {ns}patients_name ON {ns}patients (name);
 CREATE INDEX {ns}unmatched_open ON {ns}unmatched (assigned_patient_id, position DESC);

@@ -103,3 +103,73 @@ fn bench_reports_every_figure_on_both_backends() {
         }
     }
 }
+
+/// `--keep DIR` keeps what a run generated and `--reuse DIR` measures it again without
+/// generating it: here only the rebuild, then only the queries.
+#[test]
+fn bench_keeps_its_data_and_measures_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let kept = dir.path().join("kept");
+    let json = dir.path().join("bench.json");
+    let server = std::env::var("HUB_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into());
+    let bench = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_hub"))
+            .args(["bench", "--messages", "100", "--queries", "2"])
+            .args(["--database-url", &server])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "hub bench {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let kept_arg = kept.to_str().unwrap();
+    bench(&["--keep", kept_arg, "--phases", "rebuild"]);
+    let database = std::fs::read_to_string(kept.join("postgres/database")).unwrap();
+    let database = database.trim().to_owned();
+    assert!(database.starts_with("hub_bench_"), "{database}");
+    assert!(kept.join("sqlite/events.db").exists());
+
+    let table = bench(&[
+        "--reuse",
+        kept_arg,
+        "--phases",
+        "queries",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(table.contains("| query shape "), "{table}");
+    assert!(!table.contains("| clients "), "no command cells: {table}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let backends = report["backends"].as_array().unwrap();
+    assert_eq!(backends.len(), 2);
+    for backend in backends {
+        let name = backend["backend"].as_str().unwrap();
+        positive(&backend["generate_events_per_sec"], "kept generate rate");
+        assert!(backend["rebuild"].is_null(), "{name}: no rebuild");
+        assert_eq!(backend["queries"].as_array().unwrap().len(), 11, "{name}");
+        assert_eq!(backend["commands"].as_array().unwrap().len(), 0, "{name}");
+    }
+
+    // Another scale than the kept one is refused.
+    let output = Command::new(env!("CARGO_BIN_EXE_hub"))
+        .args(["bench", "--messages", "200", "--backends", "sqlite"])
+        .args(["--reuse", kept_arg, "--phases", "queries"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        use sqlx::Connection as _;
+        let mut connection = sqlx::PgConnection::connect(&server).await.unwrap();
+        sqlx::query(&format!("DROP DATABASE {database} WITH (FORCE)"))
+            .execute(&mut connection)
+            .await
+            .unwrap();
+    });
+}

@@ -13,6 +13,17 @@ pub enum BenchBackend {
     Postgres,
 }
 
+/// A phase of `hub bench` after the data is there (generated, or reused with `--reuse`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchPhase {
+    /// The full rebuild of the read models beside the raw bulk-insert rate.
+    Rebuild,
+    /// The latency of every query shape.
+    Queries,
+    /// Commands in process and through HTTP, with lag, and the hot-conversation cells.
+    Commands,
+}
+
 /// `hub bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -48,6 +59,24 @@ pub struct BenchArgs {
         default_value = "sqlite,postgres"
     )]
     pub backends: Vec<BenchBackend>,
+    /// Phases to run after generating the data (or reusing it).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "rebuild,queries,commands"
+    )]
+    pub phases: Vec<BenchPhase>,
+    /// Keep each backend's generated data in this folder instead of dropping it: SQLite's data
+    /// folder as `DIR/sqlite`, the PostgreSQL database (not dropped) named in
+    /// `DIR/postgres/database`, each beside `sample.json`. `--reuse DIR` measures it again.
+    #[arg(long, value_name = "DIR", conflicts_with = "reuse")]
+    pub keep: Option<PathBuf>,
+    /// Measure the data an earlier `--keep DIR` kept instead of generating it (the same
+    /// `--messages`); the generate figure is the one of the run that kept it. The kept data
+    /// stays; the commands phase adds to it.
+    #[arg(long, value_name = "DIR")]
+    pub reuse: Option<PathBuf>,
     /// Also write every figure as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,

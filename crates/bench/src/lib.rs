@@ -5,6 +5,8 @@
 //! then `hub serve` in a child process under 1, 8 and 64 HTTP clients, beside the database's
 //! single-row INSERT-commit rate at the same concurrency, with the command-to-inbox lag.
 //! Every phase records its peak memory. The report goes to stdout (Markdown) and `--json`.
+//! `--phases` picks the phases after the data; `--keep DIR` keeps the data and `--reuse DIR`
+//! measures it again without generating it.
 
 mod api_load;
 mod args;
@@ -24,11 +26,12 @@ mod server;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use projections::ReadModel as _;
 use sample::{percentile_ms, SampleData};
 
 use api_load::ApiClient;
-pub use args::{BenchArgs, BenchBackend};
-use backend::Backend;
+pub use args::{BenchArgs, BenchBackend, BenchPhase};
+use backend::{Backend, Keeping, KeptSample};
 use memory::Process;
 use raw::RawDb;
 use report::{
@@ -52,12 +55,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.hot_writers.iter().all(|c| (1..=1_024).contains(c)),
         "--hot-writers must each be between 1 and 1024"
     );
+    let keeping = match (&args.keep, &args.reuse) {
+        (Some(dir), _) => Keeping::Keep(dir),
+        (None, Some(dir)) => Keeping::Reuse(dir),
+        (None, None) => Keeping::Drop,
+    };
     let mut backends = Vec::new();
     let mut scale = None;
     for kind in &args.backends {
         let backend = match kind {
-            BenchBackend::Sqlite => Backend::sqlite()?,
-            BenchBackend::Postgres => match Backend::postgres(&args.database_url).await {
+            BenchBackend::Sqlite => Backend::sqlite(keeping)?,
+            BenchBackend::Postgres => match Backend::postgres(&args.database_url, keeping).await {
                 Ok(backend) => backend,
                 Err(error) => {
                     eprintln!("PostgreSQL is not reachable ({error:#}); skipped. Name a server with --database-url or HUB_BENCH_PG_URL.");
@@ -67,6 +75,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         };
         eprintln!("== {}", backend.name());
         let measured = measure(&backend, &args).await;
+        if let Some(kept) = backend.kept_at() {
+            eprintln!("kept: {kept}");
+        }
         backend.finish().await;
         let (figures, data) = measured?;
         scale.get_or_insert(Scale {
@@ -119,32 +130,80 @@ async fn measure(
     let mut memory = Vec::new();
     let (store, model) = backend.open().await?;
 
-    own.reset_peak();
-    let started = Instant::now();
-    let data = generate::run(&store, args.messages).await?;
-    let generate_events_per_sec = data.events as f64 / started.elapsed().as_secs_f64();
-    memory.push(peak("generate", own));
-
-    own.reset_peak();
-    let (events, took) = rebuild::run(&*store, &model).await?;
-    memory.push(peak("rebuild", own));
-    let bulk = RawDb::like_read_models(backend).await?;
-    let spinner = progress::timed("raw bulk insert of the same rows");
-    let (rows, bulk_took) = bulk.bulk_insert(&*store).await?;
-    spinner.finish_and_clear();
-    bulk.close().await;
-    let events_per_sec = events as f64 / took.as_secs_f64();
-    let raw_rows_per_sec = rows as f64 / bulk_took.as_secs_f64();
-    let rebuild = RebuildFigures {
-        events,
-        events_per_sec,
-        raw_rows_per_sec,
-        ratio: ratio(events_per_sec, raw_rows_per_sec),
+    let (data, generate_events_per_sec) = match backend.reused() {
+        Some(kept) => {
+            anyhow::ensure!(
+                kept.messages == args.messages,
+                "the reused data has {} messages, not --messages {}",
+                kept.messages,
+                args.messages
+            );
+            (kept.data.clone(), kept.generate_events_per_sec)
+        }
+        None => {
+            own.reset_peak();
+            let started = Instant::now();
+            let data = generate::run(&store, args.messages).await?;
+            let generate_events_per_sec = data.events as f64 / started.elapsed().as_secs_f64();
+            memory.push(peak("generate", own));
+            backend.record_sample(&KeptSample {
+                messages: args.messages,
+                generate_events_per_sec,
+                data: data.clone(),
+            })?;
+            (data, generate_events_per_sec)
+        }
     };
 
-    own.reset_peak();
-    let queries = queries::run(&*model, &data.patients, args.queries).await?;
-    memory.push(peak("queries", own));
+    let rebuild = if args.phases.contains(&BenchPhase::Rebuild) {
+        own.reset_peak();
+        let (events, took) = rebuild::run(&*store, &model).await?;
+        memory.push(peak("rebuild", own));
+        let bulk = RawDb::like_read_models(backend).await?;
+        let spinner = progress::timed("raw bulk insert of the same rows");
+        let (rows, bulk_took) = bulk.bulk_insert(&*store).await?;
+        spinner.finish_and_clear();
+        bulk.close().await;
+        let events_per_sec = events as f64 / took.as_secs_f64();
+        let raw_rows_per_sec = rows as f64 / bulk_took.as_secs_f64();
+        Some(RebuildFigures {
+            events,
+            events_per_sec,
+            raw_rows_per_sec,
+            ratio: ratio(events_per_sec, raw_rows_per_sec),
+        })
+    } else {
+        let (applied, head) = (model.checkpoint().await?, store.head_position().await?);
+        anyhow::ensure!(
+            applied >= head,
+            "the read models are at position {applied} of {head} (a new DDL version starts them afresh): add the rebuild phase, --phases rebuild,…"
+        );
+        None
+    };
+
+    let queries = if args.phases.contains(&BenchPhase::Queries) {
+        own.reset_peak();
+        let figures = queries::run(&*model, &data.patients, args.queries).await?;
+        memory.push(peak("queries", own));
+        figures
+    } else {
+        Vec::new()
+    };
+
+    if !args.phases.contains(&BenchPhase::Commands) {
+        return Ok((
+            BackendFigures {
+                backend: backend.name().to_owned(),
+                generate_events_per_sec,
+                rebuild,
+                queries,
+                commands: Vec::new(),
+                hot_conversation: Vec::new(),
+                memory,
+            },
+            data,
+        ));
+    }
 
     let duration = Duration::from_secs_f64(args.seconds);
     let mut in_process = Vec::with_capacity(args.clients.len());

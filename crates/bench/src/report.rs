@@ -39,11 +39,12 @@ pub struct BackendFigures {
     pub backend: String,
     /// Sample data appended per second while generating (events/s).
     pub generate_events_per_sec: f64,
-    /// The full replay.
-    pub rebuild: RebuildFigures,
-    /// Query latency per shape.
+    /// The full replay; null when the rebuild phase did not run.
+    pub rebuild: Option<RebuildFigures>,
+    /// Query latency per shape; empty when the queries phase did not run.
     pub queries: Vec<QueryFigures>,
-    /// Command throughput and lag per number of clients.
+    /// Command throughput and lag per number of clients; empty when the commands phase did not
+    /// run.
     pub commands: Vec<CommandFigures>,
     /// Sends of many writers into one conversation, per number of writers.
     pub hot_conversation: Vec<HotFigures>,
@@ -159,11 +160,13 @@ impl Report {
             self.seconds_per_cell,
             self.queries_per_shape
         );
-        out.push_str("| backend    | clients | commands/s | in-process/s | raw INSERT/s | ratio | raw, conn per client/s | HTTP ratio | in-process ratio | lag p50 ms | lag p99 ms |\n");
-        out.push_str("|------------|--------:|-----------:|-------------:|-------------:|------:|-----------------------:|-----------:|-----------------:|-----------:|-----------:|\n");
-        for b in &self.backends {
-            for c in &b.commands {
-                let _ = writeln!(
+        let any = |rows: fn(&BackendFigures) -> usize| self.backends.iter().any(|b| rows(b) > 0);
+        if any(|b| b.commands.len()) {
+            out.push_str("| backend    | clients | commands/s | in-process/s | raw INSERT/s | ratio | raw, conn per client/s | HTTP ratio | in-process ratio | lag p50 ms | lag p99 ms |\n");
+            out.push_str("|------------|--------:|-----------:|-------------:|-------------:|------:|-----------------------:|-----------:|-----------------:|-----------:|-----------:|\n");
+            for b in &self.backends {
+                for c in &b.commands {
+                    let _ = writeln!(
                     out,
                     "| {:<10} | {:>7} | {:>10.0} | {:>12.0} | {:>12.0} | {:>4.0}% | {:>22.0} | {:>9.0}% | {:>15.0}% | {:>10.2} | {:>10.2} |",
                     b.backend,
@@ -178,60 +181,75 @@ impl Report {
                     c.lag_p50_ms,
                     c.lag_p99_ms
                 );
+                }
             }
+            out.push('\n');
         }
-        out.push_str("\n| backend    | writers on one conversation | commands/s | failed | independent conversations/s | lag p50 ms | lag p99 ms |\n");
-        out.push_str("|------------|----------------------------:|-----------:|-------:|----------------------------:|-----------:|-----------:|\n");
-        for b in &self.backends {
-            for h in &b.hot_conversation {
-                let independent = h
-                    .independent_per_sec
-                    .map_or("n/a".to_owned(), |rate| format!("{rate:.0}"));
-                let _ = writeln!(
-                    out,
-                    "| {:<10} | {:>27} | {:>10.0} | {:>6} | {:>27} | {:>10.2} | {:>10.2} |",
-                    b.backend,
-                    h.writers,
-                    h.commands_per_sec,
-                    h.failed,
-                    independent,
-                    h.lag_p50_ms,
-                    h.lag_p99_ms
-                );
+        if any(|b| b.hot_conversation.len()) {
+            out.push_str("| backend    | writers on one conversation | commands/s | failed | independent conversations/s | lag p50 ms | lag p99 ms |\n");
+            out.push_str("|------------|----------------------------:|-----------:|-------:|----------------------------:|-----------:|-----------:|\n");
+            for b in &self.backends {
+                for h in &b.hot_conversation {
+                    let independent = h
+                        .independent_per_sec
+                        .map_or("n/a".to_owned(), |rate| format!("{rate:.0}"));
+                    let _ = writeln!(
+                        out,
+                        "| {:<10} | {:>27} | {:>10.0} | {:>6} | {:>27} | {:>10.2} | {:>10.2} |",
+                        b.backend,
+                        h.writers,
+                        h.commands_per_sec,
+                        h.failed,
+                        independent,
+                        h.lag_p50_ms,
+                        h.lag_p99_ms
+                    );
+                }
             }
+            out.push('\n');
         }
-        out.push_str(
-            "\n| backend    | events replayed | rebuild events/s | raw bulk rows/s | ratio |\n",
-        );
-        out.push_str(
-            "|------------|----------------:|-----------------:|----------------:|------:|\n",
-        );
-        for b in &self.backends {
-            let r = &b.rebuild;
-            let _ = writeln!(
-                out,
-                "| {:<10} | {:>15} | {:>16.0} | {:>15.0} | {:>4.0}% |",
-                b.backend,
-                r.events,
-                r.events_per_sec,
-                r.raw_rows_per_sec,
-                100.0 * r.ratio
+        if any(|b| usize::from(b.rebuild.is_some())) {
+            out.push_str(
+                "| backend    | events replayed | rebuild events/s | raw bulk rows/s | ratio |\n",
             );
-        }
-        out.push_str(
-            "\n| backend    | query shape                        |   p50 ms |   p99 ms |\n",
-        );
-        out.push_str("|------------|------------------------------------|---------:|---------:|\n");
-        for b in &self.backends {
-            for q in &b.queries {
+            out.push_str(
+                "|------------|----------------:|-----------------:|----------------:|------:|\n",
+            );
+            for b in &self.backends {
+                let Some(r) = &b.rebuild else {
+                    continue;
+                };
                 let _ = writeln!(
                     out,
-                    "| {:<10} | {:<34} | {:>8.2} | {:>8.2} |",
-                    b.backend, q.shape, q.p50_ms, q.p99_ms
+                    "| {:<10} | {:>15} | {:>16.0} | {:>15.0} | {:>4.0}% |",
+                    b.backend,
+                    r.events,
+                    r.events_per_sec,
+                    r.raw_rows_per_sec,
+                    100.0 * r.ratio
                 );
             }
+            out.push('\n');
         }
-        out.push_str("\n| backend    | phase                    | process   | peak MiB |\n");
+        if any(|b| b.queries.len()) {
+            out.push_str(
+                "| backend    | query shape                        |   p50 ms |   p99 ms |\n",
+            );
+            out.push_str(
+                "|------------|------------------------------------|---------:|---------:|\n",
+            );
+            for b in &self.backends {
+                for q in &b.queries {
+                    let _ = writeln!(
+                        out,
+                        "| {:<10} | {:<34} | {:>8.2} | {:>8.2} |",
+                        b.backend, q.shape, q.p50_ms, q.p99_ms
+                    );
+                }
+            }
+            out.push('\n');
+        }
+        out.push_str("| backend    | phase                    | process   | peak MiB |\n");
         out.push_str("|------------|--------------------------|-----------|---------:|\n");
         for b in &self.backends {
             for m in &b.memory {

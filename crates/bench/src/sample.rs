@@ -45,7 +45,7 @@ pub fn receptionist() -> Actor {
 }
 
 /// What was generated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SampleData {
     /// The patients, in generation order.
     pub patients: Vec<PatientId>,

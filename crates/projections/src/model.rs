@@ -9,13 +9,13 @@ use domain::{
     Actor, AttachmentId, Channel, ConversationId, MessageId, PatientId, Role, TemplateId,
     UnmatchedId,
 };
-use sqlx::any::AnyPoolOptions;
+use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 use tokio::sync::watch;
 
 use crate::query::{
     after_cursor, conversation_rows, message_row, push_entry_visible, push_search, push_starred,
-    push_visible, select_messages, where_visible, CONVERSATION_COLUMNS,
+    push_visible, select_messages, where_visible, TextSearch, CONVERSATION_COLUMNS,
 };
 use crate::sql::{Dialect, Sql, Tables};
 use crate::views::cursor;
@@ -283,6 +283,35 @@ impl SqlReadModel {
         self.checkpoint_of(&tables, projection).await
     }
 
+    /// A read transaction for a page with a full-text search on SQLite (see [`TextSearch`]);
+    /// `None` otherwise, and the page reads from the pool.
+    async fn search_transaction(
+        &self,
+        q: Option<&str>,
+    ) -> Result<Option<sqlx::Transaction<'static, sqlx::Any>>, QueryError> {
+        if q.is_some() && self.dialect == Dialect::Sqlite {
+            Ok(Some(self.pool.begin().await?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Runs a page's statement in `tx` (then ends it) or on the pool.
+    async fn fetch_page(
+        &self,
+        tx: Option<sqlx::Transaction<'static, sqlx::Any>>,
+        sql: &Sql,
+    ) -> Result<Vec<AnyRow>, QueryError> {
+        match tx {
+            Some(mut tx) => {
+                let rows = sql.query().fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(rows)
+            }
+            None => Ok(sql.query().fetch_all(&self.pool).await?),
+        }
+    }
+
     async fn conversation_page(
         &self,
         viewer: &Actor,
@@ -292,6 +321,11 @@ impl SqlReadModel {
         limit: Option<u32>,
         only: Option<ConversationId>,
     ) -> Result<Vec<ConversationView>, QueryError> {
+        let mut tx = self.search_transaction(filter.q.as_deref()).await?;
+        let search = match &filter.q {
+            Some(q) => Some(TextSearch::prepare(tx.as_deref_mut(), tables, q).await?),
+            None => None,
+        };
         let mut sql = Sql::new(
             self.dialect,
             format!(
@@ -315,27 +349,44 @@ impl SqlReadModel {
         if filter.channel.is_some()
             || filter.direction.is_some()
             || filter.starred.is_some()
-            || filter.q.is_some()
+            || search.is_some()
         {
             let messages = tables.name("messages");
-            if filter.q.is_some() {
-                // Full-text search: a semi-join evaluated once beats a probe per conversation.
+            let starred = filter.starred;
+            if search.as_ref().is_some_and(|s| !s.probes()) {
+                // Full-text search with its matches read first: a semi-join evaluated once
+                // beats a probe per conversation.
                 sql.push(&format!(
                     " AND c.id IN (SELECT m.conversation_id FROM {messages} m WHERE 1 = 1"
                 ));
+            } else if starred == Some(true) && self.dialect == Dialect::Sqlite {
+                // Starred on SQLite: from the viewer's stars in the conversation (a few rows of
+                // an index) to their messages, instead of from every message to its stars.
+                // PostgreSQL turns this form into a hash join over all the viewer's stars, so
+                // there it keeps the per-message probe.
+                sql.push(&format!(
+                    " AND EXISTS (SELECT 1 FROM {} s JOIN {messages} m ON m.id = s.message_id WHERE s.staff_id = ",
+                    tables.name("stars")
+                ))
+                .text(viewer.id.to_string())
+                .push(" AND s.conversation_id = c.id AND m.conversation_id = c.id");
             } else {
                 sql.push(&format!(
                     " AND EXISTS (SELECT 1 FROM {messages} m WHERE m.conversation_id = c.id"
                 ));
             }
+            let from_stars = self.dialect == Dialect::Sqlite
+                && starred == Some(true)
+                && search.as_ref().is_none_or(|s| s.probes());
+            let starred = starred.filter(|_| !from_stars);
             push_message_filters(
                 &mut sql,
                 tables,
                 viewer,
                 filter.channel,
                 filter.direction,
-                filter.starred,
-                filter.q.as_deref(),
+                starred,
+                search.as_ref(),
             );
             push_entry_visible(&mut sql, viewer);
             sql.push(")");
@@ -347,7 +398,7 @@ impl SqlReadModel {
         if let Some(limit) = limit {
             sql.push(" LIMIT ").int(i64::from(limit) + 1);
         }
-        let rows = sql.query().fetch_all(&self.pool).await?;
+        let rows = self.fetch_page(tx.take(), &sql).await?;
         conversation_rows(&self.pool, tables, viewer, &rows).await
     }
 }
@@ -398,7 +449,7 @@ fn push_message_filters(
     channel: Option<domain::Channel>,
     direction: Option<domain::Direction>,
     starred: Option<bool>,
-    q: Option<&str>,
+    search: Option<&TextSearch>,
 ) {
     if let Some(channel) = channel {
         sql.push(" AND m.channel = ").text(channel.as_str());
@@ -409,8 +460,8 @@ fn push_message_filters(
     if let Some(starred) = starred {
         push_starred(sql, tables, viewer, starred);
     }
-    if let Some(q) = q {
-        push_search(sql, tables, q);
+    if let Some(search) = search {
+        push_search(sql, tables, search);
     }
 }
 
@@ -499,6 +550,11 @@ impl ReadModel for SqlReadModel {
     ) -> Result<Page<MessageView>, QueryError> {
         let after = after_cursor("m", request.cursor.as_deref())?;
         let tables = self.live().await?;
+        let mut tx = self.search_transaction(filter.q.as_deref()).await?;
+        let search = match &filter.q {
+            Some(q) => Some(TextSearch::prepare(tx.as_deref_mut(), &tables, q).await?),
+            None => None,
+        };
         let mut sql = Sql::new(self.dialect, "");
         select_messages(&mut sql, &tables, viewer);
         where_visible(&mut sql, &tables, viewer, |sql| {
@@ -523,14 +579,14 @@ impl ReadModel for SqlReadModel {
             filter.channel,
             filter.direction,
             filter.starred,
-            filter.q.as_deref(),
+            search.as_ref(),
         );
         if let Some(after) = after {
             sql.push(" AND m.position < ").int(signed(after));
         }
         sql.push(" ORDER BY m.position DESC LIMIT ")
             .int(i64::from(request.limit) + 1);
-        let rows = sql.query().fetch_all(&self.pool).await?;
+        let rows = self.fetch_page(tx, &sql).await?;
         let items = rows
             .iter()
             .map(message_row)

@@ -9,7 +9,7 @@ use domain::template::TemplateRef;
 use domain::{Actor, Author, PatientId, Role};
 use serde::de::DeserializeOwned;
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool, Row};
 
 use crate::sql::{Dialect, Sql, Tables};
 use crate::views::{cursor, AttachmentView, CallView, ConversationView, MessageView, Participant};
@@ -53,28 +53,160 @@ pub(crate) fn push_visible(sql: &mut Sql, tables: &Tables, viewer: &Actor) {
     }
 }
 
-/// Appends " AND <full-text match of message m>": every word of `q`, each also as the start of
-/// a longer word (`appoint` finds "appointment").
-pub(crate) fn push_search(sql: &mut Sql, tables: &Tables, q: &str) {
-    let words = search_words(q);
-    if words.is_empty() {
-        sql.push(" AND 1 = 0");
-        return;
-    }
-    match tables.dialect() {
-        Dialect::Postgres => {
+/// How many matches a SQLite full-text search needs before pages probe the index row by row
+/// instead of reading every match first (see [`TextSearch`]).
+const PROBE_FROM_MATCHES: i64 = 2_000;
+
+/// The most index terms one search word's prefix is spelled out as (see [`TextSearch`]).
+const MAX_PREFIX_TERMS: i64 = 16;
+
+/// A full-text search, prepared for the database it runs on.
+///
+/// Every word also matches as the start of a longer word (`appoint` finds "appointment").
+/// PostgreSQL's prefix match (`appoint:*`) walks its GIN index. SQLite's FTS5 has no prefix
+/// index, and a prefix query (`"appoint"*`) first copies every match of every term with that
+/// prefix into memory, on each evaluation: half the messages for a frequent word. So on SQLite
+/// each ASCII word is spelled out as the terms with that prefix the index holds (from the
+/// `message_search_vocab` table), which FTS5 seeks to by rowid. When such a search has many
+/// matches, pages walk their usual order and probe the index per message; with few, they read
+/// the matches first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TextSearch {
+    /// No word: nothing matches.
+    Nothing,
+    /// A PostgreSQL `tsquery`.
+    Postgres(String),
+    /// An FTS5 query; `probe` when it is exact terms with many matches.
+    Sqlite {
+        /// The `MATCH` expression.
+        query: String,
+        /// Probe per message instead of reading all matches first.
+        probe: bool,
+    },
+}
+
+impl TextSearch {
+    /// Prepares `q`; on SQLite it reads the index's terms through `conn`, which should run the
+    /// page in the same transaction, so the terms read are the terms the page sees.
+    pub(crate) async fn prepare(
+        conn: Option<&mut AnyConnection>,
+        tables: &Tables,
+        q: &str,
+    ) -> Result<Self, QueryError> {
+        let words = search_words(q);
+        if words.is_empty() {
+            return Ok(TextSearch::Nothing);
+        }
+        let Some(conn) = conn.filter(|_| tables.dialect() == Dialect::Sqlite) else {
             let prefixes: Vec<String> = words.iter().map(|w| format!("{w}:*")).collect();
+            return Ok(TextSearch::Postgres(prefixes.join(" & ")));
+        };
+        let mut groups = Vec::with_capacity(words.len());
+        let mut exact = true;
+        for word in &words {
+            match prefix_terms(conn, tables, word).await? {
+                Some(terms) => {
+                    let terms: Vec<String> = terms.iter().map(|t| format!("\"{t}\"")).collect();
+                    groups.push(format!("({})", terms.join(" OR ")));
+                }
+                None => {
+                    exact = false;
+                    groups.push(format!("\"{word}\"*"));
+                }
+            }
+        }
+        let query = groups.join(" AND ");
+        let probe = exact && {
+            let search = tables.name("message_search");
+            let mut sql = Sql::new(
+                tables.dialect(),
+                format!("SELECT COUNT(*) FROM (SELECT rowid FROM {search} WHERE {search} MATCH "),
+            );
+            sql.text(query.clone())
+                .push(" LIMIT ")
+                .int(PROBE_FROM_MATCHES)
+                .push(")");
+            let matches: i64 = sql.query().fetch_one(&mut *conn).await?.try_get(0)?;
+            matches >= PROBE_FROM_MATCHES
+        };
+        Ok(TextSearch::Sqlite { query, probe })
+    }
+
+    /// Whether pages should probe per row (walk their own order) rather than read all matches.
+    pub(crate) fn probes(&self) -> bool {
+        matches!(self, TextSearch::Sqlite { probe: true, .. })
+    }
+}
+
+/// The terms of SQLite's full-text index that start with `word` (itself first, whether or not
+/// the index holds it); `None` when `word` is not ASCII (FTS5 folds other letters its own way)
+/// or has more than [`MAX_PREFIX_TERMS`] longer terms.
+async fn prefix_terms(
+    conn: &mut AnyConnection,
+    tables: &Tables,
+    word: &str,
+) -> Result<Option<Vec<String>>, QueryError> {
+    let Some(last) = word.bytes().last().filter(|_| word.is_ascii()) else {
+        return Ok(None);
+    };
+    // Every longer term lies in [word + U+0001, word with its last letter raised). The lower
+    // bound skips `word` itself, which the vocabulary would count through all its matches;
+    // U+0001 is never part of a term.
+    let upper = format!("{}{}", &word[..word.len() - 1], char::from(last + 1));
+    let mut sql = Sql::new(
+        tables.dialect(),
+        format!(
+            "SELECT term FROM {} WHERE term >= ",
+            tables.name("message_search_vocab")
+        ),
+    );
+    sql.text(format!("{word}\u{1}"))
+        .push(" AND term < ")
+        .text(upper)
+        .push(" LIMIT ")
+        .int(MAX_PREFIX_TERMS + 1);
+    let longer: Vec<String> = sql
+        .query()
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|row| row.try_get::<String, _>(0))
+        .collect::<Result<_, _>>()?;
+    if longer.len() as i64 > MAX_PREFIX_TERMS {
+        return Ok(None);
+    }
+    let mut terms = vec![word.to_owned()];
+    terms.extend(longer.into_iter().filter(|t| t.starts_with(word)));
+    Ok(Some(terms))
+}
+
+/// Appends " AND <full-text match of message m>".
+pub(crate) fn push_search(sql: &mut Sql, tables: &Tables, search: &TextSearch) {
+    let fts = tables.name("message_search");
+    match search {
+        TextSearch::Nothing => {
+            sql.push(" AND 1 = 0");
+        }
+        TextSearch::Postgres(tsquery) => {
             sql.push(" AND m.search @@ to_tsquery('simple', ")
-                .text(prefixes.join(" & "))
+                .text(tsquery.clone())
                 .push(")");
         }
-        Dialect::Sqlite => {
-            let phrase: Vec<String> = words.iter().map(|w| format!("\"{w}\"*")).collect();
+        TextSearch::Sqlite { query, probe: true } => {
             sql.push(&format!(
-                " AND m.position IN (SELECT rowid FROM {t} WHERE {t} MATCH ",
-                t = tables.name("message_search")
+                " AND EXISTS (SELECT 1 FROM {fts} f WHERE f.rowid = m.position AND f.{fts} MATCH "
             ))
-            .text(phrase.join(" "))
+            .text(query.clone())
+            .push(")");
+        }
+        TextSearch::Sqlite {
+            query,
+            probe: false,
+        } => {
+            sql.push(&format!(
+                " AND m.position IN (SELECT rowid FROM {fts} WHERE {fts} MATCH "
+            ))
+            .text(query.clone())
             .push(")");
         }
     }

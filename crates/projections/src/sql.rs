@@ -129,6 +129,7 @@ impl Tables {
                 "conversations",
                 "participants",
                 "messages",
+                "message_search_vocab",
                 "message_search",
                 "stars",
                 "message_attachments",

@@ -510,7 +510,15 @@ impl Reference {
         channel.is_none_or(|c| c == m.channel)
             && direction.is_none_or(|d| d == m.direction)
             && starred.is_none_or(|s| s == state.starred_by.contains(&domain::StaffId(viewer.id)))
-            && q.is_none_or(|q| m.words.contains(q))
+            && q.is_none_or(|q| {
+                // Every word of the search starts some word of the message.
+                q.split(|c: char| !c.is_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                    .all(|w| {
+                        let w = w.to_lowercase();
+                        m.words.iter().any(|word| word.starts_with(&w))
+                    })
+            })
     }
 
     fn visible(&self, viewer: &Actor, conversation: ConversationId) -> bool {
@@ -656,6 +664,13 @@ fn message_filters(patients: &[PatientId]) -> Vec<MessageFilter> {
     for word in WORDS {
         filters.push(MessageFilter {
             q: Some(word.into()),
+            ..Default::default()
+        });
+    }
+    // Prefixes: of one term, of several, and two words at once.
+    for q in ["appoint", "p", "Pres phys", "res about"] {
+        filters.push(MessageFilter {
+            q: Some(q.into()),
             ..Default::default()
         });
     }
