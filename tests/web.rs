@@ -1256,6 +1256,49 @@ async fn admin_pages_fit_a_390_px_phone() {
     .await;
     shot(&browser, "admin-patient-token-390").await;
 
+    // The templates, one template's revision form and its retirement's confirmation.
+    let template = hub
+        .post(
+            ADMIN,
+            "/v1/templates",
+            json!({
+                "name": "Terminerinnerungsbenachrichtigungsvorlagenentwurfsfassung",
+                "subject": "Your appointment on {{appointment_date_in_the_clinics_calendar}}",
+                "body": "Dear {{patient_name}}, see you on {{appointment_date_in_the_clinics_calendar}} \
+                         at {{appointment_time_in_the_clinics_time_zone}}.",
+                "whatsapp": {
+                    "name": "appointment_reminder_with_a_rather_long_approved_name",
+                    "language": "en_US",
+                    "parameters": ["patient_name", "appointment_time_in_the_clinics_time_zone"],
+                },
+            }),
+        )
+        .await
+        .ok()
+        .clone();
+    let template_id = template["id"].as_str().unwrap().to_owned();
+    visit(&browser, hub, "/admin/templates").await;
+    wait_text(&browser, "ul.records", "Terminerinnerungs").await;
+    assert_fits(&browser).await;
+    js(
+        &browser,
+        "document.querySelector('ul.records').scrollIntoView();",
+    )
+    .await;
+    shot(&browser, "admin-templates-390").await;
+    visit(&browser, hub, &format!("/admin/templates/{template_id}")).await;
+    wait_text(&browser, "h1", "Terminerinnerungs").await;
+    assert_fits(&browser).await;
+    shot(&browser, "admin-template-390").await;
+    visit(
+        &browser,
+        hub,
+        &format!("/admin/templates/{template_id}/retire"),
+    )
+    .await;
+    wait_text(&browser, "form.retire button", "Retire").await;
+    assert_fits(&browser).await;
+
     // The unmatched queue with an entry, and the patients found for it.
     visit(&browser, hub, "/unmatched").await;
     let deadline = Instant::now() + WAIT;
