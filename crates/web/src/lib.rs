@@ -18,6 +18,7 @@ mod page;
 mod picker;
 mod session;
 mod starred;
+mod template_choice;
 mod unmatched;
 mod window;
 
