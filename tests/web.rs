@@ -1124,6 +1124,235 @@ async fn admin_manages_staff_and_patients_and_reception_files_the_unmatched() {
     browser.close().await.unwrap();
 }
 
+/// The labels of the options a `select` offers (disabled ones left out).
+async fn offered(client: &Client, select: &str) -> Vec<String> {
+    let labels = js(
+        client,
+        &format!(
+            "return Array.from(document.querySelectorAll({select:?} + ' option'))
+                .filter(o => !o.disabled && o.value).map(o => o.textContent.trim());"
+        ),
+    )
+    .await;
+    serde_json::from_value(labels).expect("labels")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_writes_templates_and_reception_sends_from_them() {
+    let mut scene = scene().await;
+    let admin = scene.driver.browser(1280).await;
+    let (hub, patient_id) = (&scene.hub, &scene.patient_id);
+    sign_in(&admin, hub, ADMIN).await;
+
+    // A malformed placeholder is refused inside the form, which keeps what was typed.
+    click(&admin, "header nav a[href='/admin/templates']").await;
+    wait_text(&admin, "h1", "Templates").await;
+    assert_labelled(&admin).await;
+    type_into(&admin, "#new-name", "Appointment reminder").await;
+    type_into(&admin, "#new-body", "Dear {{ Name }}, see you at {{time}}.").await;
+    click(&admin, "form.register button[type=submit]").await;
+    wait_text(&admin, "form.register .alert", "{{ Name }}").await;
+    let kept = find(&admin, "#new-name").await.prop("value").await.unwrap();
+    assert_eq!(kept.as_deref(), Some("Appointment reminder"));
+    type_into(
+        &admin,
+        "#new-body",
+        "Dear {{patient_name}}, see you at {{time}}.",
+    )
+    .await;
+    click(&admin, "form.register button[type=submit]").await;
+    wait_text(&admin, ".notice", "Template created").await;
+    let row = wait_text(&admin, "ul.records li", "Appointment reminder").await;
+    assert!(row.contains("version 1"), "{row}");
+    assert!(
+        row.contains("patient_name") && row.contains("time"),
+        "{row}"
+    );
+
+    // Revise it: the form is filled with version 1; saving makes version 2, approved on
+    // WhatsApp.
+    click(
+        &admin,
+        "a[href^='/admin/templates/']:not([href$='/retire'])",
+    )
+    .await;
+    wait_text(&admin, "h1", "Appointment reminder").await;
+    assert_labelled(&admin).await;
+    let body = find(&admin, "#edit-body")
+        .await
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(
+        body.as_deref(),
+        Some("Dear {{patient_name}}, see you at {{time}}.")
+    );
+    type_into(
+        &admin,
+        "#edit-body",
+        "Dear {{patient_name}}, see you tomorrow at {{time}}.",
+    )
+    .await;
+    type_into(&admin, "#edit-wa-name", "appointment_reminder").await;
+    type_into(&admin, "#edit-wa-language", "en_US").await;
+    type_into(&admin, "#edit-wa-parameters", "patient_name, time").await;
+    click(&admin, "form.register button[type=submit]").await;
+    wait_text(&admin, ".notice", "Saved as a new version").await;
+    wait_text(&admin, "p.version", "version 2").await;
+    let listed = hub.get(ADMIN, "/v1/templates").await.ok().clone();
+    let reminder = &listed["items"][0];
+    assert_eq!(reminder["version"], json!(2));
+    assert_eq!(
+        reminder["whatsapp"]["parameters"],
+        json!(["patient_name", "time"])
+    );
+    let reminder_id = reminder["id"].as_str().unwrap().to_owned();
+
+    // A second template, without variables.
+    visit(&admin, hub, "/admin/templates").await;
+    type_into(&admin, "#new-name", "Recall letter").await;
+    type_into(
+        &admin,
+        "#new-body",
+        "Time for your check-up, {{patient_name}}.",
+    )
+    .await;
+    click(&admin, "form.register button[type=submit]").await;
+    wait_text(&admin, ".notice", "Template created").await;
+
+    // Reception writes to Paula: both are offered; outside the WhatsApp window WhatsApp takes
+    // only the one approved on WhatsApp.
+    let reception = scene.driver.browser(1280).await;
+    sign_in(&reception, hub, &scene.reception).await;
+    visit(&reception, hub, &format!("/new?patient_id={patient_id}")).await;
+    wait_text(&reception, ".selected-patient", "Paula Patient").await;
+    assert_labelled(&reception).await;
+    assert_eq!(
+        offered(&reception, "#new-template").await,
+        ["Appointment reminder", "Recall letter"]
+    );
+    click(&reception, "#new-ch-whatsapp").await;
+    assert_eq!(
+        offered(&reception, "#new-template").await,
+        ["Appointment reminder"]
+    );
+    click(&reception, "#new-ch-portal").await;
+    find(&reception, "#new-template")
+        .await
+        .select_by_label("Recall letter")
+        .await
+        .unwrap();
+    wait_text(
+        &reception,
+        "fieldset.template-vars:not([hidden]) .preview",
+        "Time for your check-up, Paula Patient.",
+    )
+    .await;
+
+    // The admin retires it (after a confirmation) while reception has it chosen: the send is
+    // refused on the form, and it is no longer offered.
+    click(&admin, "ul.records li:last-child a[href$='/retire']").await;
+    wait_text(&admin, "h1", "Retire Recall letter?").await;
+    click(&admin, "form.retire button[type=submit]").await;
+    wait_text(&admin, ".notice", "Template retired").await;
+    wait_text(&admin, "ul.records li", "retired").await;
+    click(
+        &reception,
+        "form.compose .actions button:not([name=preview])",
+    )
+    .await;
+    wait_text(&reception, "form.compose .alert", "not_found").await;
+    assert_eq!(
+        offered(&reception, "#new-template").await,
+        ["Appointment reminder"]
+    );
+
+    // The reminder: a send without the time is refused naming it.
+    click(&reception, "#new-ch-portal").await;
+    find(&reception, "#new-template")
+        .await
+        .select_by_label("Appointment reminder")
+        .await
+        .unwrap();
+    wait_text(
+        &reception,
+        "fieldset.template-vars:not([hidden]) .preview",
+        "Dear Paula Patient, see you tomorrow at [time].",
+    )
+    .await;
+    click(
+        &reception,
+        "form.compose .actions button:not([name=preview])",
+    )
+    .await;
+    wait_text(&reception, "form.compose .alert", "missing variables: time").await;
+
+    // The preview follows the typing, and the server renders it on "Preview".
+    click(&reception, "#new-ch-portal").await;
+    type_into(
+        &reception,
+        "fieldset.template-vars:not([hidden]) input[name=var-time]",
+        "09:30",
+    )
+    .await;
+    let rendered = "Dear Paula Patient, see you tomorrow at 09:30.";
+    wait_text(
+        &reception,
+        "fieldset.template-vars:not([hidden]) .preview",
+        rendered,
+    )
+    .await;
+    click(&reception, "button[name=preview]").await;
+    wait_text(
+        &reception,
+        "fieldset.template-vars:not([hidden]) .preview",
+        rendered,
+    )
+    .await;
+    let kept = find(
+        &reception,
+        "fieldset.template-vars:not([hidden]) input[name=var-time]",
+    )
+    .await
+    .prop("value")
+    .await
+    .unwrap();
+    assert_eq!(kept.as_deref(), Some("09:30"));
+    shot(&reception, "compose-template-1280").await;
+
+    // Sent: the timeline shows the rendered text, written from version 2.
+    click(&reception, "#new-ch-portal").await;
+    click(
+        &reception,
+        "form.compose .actions button:not([name=preview])",
+    )
+    .await;
+    let path = wait_path(&reception, "/conversations/").await;
+    wait_text(&reception, "#timeline", rendered).await;
+    let conversation_id = path.trim_start_matches("/conversations/");
+    let sent = hub
+        .get(
+            &scene.reception,
+            &format!("/v1/messages?conversation_id={conversation_id}"),
+        )
+        .await
+        .ok()
+        .clone();
+    assert_eq!(sent["items"][0]["body"], json!(rendered));
+    assert_eq!(
+        sent["items"][0]["template"],
+        json!({ "id": reminder_id, "version": 2 })
+    );
+
+    // The reply form offers the same templates, the retired one left out.
+    assert_eq!(
+        offered(&reception, "#reply-template").await,
+        ["Appointment reminder"]
+    );
+    reception.close().await.unwrap();
+    admin.close().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inbox_conversation_and_compose_fit_a_390_px_phone() {
     let mut scene = scene().await;
@@ -1160,6 +1389,32 @@ async fn inbox_conversation_and_compose_fit_a_390_px_phone() {
     wait_text(&browser, ".selected-patient", "Paula Patient").await;
     assert_fits(&browser).await;
     shot(&browser, "compose-390").await;
+    // A template chosen: its inputs and the preview fit too.
+    hub.post(
+        ADMIN,
+        "/v1/templates",
+        json!({
+            "name": "Befundbesprechungsterminerinnerungsvorlage",
+            "body": "Dear {{patient_name}}, your results_are_ready_for_discussion_on \
+                     {{appointment_date_in_the_clinics_calendar}}.",
+        }),
+    )
+    .await
+    .ok();
+    visit(&browser, hub, &format!("/new?patient_id={patient_id}")).await;
+    find(&browser, "#new-template")
+        .await
+        .select_by_label("Befundbesprechungsterminerinnerungsvorlage")
+        .await
+        .unwrap();
+    wait_text(
+        &browser,
+        "fieldset.template-vars:not([hidden]) .preview",
+        "Dear Paula Patient",
+    )
+    .await;
+    assert_fits(&browser).await;
+    shot(&browser, "compose-template-390").await;
     browser.close().await.unwrap();
 }
 
@@ -1255,6 +1510,49 @@ async fn admin_pages_fit_a_390_px_phone() {
     )
     .await;
     shot(&browser, "admin-patient-token-390").await;
+
+    // The templates, one template's revision form and its retirement's confirmation.
+    let template = hub
+        .post(
+            ADMIN,
+            "/v1/templates",
+            json!({
+                "name": "Terminerinnerungsbenachrichtigungsvorlagenentwurfsfassung",
+                "subject": "Your appointment on {{appointment_date_in_the_clinics_calendar}}",
+                "body": "Dear {{patient_name}}, see you on {{appointment_date_in_the_clinics_calendar}} \
+                         at {{appointment_time_in_the_clinics_time_zone}}.",
+                "whatsapp": {
+                    "name": "appointment_reminder_with_a_rather_long_approved_name",
+                    "language": "en_US",
+                    "parameters": ["patient_name", "appointment_time_in_the_clinics_time_zone"],
+                },
+            }),
+        )
+        .await
+        .ok()
+        .clone();
+    let template_id = template["id"].as_str().unwrap().to_owned();
+    visit(&browser, hub, "/admin/templates").await;
+    wait_text(&browser, "ul.records", "Terminerinnerungs").await;
+    assert_fits(&browser).await;
+    js(
+        &browser,
+        "document.querySelector('ul.records').scrollIntoView();",
+    )
+    .await;
+    shot(&browser, "admin-templates-390").await;
+    visit(&browser, hub, &format!("/admin/templates/{template_id}")).await;
+    wait_text(&browser, "h1", "Terminerinnerungs").await;
+    assert_fits(&browser).await;
+    shot(&browser, "admin-template-390").await;
+    visit(
+        &browser,
+        hub,
+        &format!("/admin/templates/{template_id}/retire"),
+    )
+    .await;
+    wait_text(&browser, "form.retire button", "Retire").await;
+    assert_fits(&browser).await;
 
     // The unmatched queue with an entry, and the patients found for it.
     visit(&browser, hub, "/unmatched").await;

@@ -318,3 +318,35 @@ pub struct Written {
     /// The global position to wait for.
     pub position: u64,
 }
+
+/// A message template at its current version.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Template {
+    /// Id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Current version.
+    pub version: u64,
+    /// Subject line with placeholders.
+    pub subject: Option<String>,
+    /// Text with placeholders.
+    pub body: String,
+    /// The approved WhatsApp template it is sent as outside the 24-hour window.
+    pub whatsapp: Option<WhatsappTemplate>,
+    /// Placeholders in order of first use.
+    pub variables: Vec<String>,
+    /// Whether it was retired.
+    pub retired: bool,
+}
+
+/// The approved WhatsApp template a template is sent as.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WhatsappTemplate {
+    /// The approved template's name.
+    pub name: String,
+    /// Its language code.
+    pub language: String,
+    /// The variables that fill its body parameters, in order.
+    pub parameters: Vec<String>,
+}

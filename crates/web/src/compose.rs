@@ -1,6 +1,8 @@
 //! Writing messages: "New message" with a patient picker, and the message fields that the
-//! reply form shares (channels the patient's record allows, subject, SMS segment counter,
-//! attachments).
+//! reply form shares (channels the patient's record allows, a template or the subject and
+//! text, SMS segment counter, attachments).
+
+use std::collections::BTreeMap;
 
 use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode};
@@ -13,6 +15,7 @@ use super::api::{Api, Failure, Patient, Written};
 use super::nav;
 use super::page::{self, Nav};
 use super::session::{FormData, Session, Submitted};
+use super::template_choice::{self, ApprovedOnly, Offer};
 use super::{picker, Directory};
 use crate::WebState;
 
@@ -24,6 +27,8 @@ pub struct ChannelOption {
     pub reason: Option<&'static str>,
     /// Whether this hub has no provider for it (its messages wait, `queued`).
     pub unconfigured: bool,
+    /// Whether it takes only a template approved on WhatsApp (outside the 24-hour window).
+    pub template_only: bool,
 }
 
 /// The external channels this hub has no provider for, as `/v1/health` reports them (none
@@ -49,8 +54,14 @@ pub async fn unconfigured_channels(api: &Api<'_>) -> Vec<String> {
 }
 
 /// The channels a staff member may write on to this patient, each with its availability, and
-/// whether the hub can send on it (`unconfigured` from [`unconfigured_channels`]).
-pub fn channel_options(patient: &Patient, unconfigured: &[String]) -> Vec<ChannelOption> {
+/// whether the hub can send on it (`unconfigured` from [`unconfigured_channels`]);
+/// `whatsapp_templates` says whether a template approved on WhatsApp is offered, which opens
+/// WhatsApp outside the 24-hour window to templates.
+pub fn channel_options(
+    patient: &Patient,
+    unconfigured: &[String],
+    whatsapp_templates: bool,
+) -> Vec<ChannelOption> {
     let sms = if patient.phone.is_none() {
         Some("No phone number on the patient's record.")
     } else if patient.sms_opted_out {
@@ -63,14 +74,14 @@ pub fn channel_options(patient: &Patient, unconfigured: &[String]) -> Vec<Channe
         .is_none()
         .then_some("No e-mail address on the patient's record.");
     let portal = (!patient.portal_enabled).then_some("The patient has no portal account.");
+    let outside_window = patient
+        .whatsapp_window_closes_at
+        .is_none_or(|closes| closes <= chrono::Utc::now());
     let whatsapp = if patient.phone.is_none() {
         Some("No phone number on the patient's record.")
     } else if !patient.whatsapp_opt_in {
         Some("The patient has not opted in to WhatsApp.")
-    } else if patient
-        .whatsapp_window_closes_at
-        .is_none_or(|closes| closes <= chrono::Utc::now())
-    {
+    } else if outside_window && !whatsapp_templates {
         Some("No WhatsApp message from the patient in the last 24 hours: an approved template is needed.")
     } else {
         None
@@ -86,6 +97,7 @@ pub fn channel_options(patient: &Patient, unconfigured: &[String]) -> Vec<Channe
         channel,
         reason,
         unconfigured: unconfigured.iter().any(|c| c == channel),
+        template_only: channel == "whatsapp" && outside_window,
     })
     .collect()
 }
@@ -99,6 +111,10 @@ pub struct Draft {
     pub subject: String,
     /// Text.
     pub body: String,
+    /// The chosen template's id (empty for free text).
+    pub template_id: String,
+    /// The chosen template's values as typed.
+    pub variables: BTreeMap<String, String>,
 }
 
 impl Draft {
@@ -108,13 +124,26 @@ impl Draft {
             channel: form.text("channel").to_owned(),
             subject: form.text("subject").to_owned(),
             body: form.text("body").to_owned(),
+            template_id: form.text(template_choice::TEMPLATE_FIELD).to_owned(),
+            variables: template_choice::variables_of(form),
         }
     }
 }
 
-/// The channel, subject, text and attachment fields of a message form. `options` is `None`
-/// for a patient, who writes on the portal only.
-pub fn message_fields(prefix: &str, options: Option<&[ChannelOption]>, draft: &Draft) -> Markup {
+/// Whether a submitted message form asks for its preview rather than to be sent.
+pub fn wants_preview(form: &FormData) -> bool {
+    form.optional("preview").is_some()
+}
+
+/// The channel, template, subject, text and attachment fields of a message form. `options`
+/// is `None` for a patient, who writes on the portal only; `offer` the templates staff may
+/// write from.
+pub fn message_fields(
+    prefix: &str,
+    options: Option<&[ChannelOption]>,
+    draft: &Draft,
+    offer: Option<&Offer>,
+) -> Markup {
     let selected = match options {
         None => "portal",
         Some(options) => options
@@ -126,6 +155,19 @@ pub fn message_fields(prefix: &str, options: Option<&[ChannelOption]>, draft: &D
             .unwrap_or(""),
     };
     let id = |name: &str| format!("{prefix}-{name}");
+    let offer = offer.filter(|offer| !offer.templates.is_empty());
+    let chosen = offer
+        .and_then(|offer| offer.find(&draft.template_id))
+        .map_or("", |template| template.id.as_str());
+    let approved_only = match options
+        .into_iter()
+        .flatten()
+        .find(|o| o.template_only && o.reason.is_none())
+    {
+        None => ApprovedOnly::No,
+        Some(o) if o.channel == selected => ApprovedOnly::Selected,
+        Some(_) => ApprovedOnly::Offered,
+    };
     html! {
         @match options {
             None => { input type="hidden" name="channel" value="portal"; }
@@ -139,17 +181,23 @@ pub fn message_fields(prefix: &str, options: Option<&[ChannelOption]>, draft: &D
                         div class={ "channel-option" @if option.reason.is_some() { " disabled" } } {
                             input type="radio" name="channel" id=(option_id) value=(option.channel)
                                 checked[option.channel == selected] disabled[option.reason.is_some()]
+                                data-template-only=[option.template_only.then_some("")]
                                 aria-describedby=[option.reason.map(|_| why_id.as_str())];
                             label for=(option_id) { (page::channel_pill(option.channel)) }
                             @if let Some(reason) = option.reason {
                                 small.reason id=(why_id) { (reason) }
-                            } @else if option.unconfigured {
-                                small.warning { "Not set up on this hub: the message will wait, queued, until it is." }
+                            } @else {
+                                @if option.template_only {
+                                    small.warning { "No WhatsApp message from the patient in the last 24 hours: only a template approved on WhatsApp can be sent." }
+                                }
+                                @if option.unconfigured {
+                                    small.warning { "Not set up on this hub: the message will wait, queued, until it is." }
+                                }
                             }
                         }
                     }
                     }
-                    @if options.iter().any(|o| o.channel == "whatsapp" && o.reason.is_none()) {
+                    @if options.iter().any(|o| o.channel == "whatsapp" && o.reason.is_none() && !o.template_only) {
                         small.hint { "WhatsApp: free text only within 24 h of the patient's last WhatsApp message." }
                     }
                     @if selected.is_empty() {
@@ -158,17 +206,21 @@ pub fn message_fields(prefix: &str, options: Option<&[ChannelOption]>, draft: &D
                 }
             }
         }
-        div.field data-channel-only="email portal" {
+        @if let Some(offer) = offer {
+            (template_choice::picker(prefix, offer, chosen, &draft.variables, approved_only))
+        }
+        @let free_text = chosen.is_empty();
+        div.field data-channel-only="email portal" data-free-text hidden[!free_text] {
             label for=(id("subject")) {
                 "Subject"
                 span.hint.inline { @if options.is_some() { " (required for e-mail)" } @else { " (optional)" } }
             }
             input id=(id("subject")) type="text" name="subject" value=(draft.subject)
-                maxlength="998" required[selected == "email"];
+                maxlength="998" required[free_text && selected == "email"] disabled[!free_text];
         }
-        div.field {
+        div.field data-free-text hidden[!free_text] {
             label for=(id("body")) { "Message" }
-            textarea id=(id("body")) name="body" rows="5" required
+            textarea id=(id("body")) name="body" rows="5" required[offer.is_none()] disabled[!free_text]
                 data-segments=(id("segments")) aria-describedby=(id("segments")) { (draft.body) }
             p.segments id=(id("segments")) aria-live="polite" {}
         }
@@ -185,7 +237,8 @@ pub fn message_fields(prefix: &str, options: Option<&[ChannelOption]>, draft: &D
     }
 }
 
-/// Writes the message to `path` with the form's stored attachments and the extra fields.
+/// Writes the message to `path` with the form's stored attachments and the extra fields: from
+/// the chosen template, or the typed subject and text.
 pub async fn send_message(
     api: &Api<'_>,
     form: &FormData,
@@ -197,11 +250,15 @@ pub async fn send_message(
     }
     let mut body = json!({
         "channel": form.text("channel"),
-        "body": form.text("body"),
         "attachment_ids": form.attachment_ids,
     });
-    if let Some(subject) = form.optional("subject") {
-        body["subject"] = json!(subject);
+    if let Some(template) = template_choice::template_of(form) {
+        body["template"] = template;
+    } else {
+        body["body"] = json!(form.text("body"));
+        if let Some(subject) = form.optional("subject") {
+            body["subject"] = json!(subject);
+        }
     }
     if let Some(key) = form.optional("idempotency_key") {
         body["idempotency_key"] = json!(key);
@@ -237,6 +294,13 @@ pub async fn form(
 
 /// `POST /new`: writes the first message of a new conversation.
 pub async fn send(State(state): State<WebState>, Submitted(session, form): Submitted) -> Response {
+    if wants_preview(&form) {
+        let query = ComposeQuery {
+            patient_id: form.text("patient_id").to_owned(),
+            find: String::new(),
+        };
+        return render(&state, &session, &query, &Draft::from_form(&form), None).await;
+    }
     let api = Api::new(&state, &session);
     let extra = if session.is_patient() {
         json!({ "to": "reception" })
@@ -283,7 +347,7 @@ async fn render(
                 (page::csrf(session))
                 (idempotency_field())
                 @if let Some(failure) = &failure { (page::alert(failure)) }
-                (message_fields("new", None, draft))
+                (message_fields("new", None, draft, None))
                 div.actions { button type="submit" { "Send" } }
             }
         };
@@ -315,6 +379,10 @@ async fn render(
         Vec::new()
     };
     let unconfigured = unconfigured_channels(&api).await;
+    let offer = match &selected {
+        Some(patient) => Some(Offer::load(&api, &patient.name).await),
+        None => None,
+    };
     let content = html! {
         h1 { "New message" }
         section.card aria-labelledby="patient-title" {
@@ -352,7 +420,8 @@ async fn render(
                     (idempotency_field())
                     input type="hidden" name="patient_id" value=(patient.id);
                     @if let Some(failure) = &failure { (page::alert(failure)) }
-                    (message_fields("new", Some(&channel_options(patient, &unconfigured)), draft))
+                    @let whatsapp_templates = offer.as_ref().is_some_and(Offer::has_whatsapp);
+                    (message_fields("new", Some(&channel_options(patient, &unconfigured, whatsapp_templates)), draft, offer.as_ref()))
                     div.actions { button type="submit" { "Send" } }
                 }
             }

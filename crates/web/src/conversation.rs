@@ -19,6 +19,7 @@ use super::inbox::counterpart_label;
 use super::nav;
 use super::page::{self, Nav};
 use super::session::{FormData, Session, Submitted};
+use super::template_choice::Offer;
 use super::window::{self, Window};
 use super::Directory;
 use crate::WebState;
@@ -46,6 +47,8 @@ struct View {
     patient: Option<Patient>,
     patient_name: String,
     unconfigured: Vec<String>,
+    /// The templates the reply form offers (staff writers only; loaded for the whole page).
+    offer: Option<Offer>,
     /// Whether the timeline carries the form that marks its unread messages read once shown
     /// (not in the answer to that form itself, so a failure cannot loop).
     offer_read: bool,
@@ -53,9 +56,9 @@ struct View {
     clock: Clock,
 }
 
-/// Which form a refusal belongs to, with what was typed.
+/// Which form comes back with what was typed, and why: refused, or (a reply) for its preview.
 enum FormError {
-    Reply(Failure, Draft),
+    Reply(Option<Failure>, Draft),
     Call(Failure, CallDraft),
     Page(Failure),
 }
@@ -119,6 +122,7 @@ async fn load(
         patient,
         patient_name,
         unconfigured: compose::unconfigured_channels(api).await,
+        offer: None,
         offer_read: true,
         clock,
     })
@@ -155,13 +159,16 @@ async fn page_for(
         Ok(id) => load(&api, state.clock(), &id, after, from).await,
         Err(failure) => Err(failure),
     };
-    let view = match view {
+    let mut view = match view {
         Ok(view) => view,
         Err(failure) => return page::failure_page(Some(session), &failure),
     };
+    if staff_writer(session) {
+        view.offer = Some(Offer::load(&api, &view.patient_name).await);
+    }
     let status = match &error {
-        Some(FormError::Reply(f, _) | FormError::Call(f, _) | FormError::Page(f)) => f.status,
-        None => StatusCode::OK,
+        Some(FormError::Reply(Some(f), _) | FormError::Call(f, _) | FormError::Page(f)) => f.status,
+        _ => StatusCode::OK,
     };
     let title = if session.is_patient() {
         counterpart_label(session, &view.conversation)
@@ -176,14 +183,19 @@ async fn page_for(
     )
 }
 
-fn render(session: &Session, view: &View, title: &str, error: Option<&FormError>) -> Markup {
-    let c = &view.conversation;
-    let staff_writer = matches!(
+/// Whether the caller writes as staff (replies, call logs, archive).
+fn staff_writer(session: &Session) -> bool {
+    matches!(
         session.role(),
         domain::Role::Receptionist | domain::Role::Doctor | domain::Role::Admin
-    );
+    )
+}
+
+fn render(session: &Session, view: &View, title: &str, error: Option<&FormError>) -> Markup {
+    let c = &view.conversation;
+    let staff_writer = staff_writer(session);
     let (reply_error, reply_draft) = match error {
-        Some(FormError::Reply(failure, draft)) => (Some(failure), draft.clone()),
+        Some(FormError::Reply(failure, draft)) => (failure.as_ref(), draft.clone()),
         _ => (
             None,
             Draft {
@@ -201,10 +213,11 @@ fn render(session: &Session, view: &View, title: &str, error: Option<&FormError>
         Some(FormError::Call(failure, draft)) => (Some(failure), draft.clone()),
         _ => (None, CallDraft::default()),
     };
+    let whatsapp_templates = view.offer.as_ref().is_some_and(Offer::has_whatsapp);
     let options = view
         .patient
         .as_ref()
-        .map(|patient| channel_options(patient, &view.unconfigured));
+        .map(|patient| channel_options(patient, &view.unconfigured, whatsapp_templates));
     html! {
         div.page-head {
             div {
@@ -239,9 +252,9 @@ fn render(session: &Session, view: &View, title: &str, error: Option<&FormError>
                         (compose::idempotency_field())
                         @if let Some(failure) = reply_error { (page::alert(failure)) }
                         @if session.is_patient() {
-                            (message_fields("reply", None, &reply_draft))
+                            (message_fields("reply", None, &reply_draft, None))
                         } @else {
-                            (message_fields("reply", Some(options.as_deref().unwrap_or(&[])), &reply_draft))
+                            (message_fields("reply", Some(options.as_deref().unwrap_or(&[])), &reply_draft, view.offer.as_ref()))
                         }
                         div.actions { button type="submit" { "Send reply" } }
                     }
@@ -550,6 +563,10 @@ pub async fn reply(
     Path(id): Path<String>,
     Submitted(session, form): Submitted,
 ) -> Response {
+    if compose::wants_preview(&form) {
+        let shown = FormError::Reply(None, Draft::from_form(&form));
+        return page_for(&state, &session, &id, "", None, Some(shown)).await;
+    }
     let api = Api::new(&state, &session);
     let sent = match checked_id(&id) {
         Ok(id) => {
@@ -566,7 +583,7 @@ pub async fn reply(
     match sent {
         Ok(written) => written_redirect(&id, &written),
         Err(failure) => {
-            let error = FormError::Reply(failure, Draft::from_form(&form));
+            let error = FormError::Reply(Some(failure), Draft::from_form(&form));
             page_for(&state, &session, &id, "", None, Some(error)).await
         }
     }

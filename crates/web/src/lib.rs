@@ -18,6 +18,7 @@ mod page;
 mod picker;
 mod session;
 mod starred;
+mod template_choice;
 mod unmatched;
 mod window;
 
@@ -119,6 +120,18 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/admin/patients/{id}/token", post(admin::patients::rotate))
         .route("/admin/patients/{id}/revoke", post(admin::patients::revoke))
+        .route(
+            "/admin/templates",
+            get(admin::templates::list).post(admin::templates::create),
+        )
+        .route(
+            "/admin/templates/{id}",
+            get(admin::templates::edit).post(admin::templates::revise),
+        )
+        .route(
+            "/admin/templates/{id}/retire",
+            get(admin::templates::confirm_retire).post(admin::templates::retire),
+        )
         .route("/unmatched", get(unmatched::list))
         .route("/unmatched/{id}/assign", post(unmatched::assign))
         .route("/static/{file}", get(assets::serve))

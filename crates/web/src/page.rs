@@ -22,6 +22,8 @@ pub enum Nav {
     Staff,
     /// The patient records (admins).
     Patients,
+    /// The message templates (admins).
+    Templates,
     /// The unmatched queue (reception, admins).
     Unmatched,
     /// Anything else.
@@ -114,6 +116,7 @@ pub fn shell(
                                 @if session.role() == domain::Role::Admin {
                                     a href="/admin/staff" aria-current=[current(Nav::Staff)] { "Staff" }
                                     a href="/admin/patients" aria-current=[current(Nav::Patients)] { "Patients" }
+                                    a href="/admin/templates" aria-current=[current(Nav::Templates)] { "Templates" }
                                 }
                             }
                         }

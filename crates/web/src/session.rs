@@ -365,6 +365,13 @@ impl FormData {
     pub fn optional(&self, name: &str) -> Option<&str> {
         Some(self.text(name)).filter(|value| !value.trim().is_empty())
     }
+
+    /// The fields whose names start with `prefix`, as `(rest of the name, value)`.
+    pub fn prefixed<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.fields.iter().filter_map(move |(name, value)| {
+            name.strip_prefix(prefix).map(|rest| (rest, value.as_str()))
+        })
+    }
 }
 
 /// A form without a session (sign-in, sign-out): text fields only; picked files are skipped.

@@ -1,5 +1,6 @@
-// Progressive enhancement for the hub's pages: channel-dependent form fields and the SMS
-// segment counter. Everything works without it; it only hides, disables and counts.
+// Progressive enhancement for the hub's pages: channel-dependent form fields, the template
+// picker with its live preview, and the SMS segment counter. Everything works without it; it
+// only hides, disables, counts and previews.
 (function () {
   "use strict";
 
@@ -38,6 +39,68 @@
     return hidden ? hidden.value : "";
   }
 
+  // `text` into `el` with the values pasted in, as the hub renders it; a variable without a
+  // value shows as [name].
+  function fill(el, text, values, patientName) {
+    el.textContent = "";
+    var placeholder = /\{\{([a-z][a-z0-9_]*)\}\}/g, last = 0, match;
+    while ((match = placeholder.exec(text))) {
+      el.appendChild(document.createTextNode(text.slice(last, match.index)));
+      var name = match[1];
+      var value = name === "patient_name" ? patientName : values[name];
+      if (value && value.trim()) {
+        el.appendChild(document.createTextNode(value));
+      } else {
+        var slot = document.createElement("mark");
+        slot.className = "slot";
+        slot.textContent = "[" + name + "]";
+        el.appendChild(slot);
+      }
+      last = placeholder.lastIndex;
+    }
+    el.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  function renderPreview(set) {
+    var values = {};
+    set.querySelectorAll("input[data-var]").forEach(function (input) {
+      values[input.getAttribute("data-var")] = input.value;
+    });
+    var patientName = set.getAttribute("data-patient-name") || "";
+    set.querySelectorAll("[data-text]").forEach(function (el) {
+      fill(el.querySelector("strong") || el, el.getAttribute("data-text"), values, patientName);
+    });
+  }
+
+  // Only templates approved on WhatsApp for a channel that takes only those; the chosen
+  // template's inputs on, the others off (not sent); the free text off while one is chosen.
+  function updateTemplate(form) {
+    var select = form.querySelector("select[data-template-select]");
+    if (!select) return;
+    var radio = form.querySelector('input[name="channel"]:checked');
+    var approvedOnly = !!(radio && radio.hasAttribute("data-template-only"));
+    Array.prototype.forEach.call(select.options, function (option) {
+      if (option.value) option.disabled = approvedOnly && !option.hasAttribute("data-whatsapp");
+    });
+    if (select.selectedIndex >= 0 && select.options[select.selectedIndex].disabled) select.value = "";
+    var chosen = select.value;
+    form.querySelectorAll("fieldset[data-template]").forEach(function (set) {
+      var on = set.getAttribute("data-template") === chosen;
+      set.hidden = !on;
+      set.disabled = !on;
+      if (on) renderPreview(set);
+    });
+    form.querySelectorAll("[data-free-text]").forEach(function (el) {
+      // A field that only some channels show was already hidden or shown for the channel.
+      if (chosen) el.hidden = true;
+      else if (!el.hasAttribute("data-channel-only")) el.hidden = false;
+      el.querySelectorAll("input, textarea").forEach(function (input) {
+        input.disabled = !!chosen;
+        if (input.tagName === "TEXTAREA") input.required = !chosen;
+      });
+    });
+  }
+
   function update(form) {
     var channel = selectedChannel(form);
     form.querySelectorAll("[data-channel-only]").forEach(function (el) {
@@ -63,6 +126,7 @@
         " · " + s.encoding + " · " + s.units + " characters (" + s.perPart + " per segment)";
       out.setAttribute("data-count", String(s.segments));
     });
+    updateTemplate(form);
   }
 
   function init(root) {

@@ -1,9 +1,11 @@
-//! The administrator's pages: the staff directory (register, permissions, tokens) and the
-//! patient records (register, contact details and consent). Admins only; everyone else gets
-//! the page saying they may not.
+//! The administrator's pages: the staff directory (register, permissions, tokens), the
+//! patient records (register, contact details and consent) and the message templates (write,
+//! revise, retire). Admins only; everyone else gets the page saying they may not.
 
 pub mod patients;
 pub mod staff;
+mod template_form;
+pub mod templates;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -68,7 +70,7 @@ fn admins_only(session: &Session) -> Option<Response> {
         &Failure::local(
             StatusCode::FORBIDDEN,
             "forbidden",
-            "Only administrators manage staff and patients.",
+            "Only administrators manage staff, patients and templates.",
         ),
     ))
 }
