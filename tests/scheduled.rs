@@ -256,7 +256,46 @@ async fn sends_with_send_at_are_judged_now_and_written_to_no_timeline(backend: B
     .err(403, "forbidden");
 }
 
+async fn delete(hub: &Hub, token: &str, path: &str) -> support::Answer {
+    hub.call(Method::DELETE, path, Some(token), None).await
+}
+
+async fn pending_messages_are_cancelled_once(backend: Backend) {
+    let hub = Hub::start(backend).await;
+    let (_, reception) = hub.staff("Rita Reception", "receptionist").await;
+    let (_, doctor) = hub.staff("Dora Doctor", "doctor").await;
+    let (_, auditor) = hub.staff("Audrey Auditor", "auditor").await;
+    let (patient_id, _) = hub.patient("Pat Doe").await;
+    let scheduled = hub
+        .post(
+            &doctor,
+            "/v1/messages",
+            json!({ "patient_id": patient_id, "channel": "portal", "body": "Results", "send_at": in_seconds(3600) }),
+        )
+        .await;
+    let message_id = scheduled.ok()["message_id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/scheduled/{message_id}");
+
+    // Others who may not write in the conversation it starts do not see it; auditors are read-only.
+    delete(&hub, &reception, &path).await.err(404, "not_found");
+    delete(&hub, &auditor, &path).await.err(403, "forbidden");
+    delete(
+        &hub,
+        &doctor,
+        "/v1/scheduled/00000000-0000-0000-0000-000000000001",
+    )
+    .await
+    .err(404, "not_found");
+
+    let cancelled = delete(&hub, &doctor, &path).await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    assert_eq!(cancelled.ok()["message_id"], json!(message_id));
+    delete(&hub, &doctor, &path).await.err(409, "not_pending");
+    delete(&hub, ADMIN, &path).await.err(409, "not_pending");
+}
+
 on_both_backends!(
+    pending_messages_are_cancelled_once,
     quiet_hours_are_set_by_admins_and_read_by_staff,
     patients_carry_a_time_zone,
     sends_with_send_at_are_judged_now_and_written_to_no_timeline,

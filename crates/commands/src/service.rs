@@ -93,6 +93,7 @@ impl Committed {
             match envelope.event {
                 Event::MessageSent(e) => Some((e.conversation_id, e.message_id)),
                 Event::MessageScheduled(e) => Some((e.conversation_id, e.message_id)),
+                Event::ScheduledMessageCancelled(e) => Some((e.conversation_id, e.message_id)),
                 Event::CallLogged(e) => Some((e.conversation_id, e.message_id)),
                 Event::MessageReceived(e) => Some((e.conversation_id, e.message_id)),
                 _ => None,

@@ -10,6 +10,7 @@ mod messages;
 pub mod openapi;
 mod patients;
 mod patterns;
+mod scheduled;
 mod settings;
 mod staff;
 mod templates;
@@ -116,6 +117,7 @@ pub fn api() -> (Router<AppState>, serde_json::Value) {
         .include(unmatched::routes)
         .include(templates::routes)
         .include(settings::routes)
+        .include(scheduled::routes)
         .include(webhooks::routes)
         .include(health::routes)
         .include(openapi::routes)
