@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use support::{Backend, Hub, ADMIN};
 
 /// Every error code of the contract with its HTTP status.
-const CONTRACT_ERRORS: [(u16, &str); 15] = [
+const CONTRACT_ERRORS: [(u16, &str); 16] = [
     (400, "invalid_request"),
     (401, "unauthenticated"),
     (403, "missing_permission"),
@@ -19,6 +19,7 @@ const CONTRACT_ERRORS: [(u16, &str); 15] = [
     (404, "not_found"),
     (409, "conversation_exists"),
     (409, "concurrency_conflict"),
+    (409, "not_pending"),
     (413, "attachment_too_large"),
     (413, "payload_too_large"),
     (415, "unsupported_media_type"),

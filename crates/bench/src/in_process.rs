@@ -31,6 +31,7 @@ pub async fn run(
             email: None,
             portal_enabled: true,
             whatsapp_opt_in: false,
+            time_zone: None,
         };
         let patient = commands
             .register_patient(&admin, &RequestMeta::new(), contact)

@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex};
 use domain::conversation::Conversation;
 use domain::dispatch::Dispatch;
 use domain::patient::Patient;
+use domain::quiet_hours::QuietHoursSetting;
+use domain::scheduled::Scheduled;
 use domain::staff::Staff;
 use domain::template::Template;
 use domain::upload::StoredAttachment;
@@ -181,6 +183,8 @@ pub struct Caches {
     pub(crate) attachments: StreamCache<StoredAttachment>,
     pub(crate) dispatches: StreamCache<Dispatch>,
     pub(crate) templates: StreamCache<Template>,
+    pub(crate) settings: StreamCache<QuietHoursSetting>,
+    pub(crate) scheduled: StreamCache<Scheduled>,
 }
 
 impl Caches {
@@ -193,6 +197,8 @@ impl Caches {
             attachments: StreamCache::new(capacity),
             dispatches: StreamCache::new(capacity),
             templates: StreamCache::new(capacity),
+            settings: StreamCache::new(capacity),
+            scheduled: StreamCache::new(capacity),
         }
     }
 
@@ -204,6 +210,8 @@ impl Caches {
         self.attachments.clear();
         self.dispatches.clear();
         self.templates.clear();
+        self.settings.clear();
+        self.scheduled.clear();
     }
 
     /// Folds one event read from the log into whichever cache holds its stream.
@@ -221,6 +229,10 @@ impl Caches {
             self.attachments.follow(record);
         } else if stream.starts_with("template-") {
             self.templates.follow(record);
+        } else if stream.starts_with("settings-") {
+            self.settings.follow(record);
+        } else if stream.starts_with("scheduled-") {
+            self.scheduled.follow(record);
         }
     }
 }
@@ -264,5 +276,17 @@ impl Cached for Dispatch {
 impl Cached for Template {
     fn cache(caches: &Caches) -> &StreamCache<Self> {
         &caches.templates
+    }
+}
+
+impl Cached for QuietHoursSetting {
+    fn cache(caches: &Caches) -> &StreamCache<Self> {
+        &caches.settings
+    }
+}
+
+impl Cached for Scheduled {
+    fn cache(caches: &Caches) -> &StreamCache<Self> {
+        &caches.scheduled
     }
 }

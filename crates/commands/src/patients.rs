@@ -23,6 +23,8 @@ pub struct ContactPatch {
     pub portal_enabled: Option<bool>,
     /// New WhatsApp opt-in.
     pub whatsapp_opt_in: Option<bool>,
+    /// New time zone (`Some(None)` clears it).
+    pub time_zone: Option<Option<domain::quiet_hours::Tz>>,
 }
 
 impl ContactPatch {
@@ -33,6 +35,7 @@ impl ContactPatch {
             email: self.email.clone().unwrap_or_else(|| contact.email.clone()),
             portal_enabled: self.portal_enabled.unwrap_or(contact.portal_enabled),
             whatsapp_opt_in: self.whatsapp_opt_in.unwrap_or(contact.whatsapp_opt_in),
+            time_zone: self.time_zone.unwrap_or(contact.time_zone),
         }
     }
 }

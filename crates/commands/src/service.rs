@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use domain::attachment::AttachmentRef;
 use domain::command::{
     ChangePermissions, ConversationCommand, CreateTemplate, Draft, PatientCommand, ReceiveMessage,
     Recipient, RegisterPatient, RegisterStaff, RetireTemplate, ReviseTemplate, RevokeTokens,
-    RotateToken, StaffCommand, StartConversation, TemplateCommand, TemplateUse,
+    RotateToken, SendMessage, StaffCommand, StartConversation, TemplateCommand, TemplateUse,
 };
 use domain::contact::PatientContact;
 use domain::event::{AttachmentStored, InboundUnmatched};
@@ -30,6 +31,9 @@ use crate::conversations::ConversationDecision;
 use crate::error::CommandError;
 use crate::executor::{Committed, Decision, Executor, Origin};
 use crate::patients::{ContactPatch, PatientChange, PatientDecision};
+use crate::quiet_hours::QuietHoursDecision;
+use crate::schedule::ScheduleDecision;
+use crate::scheduled::CancelScheduledDecision;
 use crate::session::{Sessions, StartedSession};
 use crate::staff::StaffDecision;
 use crate::templates::TemplateDecision;
@@ -81,12 +85,15 @@ impl RequestMeta {
 }
 
 impl Committed {
-    /// The conversation and entry the command wrote, if it wrote a message or call log.
+    /// The conversation and entry the command wrote, if it wrote a message or call log (or
+    /// scheduled a message: the conversation it will be sent in).
     pub fn message(&self) -> Option<(ConversationId, MessageId)> {
         self.events.iter().find_map(|record| {
             let envelope = codec::decode(record).ok()?;
             match envelope.event {
                 Event::MessageSent(e) => Some((e.conversation_id, e.message_id)),
+                Event::MessageScheduled(e) => Some((e.conversation_id, e.message_id)),
+                Event::ScheduledMessageCancelled(e) => Some((e.conversation_id, e.message_id)),
                 Event::CallLogged(e) => Some((e.conversation_id, e.message_id)),
                 Event::MessageReceived(e) => Some((e.conversation_id, e.message_id)),
                 _ => None,
@@ -532,6 +539,31 @@ impl CommandService {
         })
     }
 
+    /// Sets the clinic's quiet hours (admins); the same setting again appends nothing.
+    pub async fn set_quiet_hours(
+        &self,
+        principal: &Principal,
+        meta: &RequestMeta,
+        command: domain::command::SetQuietHours,
+    ) -> Result<Committed, CommandError> {
+        principal.ensure_may_use_hub()?;
+        let decision = QuietHoursDecision {
+            principal: principal.clone(),
+            command,
+        };
+        self.run(principal, meta, decision).await
+    }
+
+    /// The clinic's quiet hours as the log has them now (`None`: never set).
+    pub async fn quiet_hours(
+        &self,
+    ) -> Result<Option<domain::quiet_hours::QuietHours>, CommandError> {
+        let setting = self
+            .current::<domain::quiet_hours::QuietHoursSetting>(domain::ids::QUIET_HOURS_STREAM)
+            .await?;
+        Ok(setting.0.clone())
+    }
+
     /// Writes the first message of a new conversation.
     pub async fn start_conversation(
         &self,
@@ -540,6 +572,69 @@ impl CommandService {
         addressee: Addressee,
         input: &MessageInput,
     ) -> Result<Committed, CommandError> {
+        let (patient_id, command) = self.first_message(principal, addressee, input).await?;
+        self.conversation_command(principal, meta, Some(patient_id), &command)
+            .await
+    }
+
+    /// Schedules the first message of a new conversation for `send_at` (staff): judged now,
+    /// sent when due. The conversation id it answers is the one the conversation will have.
+    pub async fn schedule_first_message(
+        &self,
+        principal: &Principal,
+        meta: &RequestMeta,
+        addressee: Addressee,
+        input: &MessageInput,
+        send_at: DateTime<Utc>,
+    ) -> Result<Committed, CommandError> {
+        let (patient_id, command) = self.first_message(principal, addressee, input).await?;
+        let decision = ScheduleDecision {
+            principal: principal.clone(),
+            command,
+            new_conversation_patient: Some(patient_id),
+            send_at,
+        };
+        self.run(principal, meta, decision).await
+    }
+
+    /// Schedules a reply for `send_at` (staff): judged now, sent when due.
+    pub async fn schedule_reply(
+        &self,
+        principal: &Principal,
+        meta: &RequestMeta,
+        command: SendMessage,
+        send_at: DateTime<Utc>,
+    ) -> Result<Committed, CommandError> {
+        let decision = ScheduleDecision {
+            principal: principal.clone(),
+            command: ConversationCommand::SendMessage(command),
+            new_conversation_patient: None,
+            send_at,
+        };
+        self.run(principal, meta, decision).await
+    }
+
+    /// Cancels a pending scheduled message (staff who may write in its conversation).
+    pub async fn cancel_scheduled(
+        &self,
+        principal: &Principal,
+        meta: &RequestMeta,
+        message_id: MessageId,
+    ) -> Result<Committed, CommandError> {
+        let decision = CancelScheduledDecision {
+            principal: principal.clone(),
+            message_id,
+        };
+        self.run(principal, meta, decision).await
+    }
+
+    /// The first message's command and its patient, as the caller addressed it.
+    async fn first_message(
+        &self,
+        principal: &Principal,
+        addressee: Addressee,
+        input: &MessageInput,
+    ) -> Result<(PatientId, ConversationCommand), CommandError> {
         principal.ensure_may_use_hub()?;
         let (patient_id, to) = match (principal.role(), addressee) {
             (Role::Patient, Addressee::Reception) => {
@@ -582,8 +677,7 @@ impl CommandService {
             draft,
             template: input.template.clone(),
         });
-        self.conversation_command(principal, meta, Some(patient_id), &command)
-            .await
+        Ok((patient_id, command))
     }
 
     /// Decides a command on an existing conversation (or a new one, naming its patient).

@@ -44,6 +44,7 @@ fn contact(phone: Option<&str>) -> PatientContact {
         email: None,
         portal_enabled: true,
         whatsapp_opt_in: false,
+        time_zone: None,
     }
 }
 

@@ -47,6 +47,7 @@ async fn patient(service: &CommandService) -> PatientId {
         email: None,
         portal_enabled: true,
         whatsapp_opt_in: false,
+        time_zone: None,
     };
     let registered = service
         .register_patient(&Principal::bootstrap_admin(), &RequestMeta::new(), contact)

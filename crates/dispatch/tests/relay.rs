@@ -30,6 +30,7 @@ async fn append(store: &dyn EventStore, patient: PatientId, register: bool, n: u
                 email: None,
                 portal_enabled: true,
                 whatsapp_opt_in: false,
+                time_zone: None,
             },
         }));
     }

@@ -132,6 +132,11 @@ pub struct PatientContact {
     pub portal_enabled: bool,
     /// Whether the patient agreed to be contacted on WhatsApp.
     pub whatsapp_opt_in: bool,
+    /// The patient's IANA time zone, in which quiet hours are judged (schema version 2 of
+    /// `PatientRegistered` and `PatientContactChanged`; `null` before and when not known).
+    #[serde(default, with = "crate::quiet_hours::clock::iana_opt")]
+    #[schemars(with = "Option<String>")]
+    pub time_zone: Option<crate::quiet_hours::Tz>,
 }
 
 /// Validates a person's display name: 1 to 200 characters after trimming.

@@ -650,6 +650,8 @@ impl Event {
             Event::MessageSent(_) => 3,
             // 2: the author carries the name it had when it wrote.
             Event::CallLogged(_) | Event::MessageReceived(_) => 2,
+            // 2: the contact record carries the patient's time zone.
+            Event::PatientRegistered(_) | Event::PatientContactChanged(_) => 2,
             _ => 1,
         }
     }

@@ -55,6 +55,7 @@ fn channels_follow_the_patients_record() {
         email: None,
         portal_enabled: false,
         whatsapp_opt_in: false,
+        time_zone: None,
     });
     let full = world.register(full_contact());
     let receptionist = staff(Role::Receptionist);

@@ -31,6 +31,11 @@ const CHAIN: &[Step] = &[
         from: 2,
         apply: message_gains_template,
     },
+    Step {
+        event_types: &["PatientRegistered", "PatientContactChanged"],
+        from: 1,
+        apply: contact_gains_time_zone,
+    },
 ];
 
 /// Version 2 of messages and call logs records the author's name; events of version 1 did not
@@ -47,6 +52,14 @@ fn message_gains_template(data: &mut Value) {
     if let Some(fields) = data.as_object_mut() {
         fields.entry("template").or_insert(Value::Null);
         fields.entry("whatsapp_template").or_insert(Value::Null);
+    }
+}
+
+/// Version 2 of `PatientRegistered` and `PatientContactChanged` records the patient's time
+/// zone (for quiet hours); records of version 1 had none.
+fn contact_gains_time_zone(data: &mut Value) {
+    if let Some(fields) = data.as_object_mut() {
+        fields.entry("time_zone").or_insert(Value::Null);
     }
 }
 

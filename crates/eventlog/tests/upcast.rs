@@ -222,6 +222,74 @@ proptest! {
     }
 }
 
+/// A patient's registration or contact change, with or without a time zone.
+fn patient_contact_event() -> impl Strategy<Value = Event> {
+    let zones = [
+        None,
+        Some(domain::quiet_hours::Tz::Europe__Berlin),
+        Some(domain::quiet_hours::Tz::America__New_York),
+    ];
+    (
+        any::<u128>(),
+        "[A-Za-z ]{1,20}",
+        any::<bool>(),
+        any::<bool>(),
+        0usize..3,
+        any::<bool>(),
+    )
+        .prop_map(move |(id, name, portal, whatsapp, zone, registered)| {
+            let contact = domain::contact::PatientContact {
+                name,
+                phone: None,
+                email: None,
+                portal_enabled: portal,
+                whatsapp_opt_in: whatsapp,
+                time_zone: zones[zone],
+            };
+            let patient_id = domain::PatientId(Uuid::from_u128(id));
+            if registered {
+                Event::PatientRegistered(domain::event::PatientRegistered {
+                    patient_id,
+                    contact,
+                })
+            } else {
+                Event::PatientContactChanged(domain::event::PatientContactChanged {
+                    patient_id,
+                    contact,
+                })
+            }
+        })
+}
+
+/// The same contact event without the time zone: what version 1 could record.
+fn without_time_zone(event: &Event) -> Event {
+    let mut event = event.clone();
+    match &mut event {
+        Event::PatientRegistered(e) => e.contact.time_zone = None,
+        Event::PatientContactChanged(e) => e.contact.time_zone = None,
+        _ => {}
+    }
+    event
+}
+
+proptest! {
+    #[test]
+    fn version_1_contacts_decode_without_a_time_zone(event in patient_contact_event()) {
+        let mut data = event.data();
+        data.as_object_mut().unwrap().remove("time_zone");
+        let decoded = codec::decode(&record(&event, 1, data)).unwrap();
+        prop_assert_eq!(decoded.schema_version, 2);
+        prop_assert_eq!(decoded.event, without_time_zone(&event));
+    }
+
+    #[test]
+    fn current_contacts_round_trip(event in patient_contact_event()) {
+        prop_assert_eq!(event.schema_version(), 2);
+        let decoded = codec::decode(&record(&event, 2, event.data())).unwrap();
+        prop_assert_eq!(decoded.event, event);
+    }
+}
+
 #[test]
 fn unchanged_types_decode_at_version_1() {
     let archived = Event::ConversationArchived(domain::event::ConversationArchived {

@@ -219,6 +219,7 @@ impl Clinic {
                 email: Some(domain::contact::EmailAddress::parse("p@example.org").unwrap()),
                 portal_enabled: true,
                 whatsapp_opt_in: false,
+                time_zone: None,
             };
             clinic
                 .commit(

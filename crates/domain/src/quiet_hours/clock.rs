@@ -67,6 +67,27 @@ pub(crate) mod iana {
     }
 }
 
+/// Serde form of an optional time zone as its IANA name or `null` (absent reads as `null`).
+pub(crate) mod iana_opt {
+    use chrono_tz::Tz;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    /// Writes the zone's name, or `null`.
+    pub fn serialize<S: Serializer>(zone: &Option<Tz>, serializer: S) -> Result<S::Ok, S::Error> {
+        match zone {
+            Some(zone) => serializer.serialize_str(zone.name()),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    /// Reads a zone name or `null`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Tz>, D::Error> {
+        Option::<String>::deserialize(deserializer)?
+            .map(|name| super::parse_time_zone("time_zone", &name).map_err(D::Error::custom))
+            .transpose()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,7 +27,7 @@
 //! ([`QuietHoursSetting`]): each `QuietHoursSet` replaces the previous one whole, so the
 //! setting is the last event of a short stream and its history is the audit of who changed it.
 
-mod clock;
+pub(crate) mod clock;
 mod setting;
 
 use std::collections::BTreeSet;

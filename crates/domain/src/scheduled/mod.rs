@@ -22,7 +22,9 @@
 //! command that runs it checks beside the conversation; releasing is decided together with the
 //! conversation's own rules when the message is due.
 
+mod cancel;
 mod decide;
+mod schedule;
 mod send_at;
 
 use std::fmt;
@@ -32,6 +34,8 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use cancel::ensure_may_cancel;
+pub use schedule::schedule;
 pub use send_at::{validate_send_at, MAX_SCHEDULE_AHEAD};
 
 use crate::event::{Event, MessageScheduled};

@@ -64,6 +64,7 @@ pub fn full_contact() -> PatientContact {
         email: Some(EmailAddress::parse("pat@example.org").unwrap()),
         portal_enabled: true,
         whatsapp_opt_in: true,
+        time_zone: None,
     }
 }
 

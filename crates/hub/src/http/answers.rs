@@ -38,6 +38,9 @@ pub struct MessageAnswer {
     pub message_id: Option<MessageId>,
     /// Global position of the change.
     pub position: u64,
+    /// For a scheduled message: when it was asked to be sent (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl MessageAnswer {
@@ -48,6 +51,16 @@ impl MessageAnswer {
             conversation_id: ids.map(|(c, _)| c),
             message_id: ids.map(|(_, m)| m),
             position: committed.position,
+            send_at: None,
+        }
+    }
+
+    /// The answer for a scheduled message: the conversation it will be sent in (for a first
+    /// message, the id the new conversation will have once it is sent), and `send_at`.
+    pub fn scheduled(committed: &Committed, send_at: chrono::DateTime<chrono::Utc>) -> Self {
+        MessageAnswer {
+            send_at: Some(send_at),
+            ..MessageAnswer::from_committed(committed)
         }
     }
 }
@@ -110,6 +123,8 @@ pub struct PatientRecord {
     pub whatsapp_opt_in: bool,
     /// Whether the patient opted out of SMS with a keyword.
     pub sms_opted_out: bool,
+    /// The patient's IANA time zone, in which quiet hours are judged; null when not known.
+    pub time_zone: Option<String>,
     /// Until when free-form WhatsApp messages may be sent (24 hours after the patient's last
     /// inbound WhatsApp message); null when the patient never wrote on WhatsApp.
     pub whatsapp_window_closes_at: Option<chrono::DateTime<chrono::Utc>>,

@@ -196,13 +196,25 @@ pub async fn reply(
     let conversation_id = ConversationId(id);
     let meta = body.meta()?;
     let input = body.input()?;
+    let send_at = body.send_at()?;
     let draft = state.commands.reply_draft(&principal, &input).await?;
-    let command = ConversationCommand::SendMessage(SendMessage {
+    let send = SendMessage {
         conversation_id,
         message_id: CommandService::new_message_id(),
         draft,
         template: input.template,
-    });
+    };
+    if let Some(send_at) = send_at {
+        let committed = state
+            .commands
+            .schedule_reply(&principal, &meta, send, send_at)
+            .await?;
+        return Ok((
+            StatusCode::CREATED,
+            Json(MessageAnswer::scheduled(&committed, send_at)),
+        ));
+    }
+    let command = ConversationCommand::SendMessage(send);
     let committed = state
         .commands
         .conversation_command(&principal, &meta, None, &command)

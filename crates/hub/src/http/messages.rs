@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
 use domain::command::{ConversationCommand, MarkRead, SetStar, TemplateUse};
@@ -92,6 +93,11 @@ pub struct MessageBody {
     #[serde(default)]
     #[schemars(length(max = MAX_ATTACHMENTS))]
     attachment_ids: Vec<Uuid>,
+    /// Send it later: an RFC 3339 time later than now and at most 365 days ahead (staff).
+    /// The rules are judged now; it enters the timeline when due (see `GET /v1/scheduled`).
+    #[serde(default)]
+    #[schemars(with = "Option<chrono::DateTime<chrono::Utc>>")]
+    send_at: Option<String>,
     /// The same key from the same caller answers the first answer and appends nothing new.
     #[serde(default)]
     #[schemars(length(min = 1, max = 200), regex(pattern = patterns::NO_CONTROL))]
@@ -122,6 +128,11 @@ pub struct ReplyBody {
     #[serde(default)]
     #[schemars(length(max = MAX_ATTACHMENTS))]
     attachment_ids: Vec<Uuid>,
+    /// Send it later: an RFC 3339 time later than now and at most 365 days ahead (staff).
+    /// The rules are judged now; it enters the timeline when due (see `GET /v1/scheduled`).
+    #[serde(default)]
+    #[schemars(with = "Option<chrono::DateTime<chrono::Utc>>")]
+    send_at: Option<String>,
     /// The same key from the same caller answers the first answer and appends nothing new.
     #[serde(default)]
     #[schemars(length(min = 1, max = 200), regex(pattern = patterns::NO_CONTROL))]
@@ -272,12 +283,31 @@ impl ReplyBody {
         )
     }
 
+    /// When the reply is to be sent, if it is scheduled.
+    pub(super) fn send_at(&self) -> Result<Option<DateTime<Utc>>, ApiError> {
+        parse_send_at(self.send_at.as_deref())
+    }
+
     /// The caller's idempotency key, validated.
     pub(super) fn meta(&self) -> Result<RequestMeta, ApiError> {
         Ok(RequestMeta::with_idempotency_key(
             self.idempotency_key.clone(),
         )?)
     }
+}
+
+/// Parses `send_at`: an RFC 3339 time with its zone.
+fn parse_send_at(raw: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    raw.map(|text| {
+        DateTime::parse_from_rfc3339(text)
+            .map(|time| time.with_timezone(&Utc))
+            .map_err(|_| {
+                ApiError::invalid(
+                    "`send_at` must be an RFC 3339 time with its zone, e.g. 2026-01-05T09:30:00Z",
+                )
+            })
+    })
+    .transpose()
 }
 
 /// Whom a first message is for: a patient's `to`, staff's `patient_id`, else the other one
@@ -332,6 +362,16 @@ pub async fn start(
         &body.template,
     )?;
     let addressee = addressee(principal.role(), &body)?;
+    if let Some(send_at) = parse_send_at(body.send_at.as_deref())? {
+        let committed = state
+            .commands
+            .schedule_first_message(&principal, &meta, addressee, &input, send_at)
+            .await?;
+        return Ok((
+            StatusCode::CREATED,
+            Json(MessageAnswer::scheduled(&committed, send_at)),
+        ));
+    }
     let committed = state
         .commands
         .start_conversation(&principal, &meta, addressee, &input)
@@ -389,6 +429,7 @@ pub async fn mark_read(
         conversation_id: Some(conversation_id),
         message_id: Some(message_id),
         position: committed.position,
+        send_at: None,
     }))
 }
 

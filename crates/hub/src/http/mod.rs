@@ -10,6 +10,8 @@ mod messages;
 pub mod openapi;
 mod patients;
 mod patterns;
+mod scheduled;
+mod settings;
 mod staff;
 mod templates;
 mod tokens;
@@ -114,6 +116,8 @@ pub fn api() -> (Router<AppState>, serde_json::Value) {
         .include(events::routes)
         .include(unmatched::routes)
         .include(templates::routes)
+        .include(settings::routes)
+        .include(scheduled::routes)
         .include(webhooks::routes)
         .include(health::routes)
         .include(openapi::routes)

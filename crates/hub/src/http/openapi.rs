@@ -171,8 +171,8 @@ const ERRORS: [(u16, &str, &str, &[&str]); 9] = [
     (
         409,
         "Conflict",
-        "A doctor's open conversation with the patient exists (its id in `conversation_id`), the message was filed already, or concurrent writers outlasted the retries",
-        &["conversation_exists", "concurrency_conflict"],
+        "A doctor's open conversation with the patient exists (its id in `conversation_id`), the message was filed already, a scheduled message is no longer pending (`not_pending`), or concurrent writers outlasted the retries",
+        &["conversation_exists", "concurrency_conflict", "not_pending"],
     ),
     (
         413,

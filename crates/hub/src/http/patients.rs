@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use domain::contact::{EmailAddress, PatientContact, PhoneNumber};
+use domain::quiet_hours::{parse_time_zone, Tz};
 use domain::{DomainError, PatientId, Role};
 use projections::Page;
 use schemars::JsonSchema;
@@ -54,6 +55,10 @@ pub struct RegisterPatientBody {
     /// Whether the patient agreed to WhatsApp.
     #[serde(default)]
     whatsapp_opt_in: bool,
+    /// The patient's IANA time zone (e.g. `Europe/Berlin`), in which quiet hours are judged.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 64))]
+    time_zone: Option<String>,
 }
 
 /// `PATCH /v1/patients/{id}` body: absent fields stay, `null` clears phone or e-mail.
@@ -78,6 +83,10 @@ pub struct PatchBody {
     /// New WhatsApp opt-in.
     #[serde(default)]
     whatsapp_opt_in: Option<bool>,
+    /// New IANA time zone; `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(length(min = 1, max = 64))]
+    time_zone: Option<Option<String>>,
 }
 
 /// Tells a present `null` (`Some(None)`) from an absent field (`None`).
@@ -91,6 +100,11 @@ where
 
 fn phone(raw: Option<&str>) -> Result<Option<PhoneNumber>, DomainError> {
     raw.map(PhoneNumber::parse).transpose()
+}
+
+fn time_zone(raw: Option<&str>) -> Result<Option<Tz>, DomainError> {
+    raw.map(|name| parse_time_zone("time_zone", name))
+        .transpose()
 }
 
 fn email(raw: Option<&str>) -> Result<Option<EmailAddress>, DomainError> {
@@ -119,6 +133,7 @@ pub async fn register(
         email: email(body.email.as_deref())?,
         portal_enabled: body.portal_enabled,
         whatsapp_opt_in: body.whatsapp_opt_in,
+        time_zone: time_zone(body.time_zone.as_deref())?,
     };
     let registered = state
         .commands
@@ -158,6 +173,10 @@ pub async fn change(
         email: body.email.map(|e| email(e.as_deref())).transpose()?,
         portal_enabled: body.portal_enabled,
         whatsapp_opt_in: body.whatsapp_opt_in,
+        time_zone: body
+            .time_zone
+            .map(|zone| time_zone(zone.as_deref()))
+            .transpose()?,
     };
     let committed = state
         .commands
@@ -252,6 +271,7 @@ async fn patient_record(
         portal_enabled: contact.portal_enabled,
         whatsapp_opt_in: contact.whatsapp_opt_in,
         sms_opted_out: !record.sms_consent,
+        time_zone: contact.time_zone.map(|zone| zone.name().to_owned()),
         whatsapp_window_closes_at: record
             .whatsapp_window_opened_at
             .map(|opened| opened + domain::patient::WHATSAPP_WINDOW),
