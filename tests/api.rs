@@ -1000,7 +1000,8 @@ async fn unavailable_database_answers_503() {
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
 /// Schemathesis runs every check (but `unsupported_method`: the contract answers an unknown
-/// method 404 `not_found`, see README "Schemathesis") against the served OpenAPI document as a
+/// method 404 `not_found`; and `use_after_free`: a retired template stays readable; see README
+/// "Schemathesis") against the served OpenAPI document as a
 /// patient, a receptionist and the bootstrap admin, on a hub with conversations, a call log, a
 /// star and an attachment, and finds nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1081,7 +1082,8 @@ async fn schemathesis_finds_nothing() {
             .arg(format!("{root}/schemathesis.toml"))
             .arg("run")
             .arg(format!("{}/v1/openapi.json", hub.base))
-            .args(["--checks", "all", "--exclude-checks", "unsupported_method"])
+            .args(["--checks", "all"])
+            .args(["--exclude-checks", "unsupported_method,use_after_free"])
             .args(["--max-examples", "25", "--seed", "20261202"])
             .args(["--request-timeout", "10", "--no-color"])
             .arg("--header")

@@ -93,10 +93,12 @@ pub struct MessageBody {
     #[serde(default)]
     #[schemars(length(max = MAX_ATTACHMENTS))]
     attachment_ids: Vec<Uuid>,
-    /// Send it later: an RFC 3339 time later than now and at most 365 days ahead (staff).
+    /// Send it later: an RFC 3339 date-time with its zone, later than now and at most 365 days
+    /// ahead (staff).
     /// The rules are judged now; it enters the timeline when due (see `GET /v1/scheduled`).
     #[serde(default)]
-    #[schemars(with = "Option<chrono::DateTime<chrono::Utc>>")]
+    // No `format: date-time`: with it the fuzzer could build no request of this body at all.
+    #[schemars(with = "Option<String>")]
     send_at: Option<String>,
     /// The same key from the same caller answers the first answer and appends nothing new.
     #[serde(default)]
@@ -128,10 +130,12 @@ pub struct ReplyBody {
     #[serde(default)]
     #[schemars(length(max = MAX_ATTACHMENTS))]
     attachment_ids: Vec<Uuid>,
-    /// Send it later: an RFC 3339 time later than now and at most 365 days ahead (staff).
+    /// Send it later: an RFC 3339 date-time with its zone, later than now and at most 365 days
+    /// ahead (staff).
     /// The rules are judged now; it enters the timeline when due (see `GET /v1/scheduled`).
     #[serde(default)]
-    #[schemars(with = "Option<chrono::DateTime<chrono::Utc>>")]
+    // No `format: date-time`: with it the fuzzer could build no request of this body at all.
+    #[schemars(with = "Option<String>")]
     send_at: Option<String>,
     /// The same key from the same caller answers the first answer and appends nothing new.
     #[serde(default)]

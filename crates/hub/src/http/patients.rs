@@ -57,7 +57,7 @@ pub struct RegisterPatientBody {
     whatsapp_opt_in: bool,
     /// The patient's IANA time zone (e.g. `Europe/Berlin`), in which quiet hours are judged.
     #[serde(default)]
-    #[schemars(length(min = 1, max = 64))]
+    #[schemars(schema_with = "patterns::time_zone_or_null_schema")]
     time_zone: Option<String>,
 }
 
@@ -85,7 +85,7 @@ pub struct PatchBody {
     whatsapp_opt_in: Option<bool>,
     /// New IANA time zone; `null` clears it.
     #[serde(default, deserialize_with = "present")]
-    #[schemars(length(min = 1, max = 64))]
+    #[schemars(schema_with = "patterns::time_zone_or_null_schema")]
     time_zone: Option<Option<String>>,
 }
 

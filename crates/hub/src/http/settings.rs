@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::extract::{Admins, Caller, JsonBody, Params, Permitted};
 use super::openapi::Verb::{Get, Put};
 use super::openapi::{ApiBuilder, Operation as Op};
+use super::patterns;
 use super::staff::ensure_may_read_directory;
 use super::AppState;
 use crate::error::ApiError;
@@ -37,10 +38,10 @@ pub struct QuietHoursBody {
     #[schemars(regex(pattern = CLOCK))]
     end: String,
     /// IANA time zone for patients without their own, e.g. `Europe/Berlin`.
-    #[schemars(length(min = 1, max = 64))]
+    #[schemars(schema_with = "patterns::time_zone_schema")]
     time_zone: String,
     /// The channels whose scheduled messages are held: at least one, never `call`.
-    #[schemars(length(min = 1))]
+    #[schemars(schema_with = "held_channels_schema")]
     channels: Vec<String>,
 }
 
@@ -128,4 +129,18 @@ pub async fn show_quiet_hours(
     params.await_min_position(&state).await?;
     let setting = state.commands.quiet_hours().await?;
     Ok(Json(QuietHoursAnswer::new(setting.as_ref(), None)))
+}
+
+/// `channels`: one or more of the channels a message is sent on (`call` is never sent).
+fn held_channels_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let names: Vec<&str> = Channel::ALL
+        .into_iter()
+        .filter(|channel| *channel != Channel::Call)
+        .map(Channel::as_str)
+        .collect();
+    schemars::json_schema!({
+        "type": "array",
+        "minItems": 1,
+        "items": { "type": "string", "enum": names }
+    })
 }
