@@ -75,6 +75,21 @@ pub const FILENAME: &str = concat!(
     "]*)?$"
 );
 
+/// The IANA time zone names the hub knows (the tz database of `chrono-tz`), as an enumeration.
+pub fn time_zone_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let names: Vec<&str> = chrono_tz::TZ_VARIANTS
+        .iter()
+        .map(|zone| zone.name())
+        .collect();
+    schemars::json_schema!({ "type": "string", "enum": names })
+}
+
+/// [`time_zone_schema`], or `null`.
+pub fn time_zone_or_null_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let names = time_zone_schema(generator);
+    schemars::json_schema!({ "anyOf": [names, { "type": "null" }] })
+}
+
 #[cfg(test)]
 mod tests {
     use domain::contact::{validate_name, PhoneNumber};
@@ -183,19 +198,4 @@ mod tests {
             s.is_empty() || crate::http::attachments::valid_filename(s).is_some()
         });
     }
-}
-
-/// The IANA time zone names the hub knows (the tz database of `chrono-tz`), as an enumeration.
-pub fn time_zone_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    let names: Vec<&str> = chrono_tz::TZ_VARIANTS
-        .iter()
-        .map(|zone| zone.name())
-        .collect();
-    schemars::json_schema!({ "type": "string", "enum": names })
-}
-
-/// [`time_zone_schema`], or `null`.
-pub fn time_zone_or_null_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    let names = time_zone_schema(generator);
-    schemars::json_schema!({ "anyOf": [names, { "type": "null" }] })
 }
