@@ -195,6 +195,9 @@ pub struct MessageSent {
     /// On WhatsApp outside the 24-hour window: the approved template message the dispatcher
     /// sends in place of the text (schema version 3; `null` before and for any other message).
     pub whatsapp_template: Option<WhatsappTemplateMessage>,
+    /// For a scheduled message: the time it was scheduled for (schema version 4; `null`
+    /// before and for any message sent when written).
+    pub scheduled_for: Option<DateTime<Utc>>,
 }
 
 /// A phone call was logged (no audio: time, duration and summary).
@@ -647,7 +650,8 @@ impl Event {
     pub fn schema_version(&self) -> u32 {
         match self {
             // 3: the template it was rendered from, and the WhatsApp template message.
-            Event::MessageSent(_) => 3,
+            // 4: the time a scheduled message was scheduled for.
+            Event::MessageSent(_) => 4,
             // 2: the author carries the name it had when it wrote.
             Event::CallLogged(_) | Event::MessageReceived(_) => 2,
             // 2: the contact record carries the patient's time zone.

@@ -32,6 +32,11 @@ const CHAIN: &[Step] = &[
         apply: message_gains_template,
     },
     Step {
+        event_types: &["MessageSent"],
+        from: 3,
+        apply: message_gains_scheduled_for,
+    },
+    Step {
         event_types: &["PatientRegistered", "PatientContactChanged"],
         from: 1,
         apply: contact_gains_time_zone,
@@ -52,6 +57,14 @@ fn message_gains_template(data: &mut Value) {
     if let Some(fields) = data.as_object_mut() {
         fields.entry("template").or_insert(Value::Null);
         fields.entry("whatsapp_template").or_insert(Value::Null);
+    }
+}
+
+/// Version 4 of `MessageSent` records the time a scheduled message was scheduled for; messages
+/// of version 3 were all sent when written.
+fn message_gains_scheduled_for(data: &mut Value) {
+    if let Some(fields) = data.as_object_mut() {
+        fields.entry("scheduled_for").or_insert(Value::Null);
     }
 }
 

@@ -170,6 +170,7 @@ fn message_sent(
         delivery_status,
         template,
         whatsapp_template,
+        scheduled_for: None,
     })
 }
 
