@@ -187,6 +187,7 @@ mod tests {
                 attachments: Vec::new(),
             },
             template: None,
+            whatsapp_template: None,
             send_at: release_at,
             release_at,
         }

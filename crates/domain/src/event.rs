@@ -443,6 +443,10 @@ pub struct MessageScheduled {
     pub draft: Draft,
     /// The template version it was rendered from.
     pub template: Option<TemplateRef>,
+    /// On WhatsApp from a template with an approved counterpart: the template message sent in
+    /// place of the text when the 24-hour window is closed at release (schema version 2;
+    /// `null` before and for any other message).
+    pub whatsapp_template: Option<WhatsappTemplateMessage>,
     /// When the author asked for it to be sent.
     pub send_at: DateTime<Utc>,
     /// When it will be released: `send_at`, or the end of quiet hours it falls into.
@@ -656,6 +660,8 @@ impl Event {
             Event::CallLogged(_) | Event::MessageReceived(_) => 2,
             // 2: the contact record carries the patient's time zone.
             Event::PatientRegistered(_) | Event::PatientContactChanged(_) => 2,
+            // 2: the approved WhatsApp template message it is released as outside the window.
+            Event::MessageScheduled(_) => 2,
             _ => 1,
         }
     }

@@ -6,9 +6,12 @@ mod common;
 
 use chrono::Duration;
 use common::*;
-use domain::command::{Context, ConversationCommand, StartConversation};
-use domain::event::SmsConsentChanged;
+use domain::command::{
+    Context, ConversationCommand, CreateTemplate, StartConversation, TemplateCommand, TemplateUse,
+};
+use domain::event::{SmsConsentChanged, WhatsappWindowOpened};
 use domain::scheduled::{release, schedule, ReleaseScope, Scheduled};
+use domain::template::{Template, TemplateContent, WhatsappTemplate};
 use domain::{Aggregate, Channel, ConversationId, DomainError, Event, MessageId, PatientId};
 use domain::{Principal, Role};
 use uuid::Uuid;
@@ -22,22 +25,41 @@ struct Given {
 }
 
 fn given_a_scheduled_first_message(role: Role) -> Given {
-    let mut world = World::default();
+    given_scheduled(
+        World::default(),
+        role,
+        draft(Channel::Sms, "Your appointment is tomorrow"),
+        None,
+    )
+}
+
+/// `world` with a patient (every channel, the WhatsApp window opened now) and the first
+/// message `role` scheduled to them an hour ahead, from `template` when given.
+fn given_scheduled(
+    mut world: World,
+    role: Role,
+    draft: domain::command::Draft,
+    template: Option<(&Template, TemplateUse)>,
+) -> Given {
     let patient = world.register(full_contact());
+    world.record(vec![Event::WhatsappWindowOpened(WhatsappWindowOpened {
+        patient_id: patient,
+        opened_at: now(),
+    })]);
     let author = staff(role);
     let command = ConversationCommand::StartConversation(StartConversation {
         conversation_id: ConversationId(Uuid::new_v4()),
         message_id: MessageId(Uuid::new_v4()),
         patient_id: patient,
         to: None,
-        draft: draft(Channel::Sms, "Your appointment is tomorrow"),
-        template: None,
+        draft,
+        template: template.as_ref().map(|(_, using)| using.clone()),
     });
     let patient_state = world.patients[&patient].clone();
     let scope = domain::conversation::ConversationScope {
         patient: &patient_state,
         conversation: &Default::default(),
-        template: None,
+        template: template.map(|(template, _)| template),
     };
     let events = schedule(
         &scope,
@@ -182,4 +204,91 @@ fn only_the_scheduler_releases_and_never_early_or_twice() {
     }
     let again = release_as(&given, &system(), Some(&author), Duration::zero());
     assert_eq!(code_of(again), "not_pending");
+}
+
+/// A template with an approved WhatsApp counterpart, created by an admin.
+fn whatsapp_reminder() -> Template {
+    let events = Template::default()
+        .decide(
+            &TemplateCommand::CreateTemplate(CreateTemplate {
+                template_id: domain::TemplateId(Uuid::new_v4()),
+                content: TemplateContent {
+                    name: "Reminder".into(),
+                    subject: None,
+                    body: "Dear {{patient_name}}, see you at {{time}}.".into(),
+                    whatsapp: Some(WhatsappTemplate {
+                        name: "appointment_reminder".into(),
+                        language: "en_US".into(),
+                        parameters: vec!["time".into()],
+                    }),
+                },
+            }),
+            &ctx(&admin()),
+        )
+        .unwrap();
+    Template::fold(&events)
+}
+
+#[test]
+fn on_whatsapp_the_window_is_judged_at_release() {
+    // Given a WhatsApp message from an approved template, scheduled while the window is open
+    let template = whatsapp_reminder();
+    let using = TemplateUse {
+        id: template.0.as_ref().unwrap().id,
+        variables: [("time".to_owned(), "09:30".to_owned())].into(),
+    };
+    let mut empty = draft(Channel::Whatsapp, "x");
+    empty.body = String::new();
+    let given = given_scheduled(
+        World::default(),
+        Role::Receptionist,
+        empty,
+        Some((&template, using)),
+    );
+    let author = given.author.clone();
+    // When it is released inside the window, the rendered text goes out
+    let inside = release_as(&given, &system(), Some(&author), Duration::zero()).unwrap();
+    let Event::MessageSent(sent) = &inside[2] else {
+        panic!("{inside:?}")
+    };
+    assert_eq!(
+        sent.body,
+        "Dear Pat Doe, see you at 09:30.".replace(
+            "Pat Doe",
+            &given.world.patients[&given.patient]
+                .0
+                .as_ref()
+                .unwrap()
+                .contact
+                .name
+        )
+    );
+    assert!(sent.whatsapp_template.is_none());
+    assert!(sent.template.is_some());
+    // When it is released after the window closed, the approved template message goes out
+    let outside = release_as(&given, &system(), Some(&author), Duration::days(2)).unwrap();
+    let Event::MessageSent(sent) = &outside[2] else {
+        panic!("{outside:?}")
+    };
+    let message = sent
+        .whatsapp_template
+        .as_ref()
+        .expect("the template message");
+    assert_eq!(message.name, "appointment_reminder");
+    assert_eq!(message.parameters, ["09:30"]);
+}
+
+#[test]
+fn plain_whatsapp_text_fails_once_the_window_has_closed() {
+    // Given a plain WhatsApp message scheduled while the window is open
+    let given = given_scheduled(
+        World::default(),
+        Role::Receptionist,
+        draft(Channel::Whatsapp, "See you tomorrow"),
+        None,
+    );
+    // When it is due after the window closed
+    let events = release_as(&given, &system(), Some(&given.author), Duration::days(2)).unwrap();
+    // Then it fails: only a template message may go out then
+    assert_eq!(failure_reason(&events), "channel_unavailable");
 }

@@ -37,6 +37,11 @@ const CHAIN: &[Step] = &[
         apply: message_gains_scheduled_for,
     },
     Step {
+        event_types: &["MessageScheduled"],
+        from: 1,
+        apply: scheduled_gains_whatsapp_template,
+    },
+    Step {
         event_types: &["PatientRegistered", "PatientContactChanged"],
         from: 1,
         apply: contact_gains_time_zone,
@@ -65,6 +70,14 @@ fn message_gains_template(data: &mut Value) {
 fn message_gains_scheduled_for(data: &mut Value) {
     if let Some(fields) = data.as_object_mut() {
         fields.entry("scheduled_for").or_insert(Value::Null);
+    }
+}
+
+/// Version 2 of `MessageScheduled` records the approved WhatsApp template message it is
+/// released as outside the window; scheduled messages of version 1 had none.
+fn scheduled_gains_whatsapp_template(data: &mut Value) {
+    if let Some(fields) = data.as_object_mut() {
+        fields.entry("whatsapp_template").or_insert(Value::Null);
     }
 }
 

@@ -329,3 +329,43 @@ fn unchanged_types_decode_at_version_1() {
     assert_eq!(decoded.schema_version, 1);
     assert_eq!(decoded.event, archived);
 }
+
+/// A scheduled WhatsApp message as the hub writes it now.
+fn message_scheduled(whatsapp_template: Option<WhatsappTemplateMessage>) -> Event {
+    let at = Utc.with_ymd_and_hms(2026, 6, 2, 7, 30, 0).unwrap();
+    Event::MessageScheduled(domain::event::MessageScheduled {
+        message_id: MessageId(Uuid::from_u128(1)),
+        conversation_id: ConversationId(Uuid::from_u128(2)),
+        starts_conversation: true,
+        to: None,
+        patient_id: domain::PatientId(Uuid::from_u128(3)),
+        author: domain::Author::new(Actor::system(), None),
+        draft: domain::command::Draft {
+            channel: Channel::Whatsapp,
+            subject: None,
+            body: "See you at 09:30".into(),
+            attachments: Vec::new(),
+        },
+        template: None,
+        whatsapp_template,
+        send_at: at,
+        release_at: at,
+    })
+}
+
+#[test]
+fn version_1_scheduled_messages_decode_without_a_template_message() {
+    let current = message_scheduled(Some(WhatsappTemplateMessage {
+        name: "appointment_reminder".into(),
+        language: "en_US".into(),
+        parameters: vec!["09:30".into()],
+    }));
+    assert_eq!(current.schema_version(), 2);
+    let decoded = codec::decode(&record(&current, 2, current.data())).unwrap();
+    assert_eq!(decoded.event, current);
+    let mut data = current.data();
+    data.as_object_mut().unwrap().remove("whatsapp_template");
+    let decoded = codec::decode(&record(&current, 1, data)).unwrap();
+    assert_eq!(decoded.schema_version, 2);
+    assert_eq!(decoded.event, message_scheduled(None));
+}

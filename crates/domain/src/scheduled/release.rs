@@ -28,7 +28,8 @@ pub struct ReleaseScope<'a> {
 /// otherwise), never before `release_at` (`invalid_request`), and only while it is pending
 /// (`not_pending`). The send is judged as the author sending it now would be — permission,
 /// who may write, channel availability, consent, the WhatsApp window, the doctor's one open
-/// conversation — by the conversation's own decision. When it passes, the answer is that
+/// conversation — by the conversation's own decision; on WhatsApp outside the 24-hour window a
+/// message rendered from a template goes out as the approved template message recorded with it. When it passes, the answer is that
 /// send's events (the message under its scheduled id, with `scheduled_for`) followed by
 /// `ScheduledMessageReleased`; when a rule fails, only `ScheduledMessageFailed` with the
 /// error's contract code.
@@ -90,7 +91,7 @@ pub fn release(scope: &ReleaseScope<'_>, ctx: &Context<'_>) -> Result<Vec<Event>
         .as_ref()
         .is_some_and(|patient| patient.id == message.patient_id);
     let decided = if patient_matches && author.role() != Role::Patient {
-        send.decide(&command, &as_author)
+        send.decide_release(&command, message.whatsapp_template.as_ref(), &as_author)
     } else {
         Err(DomainError::NotFound("patient"))
     };
