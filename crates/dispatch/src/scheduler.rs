@@ -112,7 +112,8 @@ async fn release(
 
 /// Follows the log from its start and releases every scheduled message when it is due, until
 /// `shutdown`. A release that still fails after `retry`'s attempts ends the run with the
-/// error (the worker's supervisor starts it again, rebuilding the pending set from the log).
+/// error (the worker's supervisor starts it again, rebuilding the pending set from the log); a
+/// release the domain refuses is logged and dropped.
 pub async fn run(
     executor: Arc<Executor>,
     retry: RetryPolicy,
@@ -142,7 +143,18 @@ pub async fn run(
             }
             _ = tokio::time::sleep(wait) => {
                 for message_id in pending.due(Utc::now()) {
-                    match release(&executor, message_id, &retry).await? {
+                    let outcome = match release(&executor, message_id, &retry).await {
+                        // A refusal is final (decided on fresh state): trying it again would
+                        // be refused again, so it leaves the pending set instead of stopping
+                        // the scheduler.
+                        Err(CommandError::Refused(error)) => {
+                            tracing::warn!(%error, %message_id, "the release of a scheduled message was refused");
+                            pending.remove(message_id);
+                            continue;
+                        }
+                        outcome => outcome?,
+                    };
+                    match outcome {
                         ReleaseOutcome::Released => {
                             tracing::info!(%message_id, "scheduled message released");
                             pending.remove(message_id);
