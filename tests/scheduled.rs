@@ -481,6 +481,16 @@ async fn a_due_message_enters_the_timeline_once(backend: Backend) {
         sent_events(&hub, &cancelled_conversation, &cancelled).await,
         0
     );
+
+    // `hub replay` rebuilds the list and the timeline as they were.
+    let path = format!("/v1/scheduled?patient_id={patient_id}");
+    let before = hub.get(ADMIN, &path).await.ok().clone();
+    let timeline = format!("/v1/conversations/{conversation_id}/messages");
+    let before_timeline = hub.get(ADMIN, &timeline).await.ok().clone();
+    let out = hub.cli(&["replay"]).await;
+    assert!(out.contains("rebuilt"), "{out}");
+    assert_eq!(hub.get(ADMIN, &path).await.ok(), &before);
+    assert_eq!(hub.get(ADMIN, &timeline).await.ok(), &before_timeline);
 }
 
 const TWILIO_TOKEN: &str = "twilio-auth-token";
