@@ -45,6 +45,7 @@ CREATE TABLE {ns}.messages (
     call_occurred_at      TEXT,
     template_id           TEXT,
     template_version      BIGINT,
+    scheduled_for         TEXT,
     call_duration_seconds BIGINT,
     search tsvector GENERATED ALWAYS AS (to_tsvector('simple', coalesce(subject, '') || ' ' || body)) STORED
 );
@@ -107,6 +108,29 @@ CREATE TABLE {ns}.templates (
     created_position BIGINT NOT NULL,
     position         BIGINT NOT NULL
 );
+
+-- Scheduled messages and where they stand, for GET /v1/scheduled (patient-directory projection).
+CREATE TABLE {ns}.scheduled (
+    message_id          TEXT    PRIMARY KEY,
+    conversation_id     TEXT    NOT NULL,
+    patient_id          TEXT    NOT NULL,
+    author_id           TEXT    NOT NULL,
+    author_role         TEXT    NOT NULL,
+    author_name         TEXT,
+    channel             TEXT    NOT NULL,
+    subject             TEXT,
+    body                TEXT    NOT NULL,
+    template_id         TEXT,
+    template_version    BIGINT,
+    attachments         TEXT    NOT NULL,
+    send_at             TEXT    NOT NULL,
+    release_at          TEXT    NOT NULL,
+    status              TEXT    NOT NULL,
+    failure_reason      TEXT,
+    position            BIGINT  NOT NULL UNIQUE
+);
+
+CREATE INDEX scheduled_release ON {ns}.scheduled (release_at, position);
 
 -- Inbound messages from senders that match no patient, kept for reception (inbox projection).
 CREATE TABLE {ns}.unmatched (

@@ -45,6 +45,7 @@ CREATE TABLE {ns}messages (
     call_occurred_at      TEXT,
     template_id           TEXT,
     template_version      INTEGER,
+    scheduled_for         TEXT,
     call_duration_seconds INTEGER
 );
 CREATE VIRTUAL TABLE {ns}message_search USING fts5(subject, body, tokenize = 'unicode61');
@@ -109,6 +110,29 @@ CREATE TABLE {ns}templates (
     created_position INTEGER NOT NULL,
     position         INTEGER NOT NULL
 );
+
+-- Scheduled messages and where they stand, for GET /v1/scheduled (patient-directory projection).
+CREATE TABLE {ns}scheduled (
+    message_id          TEXT    PRIMARY KEY,
+    conversation_id     TEXT    NOT NULL,
+    patient_id          TEXT    NOT NULL,
+    author_id           TEXT    NOT NULL,
+    author_role         TEXT    NOT NULL,
+    author_name         TEXT,
+    channel             TEXT    NOT NULL,
+    subject             TEXT,
+    body                TEXT    NOT NULL,
+    template_id         TEXT,
+    template_version    INTEGER,
+    attachments         TEXT    NOT NULL,
+    send_at             TEXT    NOT NULL,
+    release_at          TEXT    NOT NULL,
+    status              TEXT    NOT NULL,
+    failure_reason      TEXT,
+    position            INTEGER  NOT NULL UNIQUE
+);
+
+CREATE INDEX {ns}scheduled_release ON {ns}scheduled (release_at, position);
 
 -- Inbound messages from senders that match no patient, kept for reception (inbox projection).
 CREATE TABLE {ns}unmatched (

@@ -294,7 +294,321 @@ async fn pending_messages_are_cancelled_once(backend: Backend) {
     delete(&hub, ADMIN, &path).await.err(409, "not_pending");
 }
 
+/// Schedules a portal first message to `patient_id` `seconds` ahead as `token`; answers
+/// `(conversation_id, message_id)`.
+async fn schedule_portal(
+    hub: &Hub,
+    token: &str,
+    patient_id: &str,
+    seconds: i64,
+) -> (String, String) {
+    let scheduled = hub
+        .post(
+            token,
+            "/v1/messages",
+            json!({ "patient_id": patient_id, "channel": "portal", "body": "Your results are in", "send_at": in_seconds(seconds) }),
+        )
+        .await;
+    assert_eq!(scheduled.status, 201, "{}", scheduled.body);
+    let body = scheduled.ok();
+    (
+        body["conversation_id"].as_str().unwrap().to_owned(),
+        body["message_id"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// The messages of the conversation's timeline with id `message_id` (none while it does not
+/// exist).
+async fn in_timeline(hub: &Hub, conversation_id: &str, message_id: &str) -> Vec<Value> {
+    let timeline = hub
+        .get(
+            ADMIN,
+            &format!("/v1/conversations/{conversation_id}/messages"),
+        )
+        .await;
+    if timeline.status != 200 {
+        return Vec::new();
+    }
+    timeline.body["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|item| item["id"] == json!(message_id))
+        .collect()
+}
+
+/// The `MessageSent` events of `message_id` in the log.
+async fn sent_events(hub: &Hub, conversation_id: &str, message_id: &str) -> usize {
+    let events = hub
+        .get(
+            ADMIN,
+            &format!("/v1/events?stream=conversation-{conversation_id}&limit=200"),
+        )
+        .await;
+    events.body["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|e| e["type"] == "MessageSent" && e["data"]["message_id"] == json!(message_id))
+        .count()
+}
+
+/// The scheduled message as `GET /v1/scheduled` lists it for its patient.
+async fn listed(hub: &Hub, patient_id: &str, message_id: &str) -> Option<Value> {
+    let list = hub
+        .get(
+            ADMIN,
+            &format!("/v1/scheduled?patient_id={patient_id}&limit=100"),
+        )
+        .await;
+    list.body["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|item| item["message_id"] == json!(message_id))
+}
+
+/// Polls (bounded: about 30 s) until `done` holds for the scheduled message's listing.
+async fn wait_for_status(hub: &Hub, patient_id: &str, message_id: &str, status: &str) -> Value {
+    for _ in 0..300 {
+        if let Some(item) = listed(hub, patient_id, message_id).await {
+            if item["status"] == status {
+                return item;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!(
+        "scheduled message {message_id} never became {status}: {:?}",
+        listed(hub, patient_id, message_id).await
+    )
+}
+
+/// Polls (bounded: about 30 s) until the message is in its conversation's timeline.
+async fn wait_in_timeline(hub: &Hub, conversation_id: &str, message_id: &str) -> Vec<Value> {
+    for _ in 0..300 {
+        let found = in_timeline(hub, conversation_id, message_id).await;
+        if !found.is_empty() {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("message {message_id} never entered the timeline")
+}
+
+async fn a_due_message_enters_the_timeline_once(backend: Backend) {
+    let hub = Hub::start(backend).await;
+    let (_, reception) = hub.staff("Rita Reception", "receptionist").await;
+    let (patient_id, _) = hub.patient("Pat Doe").await;
+    let (conversation_id, message_id) = schedule_portal(&hub, &reception, &patient_id, 2).await;
+    let (cancelled_conversation, cancelled) = schedule_portal(&hub, ADMIN, &patient_id, 2).await;
+    let cancel = delete(&hub, ADMIN, &format!("/v1/scheduled/{cancelled}")).await;
+    assert_eq!(cancel.status, 200, "{}", cancel.body);
+    let position = cancel.ok()["position"].as_u64().unwrap();
+
+    // Before its time: listed as pending to those who may see it, soonest first, paged.
+    let (_, doctor) = hub.staff("Dora Doctor", "doctor").await;
+    let (_, patient) = hub.patient("Pia Patient").await;
+    hub.get(&patient, "/v1/scheduled")
+        .await
+        .err(403, "forbidden");
+    let mine = hub
+        .get(
+            &reception,
+            &format!("/v1/scheduled?status=pending&min_position={position}"),
+        )
+        .await;
+    let mine = mine.ok()["items"].as_array().unwrap().clone();
+    if let [item] = mine.as_slice() {
+        assert_eq!(item["message_id"], json!(message_id));
+        assert_eq!(item["body"], "Your results are in");
+        assert_eq!(item["channel"], "portal");
+        assert!(item["release_at"].is_string() && item["send_at"].is_string());
+        assert_eq!(item["author"]["role"], "receptionist");
+    } else {
+        // Already released on a slow machine: then it is listed as sent.
+        assert!(mine.is_empty());
+    }
+    let hidden = hub
+        .get(&doctor, &format!("/v1/scheduled?patient_id={patient_id}"))
+        .await;
+    assert_eq!(
+        hidden.ok()["items"],
+        json!([]),
+        "a doctor sees no reception message"
+    );
+    let first = hub
+        .get(
+            ADMIN,
+            &format!("/v1/scheduled?patient_id={patient_id}&limit=1"),
+        )
+        .await;
+    let first = first.ok().clone();
+    assert_eq!(first["items"].as_array().unwrap().len(), 1);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = hub
+        .get(
+            ADMIN,
+            &format!("/v1/scheduled?patient_id={patient_id}&limit=1&cursor={cursor}"),
+        )
+        .await;
+    let second = second.ok().clone();
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+    assert_ne!(
+        second["items"][0]["message_id"],
+        first["items"][0]["message_id"]
+    );
+    assert!(second["items"][0]["release_at"].as_str() >= first["items"][0]["release_at"].as_str());
+
+    // Once due it is in the timeline under its id, with scheduled_for, and listed as sent.
+    let found = wait_in_timeline(&hub, &conversation_id, &message_id).await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0]["scheduled_for"].is_string(), "{found:?}");
+    assert!(found[0]["sent_at"].is_string());
+    let item = wait_for_status(&hub, &patient_id, &message_id, "sent").await;
+    assert_eq!(item["conversation_id"], json!(conversation_id));
+    assert_eq!(sent_events(&hub, &conversation_id, &message_id).await, 1);
+
+    // The cancelled one never enters a timeline.
+    wait_for_status(&hub, &patient_id, &cancelled, "cancelled").await;
+    assert!(in_timeline(&hub, &cancelled_conversation, &cancelled)
+        .await
+        .is_empty());
+    assert_eq!(
+        sent_events(&hub, &cancelled_conversation, &cancelled).await,
+        0
+    );
+
+    // `hub replay` rebuilds the list and the timeline as they were.
+    let path = format!("/v1/scheduled?patient_id={patient_id}");
+    let before = hub.get(ADMIN, &path).await.ok().clone();
+    let timeline = format!("/v1/conversations/{conversation_id}/messages");
+    let before_timeline = hub.get(ADMIN, &timeline).await.ok().clone();
+    let out = hub.cli(&["replay"]).await;
+    assert!(out.contains("rebuilt"), "{out}");
+    assert_eq!(hub.get(ADMIN, &path).await.ok(), &before);
+    assert_eq!(hub.get(ADMIN, &timeline).await.ok(), &before_timeline);
+}
+
+const TWILIO_TOKEN: &str = "twilio-auth-token";
+const PUBLIC_URL: &str = "https://hub.clinic.example";
+
+async fn an_sms_patient_who_opts_out_before_the_time_fails_it(backend: Backend) {
+    let hub = Hub::start_with(
+        backend,
+        &[
+            "--public-url",
+            PUBLIC_URL,
+            "--twilio-api-base",
+            "http://127.0.0.1:9",
+            "--twilio-account-sid",
+            "AC0123456789abcdef0123456789abcdef",
+            "--twilio-auth-token",
+            TWILIO_TOKEN,
+            "--twilio-from",
+            "+15005550006",
+        ],
+    )
+    .await;
+    let (_, reception) = hub.staff("Rita Reception", "receptionist").await;
+    let (patient_id, _) = hub.patient("Pat Doe").await;
+    let scheduled = hub
+        .post(
+            &reception,
+            "/v1/messages",
+            json!({ "patient_id": patient_id, "channel": "sms", "body": "Reminder", "send_at": in_seconds(3) }),
+        )
+        .await;
+    assert_eq!(scheduled.status, 201, "{}", scheduled.body);
+    let conversation_id = scheduled.ok()["conversation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let message_id = scheduled.ok()["message_id"].as_str().unwrap().to_owned();
+
+    // The patient texts STOP before it is due.
+    let path = "/v1/webhooks/twilio/sms";
+    let params: Vec<(String, String)> = [
+        ("MessageSid", "SM1"),
+        ("From", "+4915112345678"),
+        ("Body", "STOP"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let signature =
+        dispatch::inbound::twilio::sign(TWILIO_TOKEN, &format!("{PUBLIC_URL}{path}"), &params);
+    let stop = reqwest::Client::new()
+        .post(format!("{}{path}", hub.base))
+        .header("x-twilio-signature", signature)
+        .form(&params)
+        .send()
+        .await
+        .unwrap();
+    assert!(stop.status().is_success(), "{}", stop.status());
+
+    let item = wait_for_status(&hub, &patient_id, &message_id, "failed").await;
+    assert_eq!(item["failure_reason"], "channel_unavailable");
+    assert!(in_timeline(&hub, &conversation_id, &message_id)
+        .await
+        .is_empty());
+    assert_eq!(sent_events(&hub, &conversation_id, &message_id).await, 0);
+}
+
+async fn a_hub_down_at_the_time_releases_it_once_when_back(backend: Backend) {
+    let mut hub = Hub::start(backend).await;
+    let (patient_id, _) = hub.patient("Pat Doe").await;
+    let (conversation_id, message_id) = schedule_portal(&hub, ADMIN, &patient_id, 2).await;
+    // kill -9 before the time, back after it.
+    let pid = hub.pid().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    hub.restart().await;
+    let found = wait_in_timeline(&hub, &conversation_id, &message_id).await;
+    assert_eq!(found.len(), 1);
+    wait_for_status(&hub, &patient_id, &message_id, "sent").await;
+    assert_eq!(sent_events(&hub, &conversation_id, &message_id).await, 1);
+}
+
+/// Two nodes on one PostgreSQL database both run the scheduler: each message is sent once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_release_each_message_once() {
+    let hub = Hub::start(Backend::Postgres).await;
+    let second = hub.second_node().await;
+    let (patient_id, _) = hub.patient("Pat Doe").await;
+    let mut scheduled = Vec::new();
+    for _ in 0..3 {
+        scheduled.push(schedule_portal(&second, ADMIN, &patient_id, 2).await);
+    }
+    for (conversation_id, message_id) in &scheduled {
+        let found = wait_in_timeline(&hub, conversation_id, message_id).await;
+        assert_eq!(found.len(), 1);
+        wait_for_status(&hub, &patient_id, message_id, "sent").await;
+    }
+    // Give a late duplicate every chance to show (bounded), then count.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    for (conversation_id, message_id) in &scheduled {
+        assert_eq!(
+            in_timeline(&second, conversation_id, message_id)
+                .await
+                .len(),
+            1
+        );
+        assert_eq!(sent_events(&hub, conversation_id, message_id).await, 1);
+    }
+}
+
 on_both_backends!(
+    a_due_message_enters_the_timeline_once,
+    an_sms_patient_who_opts_out_before_the_time_fails_it,
+    a_hub_down_at_the_time_releases_it_once_when_back,
     pending_messages_are_cancelled_once,
     quiet_hours_are_set_by_admins_and_read_by_staff,
     patients_carry_a_time_zone,

@@ -97,6 +97,7 @@ fn conversation(rng: &mut StdRng, patients: &[PatientId]) -> (ConversationId, Ve
             delivery_status: None,
             template: None,
             whatsapp_template: None,
+            scheduled_for: None,
         }));
         if rng.gen_bool(0.5) {
             events.push(Event::StatusChanged(StatusChanged {

@@ -22,6 +22,7 @@ pub mod follow;
 pub mod import;
 pub mod patients;
 pub mod quiet_hours;
+pub mod release;
 pub mod schedule;
 pub mod scheduled;
 mod service;

@@ -5,6 +5,8 @@
 //! - [`from_log`] runs it from the event log's subscription (embedded default), [`nats`] from
 //!   JetStream durable consumers fed by a relay (production);
 //! - [`provider`] holds the adapters (Twilio SMS, WhatsApp Cloud API, SMTP e-mail);
+//! - [`scheduler`] releases scheduled messages when they are due (the release command makes
+//!   each exactly once);
 //! - [`inbound`] parses and authenticates provider webhooks; [`status`] records delivery reports.
 
 pub mod from_log;
@@ -14,4 +16,5 @@ pub mod nats;
 pub mod outbound;
 pub mod provider;
 pub mod retry;
+pub mod scheduler;
 pub mod status;

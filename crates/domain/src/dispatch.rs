@@ -137,6 +137,7 @@ mod tests {
             delivery_status: Some(DeliveryStatus::Queued),
             template: None,
             whatsapp_template: None,
+            scheduled_for: None,
         }
     }
 

@@ -195,6 +195,9 @@ pub struct MessageSent {
     /// On WhatsApp outside the 24-hour window: the approved template message the dispatcher
     /// sends in place of the text (schema version 3; `null` before and for any other message).
     pub whatsapp_template: Option<WhatsappTemplateMessage>,
+    /// For a scheduled message: the time it was scheduled for (schema version 4; `null`
+    /// before and for any message sent when written).
+    pub scheduled_for: Option<DateTime<Utc>>,
 }
 
 /// A phone call was logged (no audio: time, duration and summary).
@@ -440,6 +443,10 @@ pub struct MessageScheduled {
     pub draft: Draft,
     /// The template version it was rendered from.
     pub template: Option<TemplateRef>,
+    /// On WhatsApp from a template with an approved counterpart: the template message sent in
+    /// place of the text when the 24-hour window is closed at release (schema version 2;
+    /// `null` before and for any other message).
+    pub whatsapp_template: Option<WhatsappTemplateMessage>,
     /// When the author asked for it to be sent.
     pub send_at: DateTime<Utc>,
     /// When it will be released: `send_at`, or the end of quiet hours it falls into.
@@ -647,11 +654,14 @@ impl Event {
     pub fn schema_version(&self) -> u32 {
         match self {
             // 3: the template it was rendered from, and the WhatsApp template message.
-            Event::MessageSent(_) => 3,
+            // 4: the time a scheduled message was scheduled for.
+            Event::MessageSent(_) => 4,
             // 2: the author carries the name it had when it wrote.
             Event::CallLogged(_) | Event::MessageReceived(_) => 2,
             // 2: the contact record carries the patient's time zone.
             Event::PatientRegistered(_) | Event::PatientContactChanged(_) => 2,
+            // 2: the approved WhatsApp template message it is released as outside the window.
+            Event::MessageScheduled(_) => 2,
             _ => 1,
         }
     }

@@ -32,6 +32,16 @@ const CHAIN: &[Step] = &[
         apply: message_gains_template,
     },
     Step {
+        event_types: &["MessageSent"],
+        from: 3,
+        apply: message_gains_scheduled_for,
+    },
+    Step {
+        event_types: &["MessageScheduled"],
+        from: 1,
+        apply: scheduled_gains_whatsapp_template,
+    },
+    Step {
         event_types: &["PatientRegistered", "PatientContactChanged"],
         from: 1,
         apply: contact_gains_time_zone,
@@ -51,6 +61,22 @@ fn author_gains_name(data: &mut Value) {
 fn message_gains_template(data: &mut Value) {
     if let Some(fields) = data.as_object_mut() {
         fields.entry("template").or_insert(Value::Null);
+        fields.entry("whatsapp_template").or_insert(Value::Null);
+    }
+}
+
+/// Version 4 of `MessageSent` records the time a scheduled message was scheduled for; messages
+/// of version 3 were all sent when written.
+fn message_gains_scheduled_for(data: &mut Value) {
+    if let Some(fields) = data.as_object_mut() {
+        fields.entry("scheduled_for").or_insert(Value::Null);
+    }
+}
+
+/// Version 2 of `MessageScheduled` records the approved WhatsApp template message it is
+/// released as outside the window; scheduled messages of version 1 had none.
+fn scheduled_gains_whatsapp_template(data: &mut Value) {
+    if let Some(fields) = data.as_object_mut() {
         fields.entry("whatsapp_template").or_insert(Value::Null);
     }
 }

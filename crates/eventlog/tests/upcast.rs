@@ -78,9 +78,10 @@ fn message_sent() -> impl Strategy<Value = Event> {
         ".{0,40}",
         proptest::option::of(".{1,20}"),
         template_parts(),
+        proptest::option::of(0i64..4_000_000_000),
     )
         .prop_map(
-            |((c, m), channel, author, body, subject, (template, whatsapp_template))| {
+            |((c, m), channel, author, body, subject, (template, whatsapp_template), scheduled)| {
                 Event::MessageSent(MessageSent {
                     conversation_id: ConversationId(Uuid::from_u128(c)),
                     message_id: MessageId(Uuid::from_u128(m)),
@@ -93,6 +94,8 @@ fn message_sent() -> impl Strategy<Value = Event> {
                     delivery_status: None,
                     template,
                     whatsapp_template,
+                    scheduled_for: scheduled
+                        .and_then(|seconds| Utc.timestamp_opt(seconds, 0).single()),
                 })
             },
         )
@@ -156,9 +159,28 @@ fn record(event: &Event, schema_version: u32, data: serde_json::Value) -> Record
     }
 }
 
+/// The same event without what version 3 of `MessageSent` could not record: the time it was
+/// scheduled for.
+fn without_scheduled_for(event: &Event) -> Event {
+    let mut event = event.clone();
+    if let Event::MessageSent(e) = &mut event {
+        e.scheduled_for = None;
+    }
+    event
+}
+
+/// The data of `event` as version 3 recorded it (no `scheduled_for` on messages).
+fn version_3_data(event: &Event) -> serde_json::Value {
+    let mut data = event.data();
+    if let Event::MessageSent(_) = event {
+        data.as_object_mut().unwrap().remove("scheduled_for");
+    }
+    data
+}
+
 /// The same event without what version 2 of `MessageSent` could not record: the template.
 fn without_template(event: &Event) -> Event {
-    let mut event = event.clone();
+    let mut event = without_scheduled_for(event);
     if let Event::MessageSent(e) = &mut event {
         e.template = None;
         e.whatsapp_template = None;
@@ -168,7 +190,7 @@ fn without_template(event: &Event) -> Event {
 
 /// The data of `event` as version 2 recorded it (no template fields on messages).
 fn version_2_data(event: &Event) -> serde_json::Value {
-    let mut data = event.data();
+    let mut data = version_3_data(event);
     if let Event::MessageSent(_) = event {
         let fields = data.as_object_mut().unwrap();
         fields.remove("template");
@@ -202,14 +224,21 @@ proptest! {
     #[test]
     fn version_2_messages_decode_without_a_template(event in message_sent()) {
         let decoded = codec::decode(&record(&event, 2, version_2_data(&event))).unwrap();
-        prop_assert_eq!(decoded.schema_version, 3);
+        prop_assert_eq!(decoded.schema_version, 4);
         prop_assert_eq!(decoded.event, without_template(&event));
+    }
+
+    #[test]
+    fn version_3_messages_decode_as_never_scheduled(event in message_sent()) {
+        let decoded = codec::decode(&record(&event, 3, version_3_data(&event))).unwrap();
+        prop_assert_eq!(decoded.schema_version, 4);
+        prop_assert_eq!(decoded.event, without_scheduled_for(&event));
     }
 
     #[test]
     fn current_events_round_trip(event in authored_event()) {
         let current = event.schema_version();
-        prop_assert_eq!(current, if matches!(event, Event::MessageSent(_)) { 3 } else { 2 });
+        prop_assert_eq!(current, if matches!(event, Event::MessageSent(_)) { 4 } else { 2 });
         let decoded = codec::decode(&record(&event, current, event.data())).unwrap();
         prop_assert_eq!(decoded.schema_version, current);
         prop_assert_eq!(decoded.event, event);
@@ -299,4 +328,44 @@ fn unchanged_types_decode_at_version_1() {
     let decoded = codec::decode(&record(&archived, 1, archived.data())).unwrap();
     assert_eq!(decoded.schema_version, 1);
     assert_eq!(decoded.event, archived);
+}
+
+/// A scheduled WhatsApp message as the hub writes it now.
+fn message_scheduled(whatsapp_template: Option<WhatsappTemplateMessage>) -> Event {
+    let at = Utc.with_ymd_and_hms(2026, 6, 2, 7, 30, 0).unwrap();
+    Event::MessageScheduled(domain::event::MessageScheduled {
+        message_id: MessageId(Uuid::from_u128(1)),
+        conversation_id: ConversationId(Uuid::from_u128(2)),
+        starts_conversation: true,
+        to: None,
+        patient_id: domain::PatientId(Uuid::from_u128(3)),
+        author: domain::Author::new(Actor::system(), None),
+        draft: domain::command::Draft {
+            channel: Channel::Whatsapp,
+            subject: None,
+            body: "See you at 09:30".into(),
+            attachments: Vec::new(),
+        },
+        template: None,
+        whatsapp_template,
+        send_at: at,
+        release_at: at,
+    })
+}
+
+#[test]
+fn version_1_scheduled_messages_decode_without_a_template_message() {
+    let current = message_scheduled(Some(WhatsappTemplateMessage {
+        name: "appointment_reminder".into(),
+        language: "en_US".into(),
+        parameters: vec!["09:30".into()],
+    }));
+    assert_eq!(current.schema_version(), 2);
+    let decoded = codec::decode(&record(&current, 2, current.data())).unwrap();
+    assert_eq!(decoded.event, current);
+    let mut data = current.data();
+    data.as_object_mut().unwrap().remove("whatsapp_template");
+    let decoded = codec::decode(&record(&current, 1, data)).unwrap();
+    assert_eq!(decoded.schema_version, 2);
+    assert_eq!(decoded.event, message_scheduled(None));
 }

@@ -59,7 +59,23 @@ pub fn start_projectors(
         .collect()
 }
 
-/// Starts the dispatchers of the configured providers: from the event log, or with a NATS
+/// How the scheduler retries a release that meets a store error or a conflict.
+const SCHEDULER_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 5,
+    base: Duration::from_millis(200),
+    max: Duration::from_secs(5),
+};
+
+/// Starts the scheduler, which releases scheduled messages when they are due. Every node may
+/// run it: the release command makes each release happen exactly once.
+fn start_scheduler(executor: &Arc<Executor>, shutdown: &Shutdown) -> JoinHandle<()> {
+    let (executor, shutdown) = (executor.clone(), shutdown.clone());
+    tokio::spawn(supervise("scheduler", move || {
+        dispatch::scheduler::run(executor.clone(), SCHEDULER_RETRY, shutdown())
+    }))
+}
+
+/// Starts the scheduler (always) and the dispatchers of the configured providers: from the event log, or with a NATS
 /// URL the relay and one JetStream consumer per channel. With `lock_file` (the embedded SQLite
 /// default, without NATS) the log dispatcher first takes an exclusive lock on that file, so it
 /// is the only dispatcher of the log and may treat any unfinished claim it finds as abandoned;
@@ -91,7 +107,7 @@ pub fn start_dispatch(
         Arc::new(BlobAttachments(blobs)),
         config,
     ));
-    let mut tasks = Vec::new();
+    let mut tasks = vec![start_scheduler(executor, shutdown)];
     let Some(url) = tuning.nats_url.clone() else {
         if !providers.all.is_empty() {
             let (store, shutdown) = (store.clone(), shutdown.clone());

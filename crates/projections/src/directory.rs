@@ -86,6 +86,12 @@ pub(crate) async fn apply(
         Event::TemplateCreated(_) | Event::TemplateRevised(_) | Event::TemplateRetired(_) => {
             return crate::templates::apply(conn, tables, envelope).await;
         }
+        Event::MessageScheduled(_)
+        | Event::ScheduledMessageReleased(_)
+        | Event::ScheduledMessageCancelled(_)
+        | Event::ScheduledMessageFailed(_) => {
+            return crate::scheduled::apply(conn, tables, envelope).await;
+        }
         _ => return Ok(()),
     };
     sql.query().execute(&mut *conn).await?;

@@ -13,6 +13,7 @@ mod model;
 mod projector;
 mod query;
 mod replay;
+mod scheduled;
 mod sql;
 mod templates;
 mod unmatched;
@@ -33,7 +34,8 @@ pub use replay::{replay, ReplayLimit, ReplayOutcome, ReplayProgress};
 pub use unmatched::UnmatchedView;
 pub use views::{
     AttachmentView, Awaiting, CallView, ConversationFilter, ConversationView, MessageFilter,
-    MessageView, Page, PageRequest, Participant, PatientMatch, StaffEntry, TemplateView,
+    MessageView, Page, PageRequest, Participant, PatientMatch, ScheduledFilter, ScheduledView,
+    StaffEntry, TemplateView,
 };
 
 /// A read model the projector keeps, each with its own checkpoint and its own worker.
@@ -206,6 +208,15 @@ pub trait ReadModel: Send + Sync + 'static {
 
     /// The template catalogue in creation order, retired templates included.
     async fn templates(&self, page: &PageRequest) -> Result<Page<TemplateView>, QueryError>;
+
+    /// The scheduled messages `viewer` may see that match `filter`, soonest first (by
+    /// release time, then position).
+    async fn scheduled(
+        &self,
+        viewer: &Actor,
+        filter: &ScheduledFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ScheduledView>, QueryError>;
 
     /// One template, retired or not; `None` if it does not exist.
     async fn template(&self, id: TemplateId) -> Result<Option<TemplateView>, QueryError>;

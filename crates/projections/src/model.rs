@@ -21,13 +21,13 @@ use crate::sql::{Dialect, Sql, Tables};
 use crate::views::cursor;
 use crate::{
     ContactAddress, ConversationFilter, ConversationView, MessageFilter, MessageView, Page,
-    PageRequest, PatientMatch, Projection, QueryError, ReadModel, StaffEntry, TemplateView,
-    UnmatchedView,
+    PageRequest, PatientMatch, Projection, QueryError, ReadModel, ScheduledFilter, ScheduledView,
+    StaffEntry, TemplateView, UnmatchedView,
 };
 
 /// The version of the read-model DDL (`projections/*.sql`). A database whose live generation
 /// was made by another version gets a fresh generation, which the projectors fill from position 0.
-const DDL_VERSION: &str = "6";
+const DDL_VERSION: &str = "7";
 
 /// How often this process re-reads the checkpoints from the database while someone waits and
 /// no in-process signal wakes them (a projector in another process, or on another node).
@@ -738,6 +738,26 @@ impl ReadModel for SqlReadModel {
         let rows =
             crate::templates::template_rows(&self.pool, &tables, after, request.limit).await?;
         Ok(page(rows, request.limit, "t", |t| t.position))
+    }
+
+    async fn scheduled(
+        &self,
+        viewer: &Actor,
+        filter: &ScheduledFilter,
+        request: &PageRequest,
+    ) -> Result<Page<ScheduledView>, QueryError> {
+        let tables = self.live().await?;
+        let after = after_cursor("s", request.cursor.as_deref())?;
+        let rows = crate::scheduled::scheduled_rows(
+            &self.pool,
+            &tables,
+            viewer,
+            filter,
+            after,
+            request.limit,
+        )
+        .await?;
+        Ok(page(rows, request.limit, "s", |s| s.position))
     }
 
     async fn template(&self, id: TemplateId) -> Result<Option<TemplateView>, QueryError> {

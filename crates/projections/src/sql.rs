@@ -139,6 +139,7 @@ impl Tables {
                 "patient_contacts",
                 "staff",
                 "templates",
+                "scheduled",
             ]
             .iter()
             .map(|table| format!("DROP TABLE IF EXISTS {}", self.name(table)))

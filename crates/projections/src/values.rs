@@ -33,5 +33,6 @@ pub(crate) fn as_sent(e: &MessageReceived) -> MessageSent {
         delivery_status: None,
         template: None,
         whatsapp_template: None,
+        scheduled_for: None,
     }
 }

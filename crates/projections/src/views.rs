@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use domain::attachment::MediaType;
 use domain::event::Counterpart;
+use domain::scheduled::ScheduledStatus;
 use domain::status::{ConversationStatus, DeliveryStatus, MessageStatus};
 use domain::template::{TemplateRef, WhatsappTemplate};
 use domain::{
@@ -70,8 +71,57 @@ pub struct MessageView {
     pub call: Option<CallView>,
     /// The template version it was rendered from, if any.
     pub template: Option<TemplateRef>,
+    /// For a released scheduled message: the time it was scheduled for (`sent_at` is when it
+    /// was released); `null` otherwise.
+    pub scheduled_for: Option<DateTime<Utc>>,
     /// The global position of the event that recorded it.
     pub position: u64,
+}
+
+/// A scheduled message as `GET /v1/scheduled` lists it (contract section 8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ScheduledView {
+    /// The id the message has (or will have) in the timeline.
+    pub message_id: MessageId,
+    /// The conversation it is (or will be) sent in.
+    pub conversation_id: ConversationId,
+    /// The patient the conversation is with.
+    pub patient_id: PatientId,
+    /// The channel it is sent on.
+    pub channel: Channel,
+    /// Subject line, if any.
+    pub subject: Option<String>,
+    /// The text, rendered already when written from a template.
+    pub body: String,
+    /// The template version it was rendered from, if any.
+    pub template: Option<TemplateRef>,
+    /// Attached files.
+    pub attachments: Vec<AttachmentView>,
+    /// When the author asked for it to be sent.
+    pub send_at: DateTime<Utc>,
+    /// When it is (or was) released: `send_at`, or the end of quiet hours it fell into.
+    pub release_at: DateTime<Utc>,
+    /// `pending`, `sent`, `cancelled` or `failed`.
+    pub status: ScheduledStatus,
+    /// For a failed one: the contract error code of the rule that failed.
+    pub failure_reason: Option<String>,
+    /// Who scheduled it (it is sent as this author).
+    pub author: Author,
+    /// The position of its `MessageScheduled` (the list's cursor key).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub position: u64,
+}
+
+/// What `GET /v1/scheduled` filters on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScheduledFilter {
+    /// Only this patient's.
+    pub patient_id: Option<PatientId>,
+    /// Only this conversation's.
+    pub conversation_id: Option<ConversationId>,
+    /// Only those with this status.
+    pub status: Option<ScheduledStatus>,
 }
 
 /// A template as `GET /v1/templates` lists it: its current version.

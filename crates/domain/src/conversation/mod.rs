@@ -27,8 +27,9 @@ use crate::event::{
 use crate::ids::{ConversationId, MessageId, StaffId};
 use crate::patient::{Patient, PatientRecord};
 use crate::status::{DeliveryStatus, MessageStatus};
-use crate::template::Template;
+use crate::template::{Template, WhatsappTemplateMessage};
 use access::{can_see, initiation, is_clinic_recipient, may_write};
+pub(crate) use compose::approved_message;
 use compose::{compose, Composed};
 
 /// How far in the future a call's time may lie (clock skew between devices).
@@ -170,6 +171,7 @@ fn message_sent(
         delivery_status,
         template,
         whatsapp_template,
+        scheduled_for: None,
     })
 }
 
@@ -229,6 +231,26 @@ pub struct ConversationScope<'a> {
 }
 
 impl ConversationScope<'_> {
+    /// Decides the send of a released scheduled message: `command` (a first message or a
+    /// reply, its draft rendered already) exactly as a send now by `ctx`'s principal would be
+    /// decided, with `released_as`, the approved WhatsApp template message recorded when it was
+    /// scheduled, sent in place of the text when the 24-hour window is closed now.
+    pub fn decide_release(
+        &self,
+        command: &ConversationCommand,
+        released_as: Option<&WhatsappTemplateMessage>,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<Event>, DomainError> {
+        ctx.principal.ensure_may_use_hub()?;
+        match command {
+            ConversationCommand::StartConversation(cmd) => self.start(cmd, released_as, ctx),
+            ConversationCommand::SendMessage(cmd) => self.send(cmd, released_as, ctx),
+            _ => Err(DomainError::invalid(
+                "only messages are released (a first message or a reply)",
+            )),
+        }
+    }
+
     /// Decides a conversation command. Rejected commands emit nothing.
     pub fn decide(
         &self,
@@ -237,8 +259,8 @@ impl ConversationScope<'_> {
     ) -> Result<Vec<Event>, DomainError> {
         ctx.principal.ensure_may_use_hub()?;
         match command {
-            ConversationCommand::StartConversation(cmd) => self.start(cmd, ctx),
-            ConversationCommand::SendMessage(cmd) => self.send(cmd, ctx),
+            ConversationCommand::StartConversation(cmd) => self.start(cmd, None, ctx),
+            ConversationCommand::SendMessage(cmd) => self.send(cmd, None, ctx),
             ConversationCommand::LogCall(cmd) => self.log_call(cmd, ctx),
             ConversationCommand::ReceiveMessage(cmd) => self.receive(cmd, ctx),
             ConversationCommand::MarkRead(cmd) => {
@@ -350,7 +372,12 @@ impl ConversationScope<'_> {
         ])
     }
 
-    fn start(&self, cmd: &StartConversation, ctx: &Context<'_>) -> Result<Vec<Event>, DomainError> {
+    fn start(
+        &self,
+        cmd: &StartConversation,
+        released_as: Option<&WhatsappTemplateMessage>,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<Event>, DomainError> {
         if self.conversation.0.is_some() {
             return Err(DomainError::invalid("conversation id already in use"));
         }
@@ -373,6 +400,7 @@ impl ConversationScope<'_> {
             self.template,
             &cmd.draft,
             cmd.template.as_ref(),
+            released_as,
             ctx.now,
         )?;
         validate_draft(principal, patient, &composed, ctx.now)?;
@@ -414,7 +442,12 @@ impl ConversationScope<'_> {
         }
     }
 
-    fn send(&self, cmd: &SendMessage, ctx: &Context<'_>) -> Result<Vec<Event>, DomainError> {
+    fn send(
+        &self,
+        cmd: &SendMessage,
+        released_as: Option<&WhatsappTemplateMessage>,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<Event>, DomainError> {
         let (record, actor) = self.visible(ctx)?;
         may_write(&actor, record)?;
         let patient = self.patient.record()?;
@@ -424,6 +457,7 @@ impl ConversationScope<'_> {
             self.template,
             &cmd.draft,
             cmd.template.as_ref(),
+            released_as,
             ctx.now,
         )?;
         validate_draft(ctx.principal, patient, &composed, ctx.now)?;

@@ -24,6 +24,7 @@
 
 mod cancel;
 mod decide;
+mod release;
 mod schedule;
 mod send_at;
 
@@ -35,6 +36,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use cancel::ensure_may_cancel;
+pub use release::{release, ReleaseScope};
 pub use schedule::schedule;
 pub use send_at::{validate_send_at, MAX_SCHEDULE_AHEAD};
 

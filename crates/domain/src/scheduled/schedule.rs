@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::validate_send_at;
 use crate::command::{Context, ConversationCommand, Draft};
-use crate::conversation::ConversationScope;
+use crate::conversation::{approved_message, ConversationScope};
 use crate::error::DomainError;
 use crate::event::{Event, MessageScheduled};
 use crate::quiet_hours::QuietHours;
@@ -51,6 +51,12 @@ pub fn schedule(
         })
         .ok_or_else(|| DomainError::invalid("the send wrote no message"))?;
     let patient = scope.patient.record()?;
+    let (draft, using) = match command {
+        ConversationCommand::StartConversation(cmd) => (&cmd.draft, cmd.template.as_ref()),
+        ConversationCommand::SendMessage(cmd) => (&cmd.draft, cmd.template.as_ref()),
+        _ => return Err(DomainError::invalid("only messages may be scheduled")),
+    };
+    let whatsapp_template = approved_message(patient, scope.template, draft, using)?;
     let release_at = quiet_hours.map_or(send_at, |quiet| {
         quiet.release_at(send_at, sent.channel, patient.contact.time_zone)
     });
@@ -68,6 +74,7 @@ pub fn schedule(
             attachments: sent.attachments,
         },
         template: sent.template,
+        whatsapp_template,
         send_at,
         release_at,
     })])

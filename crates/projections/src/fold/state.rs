@@ -48,6 +48,7 @@ pub(crate) struct MessageBody {
     pub call_duration_seconds: Option<i64>,
     pub template_id: Option<String>,
     pub template_version: Option<i64>,
+    pub scheduled_for: Option<String>,
 }
 
 /// A message's changing columns, and its fixed ones when the batch created it.
@@ -232,6 +233,7 @@ impl InboxState {
             call_duration_seconds: None,
             template_id: None,
             template_version: None,
+            scheduled_for: None,
         })
     }
 
@@ -260,6 +262,7 @@ impl InboxState {
             attachments: serde_json::to_string(&e.attachments).unwrap_or_else(|_| "[]".into()),
             template_id: e.template.map(|t| t.id.to_string()),
             template_version: e.template.map(|t| i64::from(t.version)),
+            scheduled_for: e.scheduled_for.map(time_text),
             ..body
         };
         self.entry(Entry {

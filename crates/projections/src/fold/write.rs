@@ -120,6 +120,7 @@ async fn messages(
             Arg::OptInt(body.call_duration_seconds),
             Arg::OptText(body.template_id.clone()),
             Arg::OptInt(body.template_version),
+            Arg::OptText(body.scheduled_for.clone()),
         ]);
         if d == Dialect::Sqlite {
             search.push(vec![
@@ -130,7 +131,7 @@ async fn messages(
         }
     }
     let head = format!(
-        "INSERT INTO {} (id, conversation_id, patient_id, position, channel, direction, author_id, author_role, author_name, subject, body, attachments, status, delivery_status, delivery_error, sent_at, call_occurred_at, call_duration_seconds, template_id, template_version) VALUES ",
+        "INSERT INTO {} (id, conversation_id, patient_id, position, channel, direction, author_id, author_role, author_name, subject, body, attachments, status, delivery_status, delivery_error, sent_at, call_occurred_at, call_duration_seconds, template_id, template_version, scheduled_for) VALUES ",
         tables.name("messages")
     );
     write_rows(conn, d, &head, &created, "").await?;
