@@ -13,7 +13,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{html, Markup};
 
-use super::api::{Api, Failure};
+use axum::http::Method;
+use serde_json::{json, Value};
+
+use super::api::{Api, Failure, Registered};
 use super::nav::{self, Unread};
 use super::page::{self, Nav};
 use super::session::{FormData, Session, Submitted};
@@ -58,6 +61,58 @@ fn record_id(raw: &str, what: &str) -> Result<uuid::Uuid, Failure> {
             format!("{what} not found"),
         )
     })
+}
+
+/// Whose tokens an admin page manages: the API's collection and how the page names one.
+#[derive(Clone, Copy)]
+enum Holder {
+    Staff,
+    Patient,
+}
+
+impl Holder {
+    fn collection(self) -> &'static str {
+        match self {
+            Holder::Staff => "staff",
+            Holder::Patient => "patients",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Holder::Staff => "staff member",
+            Holder::Patient => "patient",
+        }
+    }
+}
+
+/// `POST /v1/{staff|patients}/{id}/token` for the holder named by the path's raw id.
+async fn issue_token(api: &Api<'_>, holder: Holder, raw_id: &str) -> Result<Registered, Failure> {
+    let id = record_id(raw_id, holder.what())?;
+    let path = format!("/{}/{id}/token", holder.collection());
+    api.call::<Registered>(Method::POST, &path, &json!({}))
+        .await
+}
+
+/// `DELETE /v1/{staff|patients}/{id}/token` for the holder named by the path's raw id.
+async fn revoke_tokens(api: &Api<'_>, holder: Holder, raw_id: &str) -> Result<Value, Failure> {
+    let id = record_id(raw_id, holder.what())?;
+    let path = format!("/{}/{id}/token", holder.collection());
+    api.call::<Value>(Method::DELETE, &path, &json!({})).await
+}
+
+/// The "Issue a new token" and "Revoke tokens" buttons of a record at `base`.
+fn token_forms(base: &str, session: &Session) -> Markup {
+    html! {
+        form method="post" action={ (base) "/token" } {
+            (page::csrf(session))
+            button.secondary type="submit" { "Issue a new token" }
+        }
+        form method="post" action={ (base) "/revoke" } {
+            (page::csrf(session))
+            button.secondary type="submit" { "Revoke tokens" }
+        }
+    }
 }
 
 /// The no-access page for everyone but admins (`None` for an admin).

@@ -9,7 +9,10 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{done, record_id, respond, token_once, AdminForm, AdminSession};
+use super::{
+    done, issue_token, record_id, respond, revoke_tokens, token_forms, token_once, AdminForm,
+    AdminSession, Holder,
+};
 use crate::api::{Api, Failure, Page, Patient, Registered};
 use crate::page::{self, Nav};
 use crate::session::{FormData, Session};
@@ -272,14 +275,7 @@ fn tokens_card(session: &Session, patient: &Patient, failure: Option<&Failure>) 
             }
             @if let Some(failure) = failure { (page::alert(failure)) }
             div.record-actions {
-                form method="post" action={ (base) "/token" } {
-                    (page::csrf(session))
-                    button.secondary type="submit" { "Issue a new token" }
-                }
-                form method="post" action={ (base) "/revoke" } {
-                    (page::csrf(session))
-                    button.secondary type="submit" { "Revoke tokens" }
-                }
+                (token_forms(&base, session))
             }
         }
     }
@@ -292,13 +288,7 @@ pub async fn rotate(
     AdminForm(session, _): AdminForm,
 ) -> Response {
     let api = Api::new(&state, &session);
-    let rotated = match record_id(&id, "patient") {
-        Ok(id) => {
-            api.call::<Registered>(Method::POST, &format!("/patients/{id}/token"), &json!({}))
-                .await
-        }
-        Err(failure) => Err(failure),
-    };
+    let rotated = issue_token(&api, Holder::Patient, &id).await;
     match rotated {
         Ok(rotated) => {
             let notice = token_once("the patient", &rotated.token);
@@ -317,13 +307,7 @@ pub async fn revoke(
     AdminForm(session, _): AdminForm,
 ) -> Response {
     let api = Api::new(&state, &session);
-    let revoked = match record_id(&id, "patient") {
-        Ok(id) => {
-            api.call::<Value>(Method::DELETE, &format!("/patients/{id}/token"), &json!({}))
-                .await
-        }
-        Err(failure) => Err(failure),
-    };
+    let revoked = revoke_tokens(&api, Holder::Patient, &id).await;
     match revoked {
         Ok(_) => page::see_other(&format!("/admin/patients/{id}?done=revoked")),
         Err(failure) => {

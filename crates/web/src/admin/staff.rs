@@ -6,9 +6,12 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use maud::{html, Markup};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::{done, record_id, respond, token_once, AdminForm, AdminSession};
+use super::{
+    done, issue_token, record_id, respond, revoke_tokens, token_forms, token_once, AdminForm,
+    AdminSession, Holder,
+};
 use crate::api::{Api, Failure, Page, Registered, Written};
 use crate::page::{self, Nav};
 use crate::session::Session;
@@ -144,14 +147,7 @@ fn member_row(session: &Session, member: &Member) -> Markup {
                         }
                     }
                 }
-                form method="post" action={ (base) "/token" } {
-                    (page::csrf(session))
-                    button.secondary type="submit" { "Issue a new token" }
-                }
-                form method="post" action={ (base) "/revoke" } {
-                    (page::csrf(session))
-                    button.secondary type="submit" { "Revoke tokens" }
-                }
+                (token_forms(&base, session))
             }
         }
     }
@@ -217,13 +213,7 @@ pub async fn rotate(
     AdminForm(session, _): AdminForm,
 ) -> Response {
     let api = Api::new(&state, &session);
-    let rotated = match record_id(&id, "staff member") {
-        Ok(id) => {
-            api.call::<Registered>(Method::POST, &format!("/staff/{id}/token"), &json!({}))
-                .await
-        }
-        Err(failure) => Err(failure),
-    };
+    let rotated = issue_token(&api, Holder::Staff, &id).await;
     match rotated {
         Ok(rotated) => {
             let notice = token_once("the staff member", &rotated.token);
@@ -241,13 +231,7 @@ pub async fn revoke(
     AdminForm(session, _): AdminForm,
 ) -> Response {
     let api = Api::new(&state, &session);
-    let revoked = match record_id(&id, "staff member") {
-        Ok(id) => {
-            api.call::<Value>(Method::DELETE, &format!("/staff/{id}/token"), &json!({}))
-                .await
-        }
-        Err(failure) => Err(failure),
-    };
+    let revoked = revoke_tokens(&api, Holder::Staff, &id).await;
     match revoked {
         Ok(answer) => page::see_other(&format!(
             "/admin/staff?after={}&done=revoked#s-{id}",
