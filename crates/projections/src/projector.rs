@@ -130,7 +130,7 @@ impl Projector {
                 &tables,
                 self.projection,
                 checkpoint,
-                &batch,
+                &DecodedBatch::decode(&batch),
                 true,
             )
             .await?
@@ -156,6 +156,24 @@ fn decode(record: &RecordedEvent) -> Option<EventEnvelope> {
     }
 }
 
+/// A batch of the log, decoded once for every projection that applies it.
+pub(crate) struct DecodedBatch {
+    /// The position of the batch's last event (`None` for an empty batch).
+    last: Option<u64>,
+    /// The events this version knows, in order.
+    envelopes: Vec<EventEnvelope>,
+}
+
+impl DecodedBatch {
+    /// Decodes `batch`; events this version does not know are skipped.
+    pub(crate) fn decode(batch: &[RecordedEvent]) -> Self {
+        DecodedBatch {
+            last: batch.last().map(|e| e.position),
+            envelopes: batch.iter().filter_map(decode).collect(),
+        }
+    }
+}
+
 /// Applies `batch` to `tables` and moves the checkpoint from `from` to the batch's last
 /// position, all in one transaction; nothing is applied when the checkpoint is not at `from`
 /// or, with `require_live`, `tables` is no longer the live generation.
@@ -165,10 +183,10 @@ pub(crate) async fn apply_batch(
     tables: &Tables,
     projection: Projection,
     from: u64,
-    batch: &[RecordedEvent],
+    batch: &DecodedBatch,
     require_live: bool,
 ) -> Result<BatchOutcome, QueryError> {
-    let Some(last) = batch.last().map(|e| e.position) else {
+    let Some(last) = batch.last else {
         return Ok(BatchOutcome::Applied(from));
     };
     let mut tx = conn.begin().await?;
@@ -195,8 +213,7 @@ pub(crate) async fn apply_batch(
             return Ok(BatchOutcome::Moved);
         }
     }
-    let envelopes: Vec<EventEnvelope> = batch.iter().filter_map(decode).collect();
-    projection.apply(&mut tx, tables, &envelopes).await?;
+    projection.apply(&mut tx, tables, &batch.envelopes).await?;
     tx.commit().await?;
     Ok(BatchOutcome::Applied(last))
 }

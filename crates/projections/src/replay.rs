@@ -8,7 +8,7 @@ use sqlx::Executor;
 use store::EventStore;
 
 use crate::model::SqlReadModel;
-use crate::projector::{apply_batch, BatchOutcome};
+use crate::projector::{apply_batch, BatchOutcome, DecodedBatch};
 use crate::sql::{valid_namespace, Dialect, Sql, Tables};
 use crate::{Projection, QueryError};
 
@@ -173,9 +173,11 @@ async fn build(
         let apply = async {
             let mut applied = position;
             let mut conn = model.pool().acquire().await?;
+            // Decoded once for every projection.
+            let decoded = DecodedBatch::decode(&batch);
             for projection in Projection::ALL {
                 if let BatchOutcome::Applied(last) = apply_batch(
-                    model, &mut conn, tables, projection, position, &batch, false,
+                    model, &mut conn, tables, projection, position, &decoded, false,
                 )
                 .await?
                 {
