@@ -49,22 +49,48 @@ impl Decision for ConversationDecision {
             }
             ws.expect(once.clone(), ExpectedVersion::NoStream);
         }
+        let states = ScopeStates::load(ws, &self.command, self.new_conversation_patient).await?;
+        let context = Context {
+            principal: &self.principal,
+            now: Utc::now(),
+        };
+        Ok(Decided::events(
+            states.scope().decide(&self.command, &context)?,
+        ))
+    }
+}
+
+/// The states a conversation command is decided on: the conversation, its patient (the one a
+/// first message names, before the conversation exists) and the template a message is
+/// written from.
+pub(crate) struct ScopeStates {
+    conversation: Arc<Conversation>,
+    patient: Arc<Patient>,
+    template: Option<Arc<Template>>,
+}
+
+impl ScopeStates {
+    /// Reads them from the workspace. A message written from a template reads the template's
+    /// state but never writes it, so the append does not depend on its version: a send decided
+    /// on the version before an admin's revision is still a correct send of that version.
+    pub(crate) async fn load(
+        ws: &mut Workspace<'_>,
+        command: &ConversationCommand,
+        new_conversation_patient: Option<PatientId>,
+    ) -> Result<Self, CommandError> {
         let conversation = ws
-            .get::<Conversation>(&self.command.conversation_id().stream())
+            .get::<Conversation>(&command.conversation_id().stream())
             .await?;
         let patient_id = conversation
             .0
             .as_ref()
             .map(|record| record.patient_id)
-            .or(self.new_conversation_patient);
+            .or(new_conversation_patient);
         let patient = match patient_id {
             Some(id) => ws.get::<Patient>(&id.stream()).await?,
             None => Arc::new(Patient::default()),
         };
-        // A message written from a template reads the template's state (never writes it, so
-        // the append does not depend on its version: a send decided on the version before an
-        // admin's revision is still a correct send of that version).
-        let template_id = match &self.command {
+        let template_id = match command {
             ConversationCommand::StartConversation(cmd) => cmd.template.as_ref(),
             ConversationCommand::SendMessage(cmd) => cmd.template.as_ref(),
             _ => None,
@@ -74,15 +100,19 @@ impl Decision for ConversationDecision {
             Some(id) => Some(ws.get::<Template>(&id.stream()).await?),
             None => None,
         };
-        let scope = ConversationScope {
-            patient: &patient,
-            conversation: &conversation,
-            template: template.as_deref(),
-        };
-        let context = Context {
-            principal: &self.principal,
-            now: Utc::now(),
-        };
-        Ok(Decided::events(scope.decide(&self.command, &context)?))
+        Ok(ScopeStates {
+            conversation,
+            patient,
+            template,
+        })
+    }
+
+    /// The scope the domain decides in.
+    pub(crate) fn scope(&self) -> ConversationScope<'_> {
+        ConversationScope {
+            patient: &self.patient,
+            conversation: &self.conversation,
+            template: self.template.as_deref(),
+        }
     }
 }

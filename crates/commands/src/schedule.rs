@@ -1,18 +1,14 @@
 //! Scheduling a send: judged now on the conversation, its patient and the template, written
 //! to the message's own `scheduled-<message id>` stream (never to the conversation).
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use domain::command::{Context, ConversationCommand};
-use domain::conversation::{Conversation, ConversationScope};
 use domain::ids::{scheduled_stream, QUIET_HOURS_STREAM};
-use domain::patient::Patient;
 use domain::quiet_hours::QuietHoursSetting;
-use domain::template::Template;
 use domain::{PatientId, Principal, StreamName};
 use store::ExpectedVersion;
 
+use crate::conversations::ScopeStates;
 use crate::error::CommandError;
 use crate::executor::{Decided, Decision};
 use crate::workspace::Workspace;
@@ -56,40 +52,14 @@ impl Decision for ScheduleDecision {
             .message_stream()
             .ok_or_else(|| CommandError::invalid("only messages may be scheduled"))?;
         ws.expect(stream, ExpectedVersion::NoStream);
-        let conversation = ws
-            .get::<Conversation>(&self.command.conversation_id().stream())
-            .await?;
-        let patient_id = conversation
-            .0
-            .as_ref()
-            .map(|record| record.patient_id)
-            .or(self.new_conversation_patient);
-        let patient = match patient_id {
-            Some(id) => ws.get::<Patient>(&id.stream()).await?,
-            None => Arc::new(Patient::default()),
-        };
-        let template_id = match &self.command {
-            ConversationCommand::StartConversation(cmd) => cmd.template.as_ref(),
-            ConversationCommand::SendMessage(cmd) => cmd.template.as_ref(),
-            _ => None,
-        }
-        .map(|using| using.id);
-        let template = match template_id {
-            Some(id) => Some(ws.get::<Template>(&id.stream()).await?),
-            None => None,
-        };
+        let states = ScopeStates::load(ws, &self.command, self.new_conversation_patient).await?;
         let setting = ws.get::<QuietHoursSetting>(QUIET_HOURS_STREAM).await?;
-        let scope = ConversationScope {
-            patient: &patient,
-            conversation: &conversation,
-            template: template.as_deref(),
-        };
         let context = Context {
             principal: &self.principal,
             now: Utc::now(),
         };
         let events = domain::scheduled::schedule(
-            &scope,
+            &states.scope(),
             &self.command,
             self.send_at,
             setting.0.as_ref(),
