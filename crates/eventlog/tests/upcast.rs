@@ -156,6 +156,7 @@ fn record(event: &Event, schema_version: u32, data: serde_json::Value) -> Record
         actor_role: encoded.actor_role,
         data,
         metadata: encoded.metadata,
+        hash: String::new(),
     }
 }
 

@@ -50,6 +50,10 @@ pub struct RecordedEvent {
     pub data: serde_json::Value,
     /// Correlation, causation and idempotency key.
     pub metadata: serde_json::Value,
+    /// SHA-256 (lowercase hex) over the previous event's hash and this event's canonical
+    /// content: the log's hash chain (see [`crate::chain`]).
+    #[serde(default)]
+    pub hash: String,
 }
 
 /// What a writer expects a stream's version to be.

@@ -42,6 +42,7 @@
 
 #![warn(missing_docs)]
 
+pub mod chain;
 mod error;
 mod event;
 mod group;
@@ -157,7 +158,13 @@ pub async fn open_store(
     }
 }
 
-/// The recorded form of an appended event, built from what the append wrote.
+/// The time as both databases keep it: microseconds.
+fn stored_time(time: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    chrono::SubsecRound::trunc_subsecs(time, 6)
+}
+
+/// The recorded form of an appended event, built from what the append wrote (its hash still
+/// to be filled in).
 fn recorded(event: &NewEvent, stream: &str, version: u64, position: u64) -> RecordedEvent {
     RecordedEvent {
         event_id: event.event_id,
@@ -167,11 +174,12 @@ fn recorded(event: &NewEvent, stream: &str, version: u64, position: u64) -> Reco
         event_type: event.event_type.clone(),
         schema_version: event.schema_version,
         // Both databases keep microseconds: answer what a later read answers.
-        occurred_at: chrono::SubsecRound::trunc_subsecs(event.occurred_at, 6),
+        occurred_at: stored_time(event.occurred_at),
         actor_id: event.actor_id,
         actor_role: event.actor_role.clone(),
         data: event.data.clone(),
         metadata: event.metadata.clone(),
+        hash: String::new(),
     }
 }
 

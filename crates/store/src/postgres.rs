@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use uuid::Uuid;
 
+use crate::chain::{self, CanonicalParts};
 use crate::error::{signed, unsigned};
 use crate::group::{commit_failed, Committer, Pending};
 use crate::sessions::{self, SessionStore, StoredSession};
@@ -29,16 +30,19 @@ pub const DEFAULT_POOL_SIZE: u32 = 10;
 /// How long the listener waits before reconnecting after an error.
 const RECONNECT_DELAY: Duration = Duration::from_millis(500);
 
-const COLUMNS: &str = "position, event_id, stream, version, event_type, schema_version, occurred_at, actor_id, actor_role, data, metadata";
+const COLUMNS: &str = "position, event_id, stream, version, event_type, schema_version, occurred_at, actor_id, actor_role, data, metadata, hash";
 
 const APPEND: &str =
-    "SELECT result, conflict_stream, conflict_actual, first_pos, last_pos, first_versions \
-     FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+    "SELECT result, conflict_stream, conflict_actual, first_pos, last_pos, first_versions, hashes \
+     FROM append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 
 const APPEND_GROUP: &str =
-    "SELECT result, conflict_stream, conflict_actual, first_pos, last_pos, first_versions \
+    "SELECT result, conflict_stream, conflict_actual, first_pos, last_pos, first_versions, hashes \
      FROM append_event_groups($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-     $15, $16) ORDER BY append_no";
+     $15, $16, $17, $18) ORDER BY append_no";
+
+/// The key of the advisory lock that `append_events` hands out positions under.
+const APPEND_LOCK: i64 = 7_527_030_514_083_329_139;
 
 /// What the committer answers for one append: the row of `append_events`.
 /// What the committer answers an append: `append_events`' row, with the recorded events when
@@ -88,6 +92,7 @@ impl PgEventStore {
     /// its own with the pool's options).
     pub async fn from_pool(pool: PgPool) -> Result<Self, StoreError> {
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        hash_unhashed(&pool).await?;
         let position: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
             .fetch_one(&pool)
             .await?;
@@ -151,6 +156,8 @@ struct AppendArrays<'a> {
     actor_roles: Vec<&'a str>,
     data: Vec<&'a serde_json::Value>,
     metadata: Vec<&'a serde_json::Value>,
+    before_position: Vec<String>,
+    before_version: Vec<String>,
     key_actors: Vec<Option<Uuid>>,
     keys: Vec<Option<&'a str>>,
 }
@@ -183,6 +190,9 @@ impl<'a> AppendArrays<'a> {
                 self.actor_roles.push(event.actor_role.as_str());
                 self.data.push(&event.data);
                 self.metadata.push(&event.metadata);
+                let parts = CanonicalParts::of(event, &write.stream);
+                self.before_position.push(parts.before_position);
+                self.before_version.push(parts.before_version);
             }
         }
         let key = request.idempotency.as_ref();
@@ -190,7 +200,7 @@ impl<'a> AppendArrays<'a> {
         self.keys.push(key.map(|k| k.key.as_str()));
     }
 
-    /// Binds the event arrays shared by both functions, from `p_streams` to `p_metadata`.
+    /// Binds the event arrays shared by both functions, from `p_streams` to `p_before_version`.
     fn bind_events<'q>(
         &'q self,
         query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
@@ -208,6 +218,8 @@ impl<'a> AppendArrays<'a> {
             .bind(&self.actor_roles)
             .bind(&self.data)
             .bind(&self.metadata)
+            .bind(&self.before_position)
+            .bind(&self.before_version)
     }
 }
 
@@ -312,11 +324,14 @@ fn appended(
     }
     let mut position = unsigned(row.try_get("first_pos")?);
     let first_versions: Vec<i64> = row.try_get("first_versions")?;
+    let mut hashes = row.try_get::<Vec<String>, _>("hashes")?.into_iter();
     let mut events = Vec::new();
     for (write, first_version) in request.writes.iter().zip(first_versions) {
         for (offset, event) in write.events.iter().enumerate() {
             let version = unsigned(first_version) + offset as u64;
-            events.push(crate::recorded(event, &write.stream, version, position));
+            let mut record = crate::recorded(event, &write.stream, version, position);
+            record.hash = hashes.next().unwrap_or_default();
+            events.push(record);
             position += 1;
         }
     }
@@ -373,6 +388,82 @@ async fn refresh_head(pool: &PgPool, head: &watch::Sender<u64>) -> Result<(), sq
     Ok(())
 }
 
+/// Computes the hash of every event recorded before the log had a hash chain, in order, in one
+/// transaction that holds the append lock (so no append of any process slips in): once, on
+/// the first open after the upgrade. Appends refuse to chain onto an event without a hash.
+async fn hash_unhashed(pool: &PgPool) -> Result<(), StoreError> {
+    let unhashed: Option<bool> =
+        sqlx::query_scalar("SELECT hash IS NULL FROM events ORDER BY position DESC LIMIT 1")
+            .fetch_optional(pool)
+            .await?;
+    if unhashed != Some(true) {
+        return Ok(());
+    }
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(APPEND_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let first: Option<i64> =
+        sqlx::query_scalar("SELECT MIN(position) FROM events WHERE hash IS NULL")
+            .fetch_one(&mut *tx)
+            .await?;
+    let Some(first) = first else {
+        return Ok(());
+    };
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE position >= $1")
+        .bind(first)
+        .fetch_one(&mut *tx)
+        .await?;
+    tracing::info!(
+        from = first,
+        events = total,
+        "computing the hash chain of the existing log once"
+    );
+    let mut previous = if first == 1 {
+        chain::GENESIS.to_owned()
+    } else {
+        sqlx::query_scalar::<_, Option<String>>("SELECT hash FROM events WHERE position = $1")
+            .bind(first - 1)
+            .fetch_one(&mut *tx)
+            .await?
+            .unwrap_or_default()
+    };
+    let sql =
+        format!("SELECT {COLUMNS} FROM events WHERE position >= $1 ORDER BY position LIMIT $2");
+    let mut next = first;
+    let mut done = 0i64;
+    loop {
+        let rows = sqlx::query(&sql)
+            .bind(next)
+            .bind(crate::READ_BATCH as i64)
+            .fetch_all(&mut *tx)
+            .await?;
+        let Some(last) = rows.last() else { break };
+        next = last.try_get::<i64, _>("position")? + 1;
+        let mut positions = Vec::with_capacity(rows.len());
+        let mut hashes = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let event = record(row)?;
+            previous = chain::link(&previous, &event);
+            positions.push(signed(event.position));
+            hashes.push(previous.clone());
+        }
+        sqlx::query(
+            "UPDATE events SET hash = u.hash FROM unnest($1::BIGINT[], $2::TEXT[]) AS u(position, hash) \
+             WHERE events.position = u.position",
+        )
+        .bind(&positions)
+        .bind(&hashes)
+        .execute(&mut *tx)
+        .await?;
+        done += rows.len() as i64;
+        tracing::info!(done, total, "hash chain");
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 fn record(row: &PgRow) -> Result<RecordedEvent, StoreError> {
     Ok(RecordedEvent {
         position: unsigned(row.try_get("position")?),
@@ -386,6 +477,9 @@ fn record(row: &PgRow) -> Result<RecordedEvent, StoreError> {
         actor_role: row.try_get("actor_role")?,
         data: row.try_get("data")?,
         metadata: row.try_get("metadata")?,
+        hash: row
+            .try_get::<Option<String>, _>("hash")?
+            .unwrap_or_default(),
     })
 }
 

@@ -21,11 +21,11 @@ use crate::group::{commit_failed, Committer, Pending};
 use crate::sessions::{self, SessionStore, StoredSession};
 use crate::subscription::{self, advance, RecentEvents};
 use crate::{
-    resolve_unique_violation, validate, AppendOutcome, AppendRequest, EventStore, IdempotencyKey,
-    RecordedEvent, StoreError,
+    chain, resolve_unique_violation, validate, AppendOutcome, AppendRequest, EventStore,
+    IdempotencyKey, RecordedEvent, StoreError,
 };
 
-const COLUMNS: &str = "position, event_id, stream, version, event_type, schema_version, occurred_at, actor_id, actor_role, data, metadata";
+const COLUMNS: &str = "position, event_id, stream, version, event_type, schema_version, occurred_at, actor_id, actor_role, data, metadata, hash";
 /// Reader connections; writes go through one connection.
 const READERS: u32 = 4;
 
@@ -87,6 +87,7 @@ impl SqliteEventStore {
     }
 
     async fn from_pools(writer: SqlitePool, reader: SqlitePool) -> Result<Self, StoreError> {
+        hash_unhashed(&writer).await?;
         let position: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
             .fetch_one(&reader)
             .await?;
@@ -147,24 +148,19 @@ async fn try_append(connection: &mut SqliteConnection, request: &AppendRequest) 
         }
         first_versions.push(actual.map_or(0, |v| v + 1));
     }
-    let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
-        .fetch_one(&mut *connection)
-        .await?;
+    let (head, mut previous) = chain_head(&mut *connection).await?;
     let mut recorded = Vec::new();
     let mut position = head;
     for (write, first_version) in request.writes.iter().zip(first_versions) {
         for (offset, event) in write.events.iter().enumerate() {
             position += 1;
             let version = first_version + offset as u64;
-            recorded.push(crate::recorded(
-                event,
-                &write.stream,
-                version,
-                unsigned(position),
-            ));
+            let mut record = crate::recorded(event, &write.stream, version, unsigned(position));
+            record.hash = chain::link(&previous, &record);
+            previous.clone_from(&record.hash);
             sqlx::query(
-                "INSERT INTO events (position, event_id, stream, version, event_type, schema_version, occurred_at, actor_id, actor_role, data, metadata) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT INTO events (position, event_id, stream, version, event_type, schema_version, occurred_at, actor_id, actor_role, data, metadata, hash) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )
             .bind(position)
             .bind(event.event_id.to_string())
@@ -177,8 +173,10 @@ async fn try_append(connection: &mut SqliteConnection, request: &AppendRequest) 
             .bind(&event.actor_role)
             .bind(event.data.to_string())
             .bind(event.metadata.to_string())
+            .bind(&record.hash)
             .execute(&mut *connection)
             .await?;
+            recorded.push(record);
         }
     }
     if let Some(key) = &request.idempotency {
@@ -263,6 +261,82 @@ async fn append_alone(writer: &SqlitePool, request: &AppendRequest) -> Answer {
     answer
 }
 
+/// The last position and its hash ([`chain::GENESIS`] for an empty log).
+async fn chain_head(connection: &mut SqliteConnection) -> Result<(i64, String), StoreError> {
+    let row = sqlx::query("SELECT position, hash FROM events ORDER BY position DESC LIMIT 1")
+        .fetch_optional(&mut *connection)
+        .await?;
+    let Some(row) = row else {
+        return Ok((0, chain::GENESIS.to_owned()));
+    };
+    let position: i64 = row.try_get(0)?;
+    let hash: Option<String> = row.try_get(1)?;
+    let hash = hash.ok_or_else(|| {
+        StoreError::InvalidRequest(format!(
+            "the event at position {position} has no hash: the log was not upgraded"
+        ))
+    })?;
+    Ok((position, hash))
+}
+
+/// Computes the hash of every event recorded before the log had a hash chain, in order, in
+/// one `BEGIN IMMEDIATE` transaction (so no append slips in): once, on the first open after
+/// the upgrade.
+async fn hash_unhashed(writer: &SqlitePool) -> Result<(), StoreError> {
+    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+    let first: Option<i64> =
+        sqlx::query_scalar("SELECT MIN(position) FROM events WHERE hash IS NULL")
+            .fetch_one(&mut *tx)
+            .await?;
+    let Some(first) = first else {
+        return Ok(());
+    };
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE position >= ?1")
+        .bind(first)
+        .fetch_one(&mut *tx)
+        .await?;
+    tracing::info!(
+        from = first,
+        events = total,
+        "computing the hash chain of the existing log once"
+    );
+    let mut previous = if first == 1 {
+        chain::GENESIS.to_owned()
+    } else {
+        sqlx::query_scalar::<_, Option<String>>("SELECT hash FROM events WHERE position = ?1")
+            .bind(first - 1)
+            .fetch_one(&mut *tx)
+            .await?
+            .unwrap_or_default()
+    };
+    let sql =
+        format!("SELECT {COLUMNS} FROM events WHERE position >= ?1 ORDER BY position LIMIT ?2");
+    let mut next = first;
+    let mut done = 0i64;
+    loop {
+        let rows = sqlx::query(&sql)
+            .bind(next)
+            .bind(crate::READ_BATCH as i64)
+            .fetch_all(&mut *tx)
+            .await?;
+        let Some(last) = rows.last() else { break };
+        next = last.try_get::<i64, _>("position")? + 1;
+        for row in &rows {
+            let event = record(row)?;
+            previous = chain::link(&previous, &event);
+            sqlx::query("UPDATE events SET hash = ?1 WHERE position = ?2")
+                .bind(&previous)
+                .bind(signed(event.position))
+                .execute(&mut *tx)
+                .await?;
+        }
+        done += rows.len() as i64;
+        tracing::info!(done, total, "hash chain");
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 async fn idempotent_range(
     executor: impl sqlx::SqliteExecutor<'_>,
     key: &IdempotencyKey,
@@ -305,6 +379,9 @@ fn record(row: &SqliteRow) -> Result<RecordedEvent, StoreError> {
         actor_role: text("actor_role")?,
         data: json("data")?,
         metadata: json("metadata")?,
+        hash: row
+            .try_get::<Option<String>, _>("hash")?
+            .unwrap_or_default(),
     })
 }
 

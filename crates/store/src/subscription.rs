@@ -166,6 +166,7 @@ mod tests {
             actor_role: "admin".into(),
             data: serde_json::json!({}),
             metadata: serde_json::json!({}),
+            hash: String::new(),
         }
     }
 

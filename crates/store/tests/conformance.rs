@@ -14,8 +14,8 @@ use rand::Rng;
 use serde_json::json;
 use store::testing::TestDatabase;
 use store::{
-    append_to_stream, open_store, AppendRequest, EventStore, ExpectedVersion, IdempotencyKey,
-    NewEvent, PgEventStore, SqliteEventStore, StoreError, StreamWrite,
+    append_to_stream, chain, open_store, AppendRequest, EventStore, ExpectedVersion,
+    IdempotencyKey, NewEvent, PgEventStore, SqliteEventStore, StoreError, StreamWrite,
 };
 use uuid::Uuid;
 
@@ -576,7 +576,87 @@ macro_rules! conformance {
     };
 }
 
+/// Every way of appending (alone, several streams at once, concurrently in groups, a repeated
+/// key) records a hash chain that verifies, and answers the hashes it stored.
+async fn hash_chain(store: Arc<dyn EventStore>) {
+    let mut answered = HashMap::new();
+    let first = append_to_stream(&*store, "a", ExpectedVersion::NoStream, vec![event(0)])
+        .await
+        .unwrap();
+    let genesis_link = chain::link(chain::GENESIS, &first.events[0]);
+    assert_eq!(first.events[0].hash, genesis_link);
+    let key = IdempotencyKey {
+        actor_id: Uuid::new_v4(),
+        key: "k".into(),
+    };
+    let request = AppendRequest {
+        writes: vec![
+            write("b", ExpectedVersion::NoStream, 2),
+            write("c", ExpectedVersion::Any, 1),
+        ],
+        idempotency: Some(key),
+    };
+    let multi = store.append(request.clone()).await.unwrap();
+    let repeated = store.append(request).await.unwrap();
+    assert!(repeated.duplicate);
+    assert_eq!(
+        repeated.events, multi.events,
+        "a repeated key answers the stored hashes"
+    );
+    let writers: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let stream = format!("w-{}", i % 4);
+                append_to_stream(
+                    &*store,
+                    &stream,
+                    ExpectedVersion::Any,
+                    vec![event(i), event(i)],
+                )
+                .await
+                .unwrap()
+            })
+        })
+        .collect();
+    for outcome in [first, multi] {
+        for event in outcome.events {
+            answered.insert(event.position, event.hash);
+        }
+    }
+    for writer in writers {
+        for event in writer.await.unwrap().events {
+            answered.insert(event.position, event.hash);
+        }
+    }
+    let stored = store.read_all(0, 1000, None).await.unwrap();
+    assert_eq!(stored.len(), answered.len());
+    let mut verifier = chain::Verifier::from_start();
+    for event in &stored {
+        assert_eq!(event.hash.len(), 64);
+        assert_eq!(answered[&event.position], event.hash, "answered as stored");
+        verifier.check(event).unwrap();
+    }
+    assert_eq!(verifier.checked(), stored.len() as u64);
+    let mut tampered = stored[4].clone();
+    tampered.data = json!({ "n": 99 });
+    let mut verifier = chain::Verifier::after(stored[3].position, stored[3].hash.clone());
+    assert_eq!(
+        verifier.check(&tampered),
+        Err(chain::Break::Mismatch { position: 5 })
+    );
+    let mut verifier = chain::Verifier::after(stored[3].position, stored[3].hash.clone());
+    assert_eq!(
+        verifier.check(&stored[5]),
+        Err(chain::Break::Missing {
+            expected: 5,
+            found: 6
+        })
+    );
+}
+
 conformance!(
+    hash_chain,
     ordering_and_reads,
     mixed_group,
     expected_versions,
@@ -595,7 +675,7 @@ async fn append_in_transaction(tx: &mut sqlx::PgConnection, stream: &str) {
     let result: String = sqlx::query_scalar(
         "SELECT result FROM append_events(ARRAY[$1], ARRAY[-1]::bigint[], ARRAY[1], ARRAY[0]::bigint[], \
          ARRAY[$2]::uuid[], ARRAY['Tested'], ARRAY[1], ARRAY[now()], ARRAY[$3]::uuid[], ARRAY['admin'], \
-         ARRAY['{}'::jsonb], ARRAY['{}'::jsonb], NULL, NULL)",
+         ARRAY['{}'::jsonb], ARRAY['{}'::jsonb], ARRAY['{\"position\":'], ARRAY[',\"version\":'], NULL, NULL)",
     )
     .bind(stream)
     .bind(Uuid::new_v4())
@@ -685,8 +765,8 @@ async fn postgres_unique_violation_is_a_conflict() {
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     let mut rogue = pool.begin().await.unwrap();
     sqlx::query(
-        "INSERT INTO events (position, event_id, stream, version, event_type, schema_version, occurred_at, actor_id, actor_role, data, metadata) \
-         VALUES (2, $1, 'x', 0, 'Tested', 1, now(), $2, 'admin', '{}', '{}')",
+        "INSERT INTO events (position, event_id, stream, version, event_type, schema_version, occurred_at, actor_id, actor_role, data, metadata, hash) \
+         VALUES (2, $1, 'x', 0, 'Tested', 1, now(), $2, 'admin', '{}', '{}', repeat('0', 64))",
     )
     .bind(Uuid::new_v4())
     .bind(Uuid::new_v4())
@@ -875,6 +955,11 @@ async fn sqlite_two_stores_on_one_file() {
             .collect();
         assert_eq!(versions, (0..versions.len() as u64).collect::<Vec<_>>());
     }
+    assert_eq!(
+        verified(&*stores[0]).await.len(),
+        800,
+        "one chain across both writers"
+    );
 }
 
 /// `open_store` picks the backend from the URL.
@@ -899,4 +984,122 @@ async fn open_store_picks_the_backend() {
     assert_eq!(postgres.head_position().await.unwrap(), 0);
     drop(postgres);
     database.drop_database().await.unwrap();
+}
+
+/// A migrator with the first `count` migrations of `backend`'s folder: the schema an earlier
+/// version of the hub left behind.
+async fn earlier_migrations(
+    backend: &str,
+    count: usize,
+) -> (sqlx::migrate::Migrator, tempfile::TempDir) {
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    let mut files: Vec<_> = std::fs::read_dir(&source)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    let dir = tempfile::tempdir().unwrap();
+    for file in &files[..count] {
+        std::fs::copy(file, dir.path().join(file.file_name().unwrap())).unwrap();
+    }
+    (sqlx::migrate::Migrator::new(dir.path()).await.unwrap(), dir)
+}
+
+/// Checks the whole stored chain and answers its events.
+async fn verified(store: &dyn EventStore) -> Vec<store::RecordedEvent> {
+    let mut events = Vec::new();
+    loop {
+        let after = events
+            .last()
+            .map_or(0, |e: &store::RecordedEvent| e.position);
+        let page = store.read_all(after, 500, None).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        events.extend(page);
+    }
+    let mut verifier = chain::Verifier::from_start();
+    for event in &events {
+        verifier.check(event).unwrap();
+    }
+    events
+}
+
+/// A PostgreSQL log written before the hash chain existed (by migration 0002's
+/// `append_events`) gets its hashes once when the store first opens it, then chains on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_upgrade_hashes_the_existing_log_once() {
+    let database = TestDatabase::create().await.unwrap();
+    let pool = sqlx::PgPool::connect(&database.url).await.unwrap();
+    let (migrator, _dir) = earlier_migrations("postgres", 5).await;
+    migrator.run(&pool).await.unwrap();
+    for n in 0..1200 {
+        let result: String = sqlx::query_scalar(
+            "SELECT result FROM append_events(ARRAY[$1], ARRAY[-1]::bigint[], ARRAY[1], ARRAY[0]::bigint[], \
+             ARRAY[$2]::uuid[], ARRAY['Tested'], ARRAY[1], ARRAY[now()], ARRAY[$3]::uuid[], ARRAY['admin'], \
+             ARRAY[$4::jsonb], ARRAY['{}'::jsonb], NULL, NULL)",
+        )
+        .bind(format!("old-{}", n % 7))
+        .bind(Uuid::new_v4())
+        .bind(Uuid::new_v4())
+        .bind(json!({ "n": n, "text": "Grüße \"quoted\"" }))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(result, "appended");
+    }
+    let store = PgEventStore::connect(&database.url).await.unwrap();
+    append_to_stream(&store, "new", ExpectedVersion::NoStream, vec![event(0)])
+        .await
+        .unwrap();
+    let events = verified(&store).await;
+    assert_eq!(events.len(), 1201);
+    drop(store);
+    // Opening again changes nothing.
+    let store = PgEventStore::connect(&database.url).await.unwrap();
+    assert_eq!(verified(&store).await, events);
+    drop(store);
+    pool.close().await;
+    database.drop_database().await.unwrap();
+}
+
+/// A SQLite data folder written before the hash chain existed gets its hashes once when the
+/// store first opens it, then chains on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_upgrade_hashes_the_existing_log_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let pool = sqlx::SqlitePool::connect_with(store::sqlite::connect_options(&path))
+        .await
+        .unwrap();
+    let (migrator, _migrations) = earlier_migrations("sqlite", 3).await;
+    migrator.run(&pool).await.unwrap();
+    for n in 0..1200i64 {
+        sqlx::query(
+            "INSERT INTO events (position, event_id, stream, version, event_type, schema_version, occurred_at, actor_id, actor_role, data, metadata) \
+             VALUES (?1, ?2, ?3, ?4, 'Tested', 1, ?5, ?6, 'admin', ?7, '{}')",
+        )
+        .bind(n + 1)
+        .bind(Uuid::new_v4().to_string())
+        .bind(format!("old-{}", n % 7))
+        .bind(n / 7)
+        .bind(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .bind(Uuid::new_v4().to_string())
+        .bind(json!({ "n": n, "text": "Grüße \"quoted\"" }).to_string())
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+    let store = SqliteEventStore::open(&path).await.unwrap();
+    append_to_stream(&store, "new", ExpectedVersion::NoStream, vec![event(0)])
+        .await
+        .unwrap();
+    let events = verified(&store).await;
+    assert_eq!(events.len(), 1201);
+    drop(store);
+    let store = SqliteEventStore::open(&path).await.unwrap();
+    assert_eq!(verified(&store).await, events);
 }
