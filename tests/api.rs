@@ -1,6 +1,7 @@
 //! The rest of the contract over HTTP: pagination, read-your-writes, idempotency, restart,
 //! errors, the CLI, the OpenAPI document and health.
 
+mod audit;
 mod support;
 
 use std::collections::HashSet;

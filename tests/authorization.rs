@@ -235,6 +235,26 @@ async fn authorization_matrix(backend: Backend) {
         ],
     )
     .await;
+    check(
+        &hub,
+        &cast,
+        "audit head",
+        Method::GET,
+        "/v1/audit/head",
+        None,
+        [
+            OK,
+            FORBIDDEN,
+            FORBIDDEN,
+            FORBIDDEN,
+            FORBIDDEN,
+            OK,
+            NO_PERMISSION,
+            FORBIDDEN,
+            FORBIDDEN,
+        ],
+    )
+    .await;
 
     // Lists hold exactly what each actor may see.
     let expected_lists: [(&str, &[&str]); 9] = [

@@ -162,8 +162,8 @@ impl Hub {
             .or(self.shared_url.as_deref())
     }
 
-    /// Runs another `hub` subcommand against this hub's storage and returns its stdout.
-    pub async fn cli(&self, args: &[&str]) -> String {
+    /// Runs another `hub` subcommand against this hub's storage, whatever its exit status.
+    pub async fn cli_output(&self, args: &[&str]) -> std::process::Output {
         let mut command = Command::new(env!("CARGO_BIN_EXE_hub"));
         command
             .args(args)
@@ -172,7 +172,40 @@ impl Hub {
         if let Some(url) = self.database_url() {
             command.arg("--database-url").arg(url);
         }
-        let output = command.output().await.expect("run hub");
+        command.output().await.expect("run hub")
+    }
+
+    /// Runs SQL straight on this hub's event log database, as someone with database access
+    /// would, bypassing the hub.
+    pub async fn event_log_sql(&self, sql: &str) {
+        use sqlx::Connection;
+        match self.database_url() {
+            Some(url) => {
+                let mut connection = sqlx::PgConnection::connect(url).await.expect("connect");
+                sqlx::raw_sql(sql)
+                    .execute(&mut connection)
+                    .await
+                    .expect("run SQL");
+                connection.close().await.expect("close");
+            }
+            None => {
+                let path = self.data_dir.path().join("events.db");
+                let mut connection =
+                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+                        .await
+                        .expect("connect");
+                sqlx::raw_sql(sql)
+                    .execute(&mut connection)
+                    .await
+                    .expect("run SQL");
+                connection.close().await.expect("close");
+            }
+        }
+    }
+
+    /// Runs another `hub` subcommand against this hub's storage and returns its stdout.
+    pub async fn cli(&self, args: &[&str]) -> String {
+        let output = self.cli_output(args).await;
         assert!(
             output.status.success(),
             "hub {args:?} failed: {}",

@@ -1,4 +1,5 @@
-//! The command line: `serve`, `project`, `dispatch`, `replay`, `events`, `admin`, `bench`.
+//! The command line: `serve`, `project`, `dispatch`, `replay`, `events`, `audit`, `admin`,
+//! `bench`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -50,6 +51,8 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Print the event log as JSON lines.
     Events(EventsArgs),
+    /// Check the event log's hash chain.
+    Audit(AuditArgs),
     /// Administrators from the console: the first user of a new clinic.
     Admin(AdminArgs),
     /// Measure the whole hub against the machine's own database limits.
@@ -227,6 +230,29 @@ pub struct ReplayArgs {
     /// Build a separate point-in-time copy with this name instead of replacing the live models.
     #[arg(long)]
     pub into: Option<String>,
+}
+
+/// `hub audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+/// The `hub audit` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain over the stored log: prints `ok <count> events, head
+    /// <position> <hash>` (exit 0) or the first position that does not match (exit 1).
+    Verify {
+        /// Storage.
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Start at this position, taking the stored hash before it as given.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        from: u64,
+    },
 }
 
 /// `hub events`.

@@ -1,5 +1,6 @@
 //! `hub`: the clinic communication hub.
 
+mod audit;
 mod blobs;
 mod cli;
 mod error;
@@ -25,6 +26,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Dispatch(args) => run::dispatch(args).await,
         Command::Replay(args) => run::replay(args).await,
         Command::Events(args) => run::events(args).await,
+        Command::Audit(args) => audit::run(args).await,
         Command::Admin(args) => run::admin(args).await,
         Command::Bench(args) => bench::run(args).await,
     }

@@ -265,13 +265,19 @@ pub async fn admin(args: AdminArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The event store the storage arguments name, for the tools that read only the log.
+pub async fn open_event_store(storage: &StorageArgs) -> anyhow::Result<Arc<dyn EventStore>> {
+    store::open_store(
+        storage.database_url.as_deref(),
+        &Path::new(&storage.data_dir).join(EVENTS_DB),
+    )
+    .await
+    .context("opening the event store")
+}
+
 /// `hub events`: the event log as JSON lines on stdout.
 pub async fn events(args: EventsArgs) -> anyhow::Result<()> {
-    let store = store::open_store(
-        args.storage.database_url.as_deref(),
-        &Path::new(&args.storage.data_dir).join(EVENTS_DB),
-    )
-    .await?;
+    let store = open_event_store(&args.storage).await?;
     let mut after = args.after;
     let until = args.until.unwrap_or(u64::MAX);
     let stdout = std::io::stdout();

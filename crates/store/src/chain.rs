@@ -14,7 +14,7 @@
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::{NewEvent, RecordedEvent};
+use crate::{EventStore, NewEvent, RecordedEvent, StoreError};
 
 /// The `hash` the first event chains from.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -110,7 +110,7 @@ fn text(value: &Value) -> String {
 #[non_exhaustive]
 pub enum Break {
     /// The position holds no event (deleted), or holds it out of order.
-    #[error("position {expected}: no event (the next one stored is at {found})")]
+    #[error("no event stored here (the next one is at {found})")]
     Missing {
         /// The position that should come next.
         expected: u64,
@@ -118,7 +118,7 @@ pub enum Break {
         found: u64,
     },
     /// The stored hash is not the hash of the stored content after its predecessor.
-    #[error("position {position}: the stored hash does not match the event's content")]
+    #[error("the stored hash does not match the event's content")]
     Mismatch {
         /// The event's position.
         position: u64,
@@ -186,6 +186,75 @@ impl Verifier {
     pub fn head(&self) -> (u64, &str) {
         (self.next_position - 1, &self.previous)
     }
+}
+
+/// What verifying the log found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Verdict {
+    /// Every event checked holds.
+    Holds {
+        /// How many events were checked.
+        count: u64,
+        /// The last position.
+        position: u64,
+        /// Its hash.
+        hash: String,
+    },
+    /// The first place where the chain does not hold.
+    Broken(Break),
+}
+
+/// How many events [`verify`] reads at once.
+const VERIFY_BATCH: usize = 5_000;
+
+/// Recomputes the chain over the stored log from position `from` on (1 for the whole log),
+/// taking the stored hash before `from` as given. Calls `progress` with the last position
+/// checked after each batch.
+pub async fn verify(
+    store: &dyn EventStore,
+    from: u64,
+    mut progress: impl FnMut(u64),
+) -> Result<Verdict, StoreError> {
+    let from = from.max(1);
+    let mut verifier = if from == 1 {
+        Verifier::from_start()
+    } else {
+        match store.read_all(from - 2, 1, None).await?.pop() {
+            Some(before) if before.position == from - 1 => {
+                Verifier::after(before.position, before.hash)
+            }
+            Some(found) => {
+                return Ok(Verdict::Broken(Break::Missing {
+                    expected: from - 1,
+                    found: found.position,
+                }))
+            }
+            None => {
+                return Err(StoreError::InvalidRequest(format!(
+                    "position {from} is past the log's head"
+                )))
+            }
+        }
+    };
+    let mut after = from - 1;
+    loop {
+        let batch = store.read_all(after, VERIFY_BATCH, None).await?;
+        let Some(last) = batch.last() else { break };
+        after = last.position;
+        for event in &batch {
+            if let Err(broken) = verifier.check(event) {
+                return Ok(Verdict::Broken(broken));
+            }
+        }
+        progress(after);
+    }
+    let (position, hash) = verifier.head();
+    Ok(Verdict::Holds {
+        count: verifier.checked(),
+        position,
+        hash: hash.to_owned(),
+    })
 }
 
 #[cfg(test)]

@@ -132,6 +132,15 @@ pub struct PatientRecord {
     pub position: Option<u64>,
 }
 
+/// The head of the log's hash chain.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AuditHead {
+    /// The newest event's position (0 for an empty log).
+    pub position: u64,
+    /// Its `hash`: lowercase hex SHA-256 (64 zeros for an empty log).
+    pub hash: String,
+}
+
 /// A page of the event log.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct EventPage {

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::Json;
 use domain::Role;
-use serde_json::{json, Value};
+use serde_json::Value;
 use store::RecordedEvent;
 
 use super::answers::EventPage;
@@ -18,20 +18,12 @@ pub(super) fn routes(api: ApiBuilder) -> ApiBuilder {
     api.route(LIST, list)
 }
 
-/// An event in the contract's envelope shape.
+/// An event in the contract's envelope shape, with its `hash` (the envelope without `hash` is
+/// what the hash covers).
 pub fn event_json(record: &RecordedEvent) -> Value {
-    json!({
-        "event_id": record.event_id,
-        "stream": record.stream,
-        "version": record.version,
-        "position": record.position,
-        "type": record.event_type,
-        "schema_version": record.schema_version,
-        "occurred_at": record.occurred_at,
-        "actor": { "id": record.actor_id, "role": record.actor_role },
-        "data": record.data,
-        "metadata": record.metadata,
-    })
+    let mut envelope = store::chain::envelope(record);
+    envelope["hash"] = Value::String(record.hash.clone());
+    envelope
 }
 
 /// The operation [`list`] serves.

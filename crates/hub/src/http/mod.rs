@@ -2,6 +2,7 @@
 
 mod answers;
 mod attachments;
+mod audit;
 mod conversations;
 mod events;
 pub mod extract;
@@ -114,6 +115,7 @@ pub fn api() -> (Router<AppState>, serde_json::Value) {
         .include(conversations::routes)
         .include(attachments::routes)
         .include(events::routes)
+        .include(audit::routes)
         .include(unmatched::routes)
         .include(templates::routes)
         .include(settings::routes)

@@ -1,0 +1,109 @@
+//! Contract section 9, the hash chain: every event carries `hash`, the head is served to
+//! admins and auditors, and `hub audit verify` finds an event changed or deleted straight in
+//! the database. (A module of the `api` test binary.)
+
+use serde_json::{json, Value};
+
+use crate::support::{Backend, Hub, ADMIN};
+
+/// The whole event log through the API.
+async fn all_events(hub: &Hub) -> Vec<Value> {
+    let mut events = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = hub
+            .get(ADMIN, &format!("/v1/events?after={after}&limit=100"))
+            .await;
+        let items = page.ok()["items"].as_array().unwrap().clone();
+        let Some(last) = items.last() else { break };
+        after = last["position"].as_u64().unwrap();
+        events.extend(items);
+    }
+    events
+}
+
+/// What `hub audit verify` printed and whether it succeeded.
+async fn verify(hub: &Hub, args: &[&str]) -> (bool, String) {
+    let output = hub.cli_output(&[&["audit", "verify"], args].concat()).await;
+    (
+        output.status.success(),
+        String::from_utf8(output.stdout).unwrap(),
+    )
+}
+
+async fn the_chain_verifies_and_finds_changes_and_deletions(backend: Backend) {
+    let hub = Hub::start(backend).await;
+    let (_, receptionist) = hub.staff("Rita Reception", "receptionist").await;
+    let (_, auditor) = hub.staff("Avery Audit", "auditor").await;
+    let (patient_id, _) = hub.patient("Pat Doe").await;
+    hub.post(
+        &receptionist,
+        "/v1/messages",
+        json!({ "patient_id": patient_id, "channel": "portal", "body": "Your results are in." }),
+    )
+    .await
+    .ok();
+
+    let events = all_events(&hub).await;
+    assert!(events.len() >= 5, "{events:?}");
+    let mut hashes = std::collections::HashSet::new();
+    for event in &events {
+        let hash = event["hash"].as_str().unwrap();
+        assert_eq!(hash.len(), 64);
+        assert!(hash
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert!(hashes.insert(hash.to_owned()), "every hash differs");
+    }
+    let last = events.last().unwrap();
+    for token in [ADMIN, auditor.as_str()] {
+        let head = hub.get(token, "/v1/audit/head").await;
+        assert_eq!(
+            head.ok(),
+            &json!({ "position": last["position"], "hash": last["hash"] })
+        );
+    }
+    hub.get(&receptionist, "/v1/audit/head")
+        .await
+        .err(403, "forbidden");
+    hub.get("not-a-token", "/v1/audit/head")
+        .await
+        .err(401, "unauthenticated");
+    let listed = hub.cli(&["events"]).await;
+    let first: Value = serde_json::from_str(listed.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        first["hash"], events[0]["hash"],
+        "`hub events` carries it too"
+    );
+
+    let head = last["position"].as_u64().unwrap();
+    let (ok, printed) = verify(&hub, &[]).await;
+    assert!(ok, "{printed}");
+    assert_eq!(
+        printed.trim(),
+        format!(
+            "ok {} events, head {head} {}",
+            events.len(),
+            last["hash"].as_str().unwrap()
+        )
+    );
+    let (ok, printed) = verify(&hub, &["--from", "3"]).await;
+    assert!(ok, "{printed}");
+    assert!(printed.starts_with(&format!("ok {} events, head {head} ", head - 2)));
+
+    // Someone with database access rewrites event 3's data, then deletes event 5.
+    hub.event_log_sql("UPDATE events SET data = metadata WHERE position = 3")
+        .await;
+    let (ok, printed) = verify(&hub, &[]).await;
+    assert!(!ok);
+    assert!(printed.starts_with("mismatch at position 3:"), "{printed}");
+    let (ok, printed) = verify(&hub, &["--from", "4"]).await;
+    assert!(ok, "from 4 on, the chain still holds: {printed}");
+    hub.event_log_sql("DELETE FROM events WHERE position = 5")
+        .await;
+    let (ok, printed) = verify(&hub, &["--from", "4"]).await;
+    assert!(!ok);
+    assert!(printed.starts_with("mismatch at position 5:"), "{printed}");
+}
+
+crate::on_both_backends!(the_chain_verifies_and_finds_changes_and_deletions);
