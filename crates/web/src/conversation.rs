@@ -5,7 +5,6 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{NaiveDate, NaiveTime};
 use chrono_tz::Tz;
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -600,11 +599,10 @@ fn written_redirect(id: &str, written: &Written) -> Response {
 fn call_body(form: &FormData, zone: Tz) -> Result<Value, Failure> {
     let invalid =
         |message: &str| Failure::local(StatusCode::BAD_REQUEST, "invalid_request", message);
-    let date = NaiveDate::parse_from_str(form.text("date"), "%Y-%m-%d")
-        .map_err(|_| invalid("Enter the call's date."))?;
-    let time = NaiveTime::parse_from_str(form.text("time"), "%H:%M")
-        .or_else(|_| NaiveTime::parse_from_str(form.text("time"), "%H:%M:%S"))
-        .map_err(|_| invalid("Enter the call's time."))?;
+    let date =
+        clock::parse_date(form.text("date")).ok_or_else(|| invalid("Enter the call's date."))?;
+    let time =
+        clock::parse_time(form.text("time")).ok_or_else(|| invalid("Enter the call's time."))?;
     let number = |name: &str| -> Result<i64, Failure> {
         match form.optional(name) {
             None => Ok(0),
@@ -617,10 +615,8 @@ fn call_body(form: &FormData, zone: Tz) -> Result<Value, Failure> {
     let duration = number("minutes")? * 60 + number("seconds")?;
     let occurred_at = clock::to_utc(date, time, zone).ok_or_else(|| {
         invalid(&format!(
-            "Time ({zone}): {} on {date} does not exist: the clocks skipped it when they were \
-             put forward. Enter the time the clock showed.",
-            time.format("%H:%M"),
-            zone = zone.name()
+            "{} Enter the time the clock showed.",
+            clock::skipped("Time", date, time, zone)
         ))
     })?;
     let mut body = json!({

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 use maud::{html, Markup};
 
-pub use local::to_utc;
+pub use local::{parse_date, parse_time, skipped, to_utc};
 pub use relative::relative;
 
 /// The clinic's time zone and the moment a page is rendered.
