@@ -245,6 +245,9 @@ fn explain(failure: &Failure) -> &'static str {
         "channel_unavailable" => "This channel cannot be used for this patient right now.",
         "attachments_not_allowed" => "This channel does not carry attachments.",
         "not_caught_up" => "The inbox is still catching up; reload in a moment.",
+        "not_pending" => {
+            "This scheduled message is no longer waiting: it was just sent, cancelled, or refused at its time."
+        }
         _ => "The hub could not do this right now.",
     }
 }

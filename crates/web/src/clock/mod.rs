@@ -51,8 +51,8 @@ impl Clock {
         html! { time datetime=(raw) title=(self.zoned(raw)) { (shown) } }
     }
 
-    /// An RFC 3339 time in the clinic's zone with the zone's abbreviation.
-    fn zoned(&self, raw: &str) -> String {
+    /// An RFC 3339 time in the clinic's zone with the zone's abbreviation, as text.
+    pub fn zoned(&self, raw: &str) -> String {
         parse(raw).map_or_else(
             || raw.to_owned(),
             |at| {
