@@ -350,6 +350,23 @@ pub struct Scheduled {
     pub author: Actor,
 }
 
+/// The clinic's quiet hours; every field empty while none are set.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct QuietHours {
+    /// When they begin, `HH:MM`.
+    pub start: Option<String>,
+    /// When they end, `HH:MM`.
+    pub end: Option<String>,
+    /// The IANA zone they are judged in for patients without their own.
+    pub time_zone: Option<String>,
+    /// The channels whose scheduled messages are held.
+    #[serde(default)]
+    pub channels: Vec<String>,
+    /// On a change: its global position.
+    #[serde(default)]
+    pub position: Option<u64>,
+}
+
 /// A message template at its current version.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Template {

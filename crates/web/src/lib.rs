@@ -138,6 +138,10 @@ pub fn router(state: WebState) -> Router {
             "/admin/templates/{id}/retire",
             get(admin::templates::confirm_retire).post(admin::templates::retire),
         )
+        .route(
+            "/admin/quiet-hours",
+            get(admin::quiet_hours::show).post(admin::quiet_hours::save),
+        )
         .route("/unmatched", get(unmatched::list))
         .route("/unmatched/{id}/assign", post(unmatched::assign))
         .route("/static/{file}", get(assets::serve))

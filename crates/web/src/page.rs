@@ -24,6 +24,8 @@ pub enum Nav {
     Patients,
     /// The message templates (admins).
     Templates,
+    /// The quiet hours (admins).
+    QuietHours,
     /// The unmatched queue (reception, admins).
     Unmatched,
     /// Anything else.
@@ -117,6 +119,7 @@ pub fn shell(
                                     a href="/admin/staff" aria-current=[current(Nav::Staff)] { "Staff" }
                                     a href="/admin/patients" aria-current=[current(Nav::Patients)] { "Patients" }
                                     a href="/admin/templates" aria-current=[current(Nav::Templates)] { "Templates" }
+                                    a href="/admin/quiet-hours" aria-current=[current(Nav::QuietHours)] { "Quiet hours" }
                                 }
                             }
                         }
