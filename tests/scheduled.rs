@@ -302,11 +302,22 @@ async fn schedule_portal(
     patient_id: &str,
     seconds: i64,
 ) -> (String, String) {
+    schedule_portal_at(hub, token, patient_id, &in_seconds(seconds)).await
+}
+
+/// Schedules a portal first message to `patient_id` for `send_at` as `token`; answers
+/// `(conversation_id, message_id)`.
+async fn schedule_portal_at(
+    hub: &Hub,
+    token: &str,
+    patient_id: &str,
+    send_at: &str,
+) -> (String, String) {
     let scheduled = hub
         .post(
             token,
             "/v1/messages",
-            json!({ "patient_id": patient_id, "channel": "portal", "body": "Your results are in", "send_at": in_seconds(seconds) }),
+            json!({ "patient_id": patient_id, "channel": "portal", "body": "Your results are in", "send_at": send_at }),
         )
         .await;
     assert_eq!(scheduled.status, 201, "{}", scheduled.body);
@@ -352,6 +363,23 @@ async fn sent_events(hub: &Hub, conversation_id: &str, message_id: &str) -> usiz
         .unwrap_or_default()
         .iter()
         .filter(|e| e["type"] == "MessageSent" && e["data"]["message_id"] == json!(message_id))
+        .count()
+}
+
+/// The `ScheduledMessageReleased` events of `message_id` on its own stream.
+async fn released_events(hub: &Hub, message_id: &str) -> usize {
+    let events = hub
+        .get(
+            ADMIN,
+            &format!("/v1/events?stream=scheduled-{message_id}&limit=200"),
+        )
+        .await;
+    events.body["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|e| e["type"] == "ScheduledMessageReleased")
         .count()
 }
 
@@ -577,6 +605,55 @@ async fn a_hub_down_at_the_time_releases_it_once_when_back(backend: Backend) {
     assert_eq!(sent_events(&hub, &conversation_id, &message_id).await, 1);
 }
 
+/// Messages due around the moment the hub is killed (some released just before, some due
+/// while it is down, some due after it is back) are each released exactly once.
+async fn a_hub_killed_while_messages_fall_due_releases_each_once(backend: Backend) {
+    let mut hub = Hub::start(backend).await;
+    let (patient_id, _) = hub.patient("Pat Doe").await;
+    // T is far enough ahead for all ten to be scheduled before the first falls due.
+    let kill_at = chrono::Utc::now() + chrono::Duration::seconds(4);
+    let mut scheduled = Vec::new();
+    for step in -5..5i64 {
+        let send_at = kill_at + chrono::Duration::milliseconds(step * 60 + 30);
+        scheduled.push(schedule_portal_at(&hub, ADMIN, &patient_id, &send_at.to_rfc3339()).await);
+    }
+    let until_kill = (kill_at - chrono::Utc::now())
+        .to_std()
+        .expect("scheduling ten messages took less than four seconds");
+    tokio::time::sleep(until_kill).await;
+    let pid = hub.pid().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    hub.restart().await;
+
+    for (conversation_id, message_id) in &scheduled {
+        wait_in_timeline(&hub, conversation_id, message_id).await;
+        wait_for_status(&hub, &patient_id, message_id, "sent").await;
+    }
+    // Give a late duplicate every chance to show (bounded), then count.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    for (conversation_id, message_id) in &scheduled {
+        assert_eq!(
+            in_timeline(&hub, conversation_id, message_id).await.len(),
+            1,
+            "{message_id} in the timeline once"
+        );
+        assert_eq!(
+            sent_events(&hub, conversation_id, message_id).await,
+            1,
+            "{message_id} sent once"
+        );
+        assert_eq!(
+            released_events(&hub, message_id).await,
+            1,
+            "{message_id} released once"
+        );
+    }
+}
+
 /// Two nodes on one PostgreSQL database both run the scheduler: each message is sent once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_release_each_message_once() {
@@ -609,6 +686,7 @@ on_both_backends!(
     a_due_message_enters_the_timeline_once,
     an_sms_patient_who_opts_out_before_the_time_fails_it,
     a_hub_down_at_the_time_releases_it_once_when_back,
+    a_hub_killed_while_messages_fall_due_releases_each_once,
     pending_messages_are_cancelled_once,
     quiet_hours_are_set_by_admins_and_read_by_staff,
     patients_carry_a_time_zone,

@@ -1385,6 +1385,29 @@ async fn inbox_conversation_and_compose_fit_a_390_px_phone() {
     wait_text(&browser, "#timeline", "insurance card").await;
     assert_fits(&browser).await;
     shot(&browser, "conversation-390").await;
+    // With a long message waiting in its Scheduled list.
+    let send_at = (chrono::Utc::now() + chrono::Duration::hours(3)).to_rfc3339();
+    hub.post(
+        &scene.reception,
+        &format!("/v1/conversations/{conversation_id}/messages"),
+        json!({
+            "channel": "portal",
+            "subject": "Erinnerung an die Vorsorgeuntersuchungsterminvereinbarungsbestätigung",
+            "body": "Please remember the appointment next week; bring the referral letter. ".repeat(4),
+            "send_at": send_at,
+        }),
+    )
+    .await
+    .ok();
+    visit(&browser, hub, &format!("/conversations/{conversation_id}")).await;
+    wait_text(&browser, "#scheduled", "referral letter").await;
+    assert_fits(&browser).await;
+    js(
+        &browser,
+        "document.querySelector('#scheduled').scrollIntoView();",
+    )
+    .await;
+    shot(&browser, "conversation-scheduled-390").await;
     visit(&browser, hub, &format!("/new?patient_id={patient_id}")).await;
     wait_text(&browser, ".selected-patient", "Paula Patient").await;
     assert_fits(&browser).await;
@@ -1554,6 +1577,25 @@ async fn admin_pages_fit_a_390_px_phone() {
     wait_text(&browser, "form.retire button", "Retire").await;
     assert_fits(&browser).await;
 
+    // The quiet hours, set, with their form.
+    hub.call(
+        reqwest::Method::PUT,
+        "/v1/settings/quiet-hours",
+        Some(ADMIN),
+        Some(json!({
+            "start": "21:30",
+            "end": "07:15",
+            "time_zone": "America/Argentina/ComodRivadavia",
+            "channels": ["sms", "email", "portal", "whatsapp"],
+        })),
+    )
+    .await
+    .ok();
+    visit(&browser, hub, "/admin/quiet-hours").await;
+    wait_text(&browser, "#quiet-hours-now", "From 21:30").await;
+    assert_fits(&browser).await;
+    shot(&browser, "admin-quiet-hours-390").await;
+
     // The unmatched queue with an entry, and the patients found for it.
     visit(&browser, hub, "/unmatched").await;
     let deadline = Instant::now() + WAIT;
@@ -1675,6 +1717,327 @@ async fn times_show_in_the_clinics_zone_and_lists_say_how_long_ago() {
         calls[0]["call"]["occurred_at"],
         json!("2025-11-02T05:30:00Z")
     );
+    browser.close().await.unwrap();
+}
+
+/// The clinic's date and time (New York) of the instant `at`, as a form's date and time
+/// inputs take them.
+fn new_york_form(at: chrono::DateTime<chrono::Utc>) -> (String, String) {
+    let local = at.with_timezone(&chrono_tz::America::New_York);
+    (
+        local.format("%Y-%m-%d").to_string(),
+        local.format("%H:%M").to_string(),
+    )
+}
+
+/// Fills the "Send later" date and time of the form whose ids start with `prefix` (by script:
+/// how a time input takes typing depends on the browser's locale).
+async fn send_later(client: &Client, prefix: &str, date: &str, time: &str) {
+    js(
+        client,
+        &format!(
+            "document.querySelector('#{prefix}-send-date').value = '{date}'; \
+             document.querySelector('#{prefix}-send-time').value = '{time}';"
+        ),
+    )
+    .await;
+}
+
+/// Waits until no `css` element's text contains `needle`.
+async fn wait_gone(client: &Client, css: &str, needle: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut present = false;
+        for element in client.find_all(Locator::Css(css)).await.unwrap_or_default() {
+            present |= element.text().await.unwrap_or_default().contains(needle);
+        }
+        if !present {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`{css}` still shows {needle:?} after {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+/// The pending scheduled messages of a conversation, as the API lists them to `token`.
+async fn pending_bodies(hub: &Hub, token: &str, conversation_id: &str) -> Vec<String> {
+    let listed = hub
+        .get(
+            token,
+            &format!("/v1/scheduled?conversation_id={conversation_id}&status=pending"),
+        )
+        .await;
+    listed.ok()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["body"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+const SEND: &str = "form.compose .actions button:not([name=preview])";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reception_sends_later_in_the_clinics_zone_cancels_and_sees_it_released() {
+    let mut scene = scene_with(&["--time-zone", "America/New_York"]).await;
+    let sent = scene
+        .reception_writes(json!({ "body": "Your test results are in." }))
+        .await;
+    let conversation_id = sent["conversation_id"].as_str().unwrap().to_owned();
+    let browser = scene.driver.browser(1280).await;
+    let (hub, patient_id, reception) = (&scene.hub, &scene.patient_id, &scene.reception);
+    sign_in(&browser, hub, reception).await;
+
+    // A new message sent later: a time the clocks skipped is refused naming the field, one in
+    // the past by the API; the form keeps what was typed.
+    visit(&browser, hub, &format!("/new?patient_id={patient_id}")).await;
+    wait_text(&browser, ".selected-patient", "Paula Patient").await;
+    wait_text(
+        &browser,
+        "label[for=new-send-time]",
+        "Time (America/New_York)",
+    )
+    .await;
+    assert_labelled(&browser).await;
+    click(&browser, "#new-ch-portal").await;
+    type_into(&browser, "#new-body", "See you next week.").await;
+    send_later(&browser, "new", "2025-03-09", "02:30").await;
+    click(&browser, SEND).await;
+    let refusal = wait_text(&browser, "form.compose .alert", "does not exist").await;
+    assert!(
+        refusal.contains("Send later time (America/New_York): 02:30 on 2025-03-09"),
+        "{refusal}"
+    );
+    let value = |css: &'static str| {
+        let browser = browser.clone();
+        async move { find(&browser, css).await.prop("value").await.unwrap() }
+    };
+    assert_eq!(
+        value("#new-body").await.as_deref(),
+        Some("See you next week.")
+    );
+    assert_eq!(value("#new-send-date").await.as_deref(), Some("2025-03-09"));
+    send_later(&browser, "new", "2025-03-10", "09:00").await;
+    click(&browser, SEND).await;
+    wait_text(
+        &browser,
+        "form.compose .alert",
+        "send_at must be later than now",
+    )
+    .await;
+    assert_eq!(value("#new-send-time").await.as_deref(), Some("09:00"));
+
+    // Two hours ahead: the conversation it will start lists it, due at the time typed in New
+    // York; nothing is in any timeline yet.
+    let (date, time) = new_york_form(chrono::Utc::now() + chrono::Duration::hours(2));
+    send_later(&browser, "new", &date, &time).await;
+    click(&browser, SEND).await;
+    let path = wait_path(&browser, "/conversations/").await;
+    let first = path.trim_start_matches("/conversations/").to_owned();
+    wait_text(&browser, "#scheduled .notice", "Message scheduled").await;
+    wait_text(&browser, "main", "Not started yet").await;
+    wait_text(&browser, "#scheduled .scheduled-item", "See you next week.").await;
+    let (datetime, _, shown) = time_of(&browser, "#scheduled .scheduled-item .due").await;
+    assert_eq!(shown, in_new_york(&datetime));
+    assert!(shown.starts_with(&format!("{date} {time} ")), "{shown}");
+    assert_eq!(
+        pending_bodies(hub, reception, &first).await,
+        ["See you next week."]
+    );
+    assert_labelled(&browser).await;
+    shot(&browser, "scheduled-first-message-1280").await;
+
+    // Two replies sent later in the open conversation: listed soonest first, not in the
+    // timeline.
+    visit(&browser, hub, &format!("/conversations/{conversation_id}")).await;
+    wait_text(&browser, "#timeline", "Your test results are in.").await;
+    for (body, ahead) in [
+        (
+            "Please bring your insurance card.",
+            chrono::Duration::hours(1),
+        ),
+        ("Nothing to eat from midnight.", chrono::Duration::days(1)),
+    ] {
+        click(&browser, "#reply-ch-portal").await;
+        type_into(&browser, "#reply-body", body).await;
+        let (date, time) = new_york_form(chrono::Utc::now() + ahead);
+        send_later(&browser, "reply", &date, &time).await;
+        click(&browser, SEND).await;
+        wait_text(&browser, "#scheduled .notice", "Message scheduled").await;
+        wait_text(&browser, "#scheduled", body).await;
+    }
+    let items = browser
+        .find_all(Locator::Css("#scheduled .scheduled-item"))
+        .await
+        .unwrap();
+    assert_eq!(items.len(), 2);
+    assert!(items[0].text().await.unwrap().contains("insurance card"));
+    let timeline = find(&browser, "#timeline").await.text().await.unwrap();
+    assert!(!timeline.contains("insurance card"), "{timeline}");
+    assert_labelled(&browser).await;
+    shot(&browser, "scheduled-replies-1280").await;
+
+    // Cancel the first: gone from the list, and from the API's.
+    click(
+        &browser,
+        "#scheduled .scheduled-item:first-child form.cancel-scheduled button",
+    )
+    .await;
+    wait_text(&browser, "#scheduled .notice", "cancelled").await;
+    wait_gone(&browser, "#scheduled", "insurance card").await;
+    assert_eq!(
+        pending_bodies(hub, reception, &conversation_id).await,
+        ["Nothing to eat from midnight."]
+    );
+
+    // Cancelled elsewhere meanwhile: the Cancel button says it no longer waits.
+    let other = hub
+        .get(
+            reception,
+            &format!("/v1/scheduled?conversation_id={conversation_id}&status=pending"),
+        )
+        .await;
+    let other = other.ok()["items"][0]["message_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let gone = hub
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/v1/scheduled/{other}"),
+            Some(reception),
+            None,
+        )
+        .await;
+    gone.ok();
+    click(&browser, "#scheduled form.cancel-scheduled button").await;
+    wait_text(&browser, "#scheduled .alert", "no longer waiting").await;
+    wait_text(&browser, "#scheduled .alert", "not_pending").await;
+    wait_gone(&browser, "#scheduled .scheduled-list", "midnight").await;
+
+    // Released by the scheduler at the next whole minute at least 8 s away (the time input
+    // takes minutes), written just before: a reply here, and in a second window a new message,
+    // whose page becomes the conversation once it starts.
+    let second = scene.driver.browser(1280).await;
+    sign_in(&second, hub, reception).await;
+    visit(&second, hub, &format!("/new?patient_id={patient_id}")).await;
+    wait_text(&second, ".selected-patient", "Paula Patient").await;
+    use chrono::DurationRound;
+    let soonest = chrono::Utc::now() + chrono::Duration::seconds(8);
+    let due = soonest
+        .duration_trunc(chrono::Duration::minutes(1))
+        .unwrap()
+        + chrono::Duration::minutes(1);
+    if let Ok(wait) = (due - chrono::Duration::seconds(8) - chrono::Utc::now()).to_std() {
+        tokio::time::sleep(wait).await;
+    }
+    let (date, time) = new_york_form(due);
+    click(&browser, "#reply-ch-portal").await;
+    type_into(&browser, "#reply-body", "See you at the front desk.").await;
+    send_later(&browser, "reply", &date, &time).await;
+    click(&browser, SEND).await;
+    wait_text(
+        &browser,
+        "#scheduled .scheduled-item",
+        "See you at the front desk.",
+    )
+    .await;
+    click(&second, "#new-ch-portal").await;
+    type_into(&second, "#new-body", "Welcome to the practice.").await;
+    send_later(&second, "new", &date, &time).await;
+    click(&second, SEND).await;
+    wait_text(&second, "main", "Not started yet").await;
+    wait_text(&browser, "#timeline", "See you at the front desk.").await;
+    wait_gone(&browser, "#scheduled", "front desk").await;
+    assert!(pending_bodies(hub, reception, &conversation_id)
+        .await
+        .is_empty());
+    wait_text(&second, "#timeline", "Welcome to the practice.").await;
+    wait_gone(&second, "main", "Not started yet").await;
+    second.close().await.unwrap();
+    shot(&browser, "scheduled-released-1280").await;
+    browser.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_sets_quiet_hours_on_their_page() {
+    let mut scene = scene().await;
+    let browser = scene.driver.browser(1280).await;
+    let hub = &scene.hub;
+    sign_in(&browser, hub, ADMIN).await;
+    click(&browser, "header nav a[href='/admin/quiet-hours']").await;
+    wait_text(&browser, "h1", "Quiet hours").await;
+    wait_text(&browser, "#quiet-hours-now", "Off").await;
+    assert_labelled(&browser).await;
+
+    // An unknown time zone is refused beside its field; the form keeps what was typed.
+    js(
+        &browser,
+        "document.querySelector('#qh-start').value = '22:00'; \
+         document.querySelector('#qh-end').value = '07:00';",
+    )
+    .await;
+    type_into(&browser, "#qh-time_zone", "Mars/Olympus").await;
+    click(&browser, "#qh-channel-sms").await;
+    click(&browser, "#qh-channel-whatsapp").await;
+    click(&browser, "form.quiet-hours button[type=submit]").await;
+    wait_text(&browser, "#qh-time_zone-error", "time_zone must be an IANA").await;
+    let start = find(&browser, "#qh-start")
+        .await
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(start.as_deref(), Some("22:00"));
+    let sms = find(&browser, "#qh-channel-sms")
+        .await
+        .prop("checked")
+        .await
+        .unwrap();
+    assert_eq!(sms.as_deref(), Some("true"));
+    assert_labelled(&browser).await;
+    shot(&browser, "quiet-hours-refused-1280").await;
+
+    // Set: the page and the API say so.
+    type_into(&browser, "#qh-time_zone", "Europe/Berlin").await;
+    click(&browser, "form.quiet-hours button[type=submit]").await;
+    wait_text(&browser, ".notice", "Quiet hours saved").await;
+    wait_text(
+        &browser,
+        "#quiet-hours-now",
+        "From 22:00 to 07:00 (Europe/Berlin",
+    )
+    .await;
+    let set = hub
+        .get(&scene.reception, "/v1/settings/quiet-hours")
+        .await
+        .ok()
+        .clone();
+    assert_eq!(set["start"], "22:00");
+    assert_eq!(set["end"], "07:00");
+    assert_eq!(set["time_zone"], "Europe/Berlin");
+    assert_eq!(set["channels"], json!(["sms", "whatsapp"]));
+
+    // No channel ticked is refused beside the channels.
+    click(&browser, "#qh-channel-sms").await;
+    click(&browser, "#qh-channel-whatsapp").await;
+    click(&browser, "form.quiet-hours button[type=submit]").await;
+    wait_text(&browser, "#qh-channels-error", "at least one channel").await;
+
+    // Turned off: a window of no length.
+    visit(&browser, hub, "/admin/quiet-hours").await;
+    click(&browser, "form.quiet-hours-off button").await;
+    wait_text(&browser, ".notice", "turned off").await;
+    wait_text(&browser, "#quiet-hours-now", "Off").await;
+    let off = hub
+        .get(&scene.reception, "/v1/settings/quiet-hours")
+        .await
+        .ok()
+        .clone();
+    assert_eq!(off["start"], off["end"]);
+    assert_eq!(off["time_zone"], "Europe/Berlin");
     browser.close().await.unwrap();
 }
 

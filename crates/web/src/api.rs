@@ -317,6 +317,54 @@ pub struct Written {
     pub conversation_id: Option<String>,
     /// The global position to wait for.
     pub position: u64,
+    /// For a send that was scheduled: when it is to be sent.
+    #[serde(default)]
+    pub send_at: Option<String>,
+}
+
+/// A message written now and sent later, as `GET /v1/scheduled` lists it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Scheduled {
+    /// The id the message has (or will have) in the timeline.
+    pub message_id: String,
+    /// The conversation's patient.
+    pub patient_id: String,
+    /// Channel.
+    pub channel: String,
+    /// Subject.
+    pub subject: Option<String>,
+    /// Text (rendered already when written from a template).
+    pub body: String,
+    /// Files.
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    /// When the author asked for it to be sent.
+    pub send_at: String,
+    /// When it is released: `send_at`, or the end of the quiet hours it fell into.
+    pub release_at: String,
+    /// `pending`, `sent`, `cancelled` or `failed`.
+    pub status: String,
+    /// For a failed one: the error code of the rule that failed.
+    pub failure_reason: Option<String>,
+    /// Who scheduled it.
+    pub author: Actor,
+}
+
+/// The clinic's quiet hours; every field empty while none are set.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct QuietHours {
+    /// When they begin, `HH:MM`.
+    pub start: Option<String>,
+    /// When they end, `HH:MM`.
+    pub end: Option<String>,
+    /// The IANA zone they are judged in for patients without their own.
+    pub time_zone: Option<String>,
+    /// The channels whose scheduled messages are held.
+    #[serde(default)]
+    pub channels: Vec<String>,
+    /// On a change: its global position.
+    #[serde(default)]
+    pub position: Option<u64>,
 }
 
 /// A message template at its current version.

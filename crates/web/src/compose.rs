@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
+use chrono_tz::Tz;
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -16,7 +17,7 @@ use super::nav;
 use super::page::{self, Nav};
 use super::session::{FormData, Session, Submitted};
 use super::template_choice::{self, ApprovedOnly, Offer};
-use super::{picker, Directory};
+use super::{conversation, picker, send_later, Directory};
 use crate::WebState;
 
 /// A channel the form offers, and why it is disabled when it is.
@@ -115,6 +116,10 @@ pub struct Draft {
     pub template_id: String,
     /// The chosen template's values as typed.
     pub variables: BTreeMap<String, String>,
+    /// "Send later": the date as typed (empty to send now).
+    pub send_date: String,
+    /// "Send later": the time as typed (empty to send now).
+    pub send_time: String,
 }
 
 impl Draft {
@@ -126,6 +131,8 @@ impl Draft {
             body: form.text("body").to_owned(),
             template_id: form.text(template_choice::TEMPLATE_FIELD).to_owned(),
             variables: template_choice::variables_of(form),
+            send_date: form.text(send_later::DATE_FIELD).to_owned(),
+            send_time: form.text(send_later::TIME_FIELD).to_owned(),
         }
     }
 }
@@ -238,16 +245,19 @@ pub fn message_fields(
 }
 
 /// Writes the message to `path` with the form's stored attachments and the extra fields: from
-/// the chosen template, or the typed subject and text.
+/// the chosen template, or the typed subject and text; scheduled for the "Send later" date and
+/// time, read in the clinic's `zone`, when they are filled in.
 pub async fn send_message(
     api: &Api<'_>,
     form: &FormData,
+    zone: Tz,
     path: &str,
     extra: Value,
 ) -> Result<Written, Failure> {
     if let Some(failure) = &form.upload_failure {
         return Err(failure.clone());
     }
+    let send_at = send_later::send_at(form, zone)?;
     let mut body = json!({
         "channel": form.text("channel"),
         "attachment_ids": form.attachment_ids,
@@ -263,8 +273,10 @@ pub async fn send_message(
     if let Some(key) = form.optional("idempotency_key") {
         body["idempotency_key"] = json!(key);
     }
-    if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
-        body.extend(extra);
+    for extra in [extra, send_later::api_field(send_at)] {
+        if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
+            body.extend(extra);
+        }
     }
     api.call(Method::POST, path, &body).await
 }
@@ -307,12 +319,11 @@ pub async fn send(State(state): State<WebState>, Submitted(session, form): Submi
     } else {
         json!({ "patient_id": form.text("patient_id") })
     };
-    match send_message(&api, &form, "/messages", extra).await {
-        Ok(written) => page::see_other(&format!(
-            "/conversations/{}?after={}",
-            written.conversation_id.unwrap_or_default(),
-            written.position
-        )),
+    match send_message(&api, &form, state.time_zone, "/messages", extra).await {
+        Ok(written) => conversation::written_redirect(
+            written.conversation_id.as_deref().unwrap_or(""),
+            &written,
+        ),
         Err(failure) => {
             let query = ComposeQuery {
                 patient_id: form.text("patient_id").to_owned(),
@@ -422,6 +433,7 @@ async fn render(
                     @if let Some(failure) = &failure { (page::alert(failure)) }
                     @let whatsapp_templates = offer.as_ref().is_some_and(Offer::has_whatsapp);
                     (message_fields("new", Some(&channel_options(patient, &unconfigured, whatsapp_templates)), draft, offer.as_ref()))
+                    (send_later::fields("new", state.time_zone, &draft.send_date, &draft.send_time))
                     div.actions { button type="submit" { "Send" } }
                 }
             }

@@ -1,11 +1,11 @@
-//! One conversation: its timeline (updated without a reload), reply, call log, stars,
-//! archive and reopen, and attachment downloads.
+//! One conversation: its timeline (updated without a reload), its scheduled messages, reply
+//! (now or later), call log, stars, archive and reopen, and attachment downloads. A
+//! conversation whose first message is scheduled shows that message until it starts.
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{NaiveDate, NaiveTime};
 use chrono_tz::Tz;
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -18,19 +18,24 @@ use super::entry::{entry, star_form};
 use super::inbox::counterpart_label;
 use super::nav;
 use super::page::{self, Nav};
+use super::scheduled::{self, Note, Queue};
+use super::send_later;
 use super::session::{FormData, Session, Submitted};
 use super::template_choice::Offer;
 use super::window::{self, Window};
 use super::Directory;
 use crate::WebState;
 
-/// `?after=` (a position to wait for), `?known=` (polling), and which entries to show:
-/// the newest page, `?from=<position>` every entry from there on, or `?older=<cursor>` one
-/// more page before the newest (the "Load older messages" link without scripts).
+/// `?after=` (a position to wait for), `?known=` (polling), `?done=` (what was just changed),
+/// and which entries to show: the newest page, `?from=<position>` every entry from there on,
+/// or `?older=<cursor>` one more page before the newest (the "Load older messages" link
+/// without scripts).
 #[derive(Debug, Default, Deserialize)]
 pub struct ViewQuery {
     #[serde(default)]
     after: String,
+    #[serde(default)]
+    done: String,
     #[serde(default)]
     known: String,
     #[serde(default)]
@@ -54,18 +59,25 @@ struct View {
     offer_read: bool,
     /// The clinic's clock the page is rendered by.
     clock: Clock,
+    /// The scheduled messages waiting (staff and auditors; `None` when not loaded).
+    scheduled: Option<Result<Queue, Failure>>,
 }
 
 /// Which form comes back with what was typed, and why: refused, or (a reply) for its preview.
-enum FormError {
+pub enum FormError {
+    /// The reply form, refused or for its preview.
     Reply(Option<Failure>, Draft),
+    /// The call form, refused.
     Call(Failure, CallDraft),
+    /// A cancel of a scheduled message, refused.
+    Scheduled(Failure),
+    /// Anything else on the page, refused.
     Page(Failure),
 }
 
 /// A call log as typed.
 #[derive(Debug, Clone, Default)]
-struct CallDraft {
+pub struct CallDraft {
     date: String,
     time: String,
     minutes: String,
@@ -125,6 +137,7 @@ async fn load(
         offer: None,
         offer_read: true,
         clock,
+        scheduled: None,
     })
 }
 
@@ -143,39 +156,60 @@ pub async fn show(
         },
         _ => query.from.parse().ok(),
     };
-    page_for(&state, &session, &id, &query.after, from, None).await
+    let shown = Shown {
+        after: &query.after,
+        done: &query.done,
+        from,
+    };
+    page_for(&state, &session, &id, shown, None).await
 }
 
-async fn page_for(
+/// What a conversation page is asked to show: the position to wait for, what was just changed
+/// (`?done=`), and from which timeline position on.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Shown<'a> {
+    /// A position to wait for (empty: none).
+    pub after: &'a str,
+    /// What was just changed: `scheduled`, `cancelled` (empty: nothing).
+    pub done: &'a str,
+    /// The oldest timeline position shown (`None`: the newest page).
+    pub from: Option<u64>,
+}
+
+/// The conversation page, with a form back when `error` says so.
+pub async fn page_for(
     state: &WebState,
     session: &Session,
     id: &str,
-    after: &str,
-    from: Option<u64>,
+    shown: Shown<'_>,
     error: Option<FormError>,
 ) -> Response {
     let api = Api::new(state, session);
     let view = match checked_id(id) {
-        Ok(id) => load(&api, state.clock(), &id, after, from).await,
+        Ok(id) => load(&api, state.clock(), &id, shown.after, shown.from).await,
         Err(failure) => Err(failure),
     };
     let mut view = match view {
         Ok(view) => view,
+        Err(failure) if failure.code == "not_found" && !session.is_patient() => {
+            return not_started(state, session, id, shown, error, failure).await;
+        }
         Err(failure) => return page::failure_page(Some(session), &failure),
     };
     if staff_writer(session) {
         view.offer = Some(Offer::load(&api, &view.patient_name).await);
     }
-    let status = match &error {
-        Some(FormError::Reply(Some(f), _) | FormError::Call(f, _) | FormError::Page(f)) => f.status,
-        _ => StatusCode::OK,
-    };
+    if !session.is_patient() {
+        let id = &view.conversation.id;
+        view.scheduled = Some(Queue::load(&api, id, shown.after).await);
+    }
+    let status = error_status(error.as_ref());
     let title = if session.is_patient() {
         counterpart_label(session, &view.conversation)
     } else {
         view.patient_name.clone()
     };
-    let content = render(session, &view, &title, error.as_ref());
+    let content = render(session, &view, &title, shown.done, error.as_ref());
     let unread = nav::unread(&api, session).await;
     page::respond(
         status,
@@ -183,15 +217,97 @@ async fn page_for(
     )
 }
 
-/// Whether the caller writes as staff (replies, call logs, archive).
-fn staff_writer(session: &Session) -> bool {
+/// The page's status for a form that came back: the refusal's, else 200.
+fn error_status(error: Option<&FormError>) -> StatusCode {
+    match error {
+        Some(
+            FormError::Reply(Some(f), _)
+            | FormError::Call(f, _)
+            | FormError::Scheduled(f)
+            | FormError::Page(f),
+        ) => f.status,
+        _ => StatusCode::OK,
+    }
+}
+
+/// What the Scheduled list says above its entries: a refused cancel, else what was `done`.
+fn scheduled_note<'a>(error: Option<&'a FormError>, done: &'a str) -> Note<'a> {
+    match error {
+        Some(FormError::Scheduled(failure)) => Note::Refused(failure),
+        _ => Note::Done(done),
+    }
+}
+
+/// The page of a conversation that has not started: its first message is scheduled (or was,
+/// and was cancelled). It lists the scheduled messages and reloads once the conversation
+/// starts; anything else not found is the not-found page, `failure`.
+async fn not_started(
+    state: &WebState,
+    session: &Session,
+    id: &str,
+    shown: Shown<'_>,
+    error: Option<FormError>,
+    failure: Failure,
+) -> Response {
+    let api = Api::new(state, session);
+    let Ok(id) = checked_id(id) else {
+        return page::failure_page(Some(session), &failure);
+    };
+    let Some(first) = scheduled::any(&api, &id, shown.after).await else {
+        return page::failure_page(Some(session), &failure);
+    };
+    let queue = Queue::load(&api, &id, shown.after).await;
+    let patient_name = Directory::default().name(&api, &first.patient_id).await;
+    let waiting = queue.as_ref().is_ok_and(|queue| !queue.pending.is_empty());
+    let note = scheduled_note(error.as_ref(), shown.done);
+    let content = html! {
+        div.page-head {
+            div {
+                h1 { (patient_name) }
+                p.muted { "Not started yet: the conversation begins when its first message is sent." }
+            }
+        }
+        @if let Some(FormError::Page(failure)) = &error { (page::alert(failure)) }
+        (scheduled::section(session, &state.clock(), &id, &queue, note, false))
+        @if waiting {
+            div hx-get={ "/conversations/" (id) "/updates?known=" (NOT_STARTED) }
+                hx-trigger="every 2s" hx-swap="none" {}
+        }
+        p { a href="/" { "Back to the inbox" } }
+    };
+    let unread = nav::unread(&api, session).await;
+    page::respond(
+        error_status(error.as_ref()),
+        page::shell(
+            &patient_name,
+            Some(session),
+            Nav::None,
+            unread.as_ref(),
+            content,
+        ),
+    )
+}
+
+/// `?known=` of a page whose conversation has not started: the first answer that finds it
+/// reloads the page.
+const NOT_STARTED: &str = "not-started";
+
+/// Whether the caller writes as staff (replies, call logs, archive, cancelling scheduled
+/// messages).
+pub fn staff_writer(session: &Session) -> bool {
     matches!(
         session.role(),
         domain::Role::Receptionist | domain::Role::Doctor | domain::Role::Admin
     )
 }
 
-fn render(session: &Session, view: &View, title: &str, error: Option<&FormError>) -> Markup {
+fn render(
+    session: &Session,
+    view: &View,
+    title: &str,
+    done: &str,
+    error: Option<&FormError>,
+) -> Markup {
     let c = &view.conversation;
     let staff_writer = staff_writer(session);
     let (reply_error, reply_draft) = match error {
@@ -242,6 +358,9 @@ fn render(session: &Session, view: &View, title: &str, error: Option<&FormError>
         }
         @if let Some(FormError::Page(failure)) = error { (page::alert(failure)) }
         (messages(session, view))
+        @if let Some(queue) = &view.scheduled {
+            (scheduled::section(session, &view.clock, &c.id, queue, scheduled_note(error, done), false))
+        }
         div.forms {
             @if session.is_patient() || staff_writer {
                 section.card aria-labelledby="reply-title" {
@@ -255,6 +374,7 @@ fn render(session: &Session, view: &View, title: &str, error: Option<&FormError>
                             (message_fields("reply", None, &reply_draft, None))
                         } @else {
                             (message_fields("reply", Some(options.as_deref().unwrap_or(&[])), &reply_draft, view.offer.as_ref()))
+                            (send_later::fields("reply", view.clock.zone(), &reply_draft.send_date, &reply_draft.send_time))
                         }
                         div.actions { button type="submit" { "Send reply" } }
                     }
@@ -486,10 +606,16 @@ pub async fn updates(
         .get::<Conversation>(&format!("/conversations/{id}"))
         .await
     {
+        Ok(_) if query.known == NOT_STARTED => {
+            ([("hx-refresh", "true")], StatusCode::OK).into_response()
+        }
         Ok(c) if c.position.to_string() == query.known => StatusCode::NO_CONTENT.into_response(),
         Ok(_) => match load(&api, state.clock(), &id, "", query.from.parse().ok()).await {
             Ok(mut view) => {
                 view.timeline = view.timeline.since(query.from.parse().ok());
+                if !session.is_patient() {
+                    view.scheduled = Some(Queue::load(&api, &id, "").await);
+                }
                 page::respond(StatusCode::OK, timeline_update(&api, &session, &view).await)
             }
             Err(failure) => StatusCode::from_u16(failure.status.as_u16())
@@ -500,14 +626,17 @@ pub async fn updates(
     }
 }
 
-/// The timeline with the header's status and the navigation's unread total beside it (htmx
-/// out-of-band swaps).
+/// The timeline with the header's status, the navigation's unread total and, when loaded, the
+/// scheduled messages beside it (htmx out-of-band swaps).
 async fn timeline_update(api: &Api<'_>, session: &Session, view: &View) -> Markup {
     let unread = nav::unread(api, session).await;
     html! {
         (timeline(session, view))
         span id="conv-status" hx-swap-oob="true" { (page::status_badge(&view.conversation.status)) }
         (nav::badge(unread.as_ref(), true))
+        @if let Some(queue) = &view.scheduled {
+            (scheduled::section(session, &view.clock, &view.conversation.id, queue, Note::None, true))
+        }
     }
 }
 
@@ -564,8 +693,8 @@ pub async fn reply(
     Submitted(session, form): Submitted,
 ) -> Response {
     if compose::wants_preview(&form) {
-        let shown = FormError::Reply(None, Draft::from_form(&form));
-        return page_for(&state, &session, &id, "", None, Some(shown)).await;
+        let preview = FormError::Reply(None, Draft::from_form(&form));
+        return page_for(&state, &session, &id, Shown::default(), Some(preview)).await;
     }
     let api = Api::new(&state, &session);
     let sent = match checked_id(&id) {
@@ -573,6 +702,7 @@ pub async fn reply(
             compose::send_message(
                 &api,
                 &form,
+                state.time_zone,
                 &format!("/conversations/{id}/messages"),
                 json!({}),
             )
@@ -584,27 +714,32 @@ pub async fn reply(
         Ok(written) => written_redirect(&id, &written),
         Err(failure) => {
             let error = FormError::Reply(Some(failure), Draft::from_form(&form));
-            page_for(&state, &session, &id, "", None, Some(error)).await
+            page_for(&state, &session, &id, Shown::default(), Some(error)).await
         }
     }
 }
 
-fn written_redirect(id: &str, written: &Written) -> Response {
-    page::see_other(&format!(
-        "/conversations/{id}?after={}#timeline",
-        written.position
-    ))
+/// Back to conversation `id` once `written` is in: at its timeline, or at its scheduled
+/// messages when the message was scheduled.
+pub fn written_redirect(id: &str, written: &Written) -> Response {
+    let position = written.position;
+    if written.send_at.is_some() {
+        page::see_other(&format!(
+            "/conversations/{id}?after={position}&done=scheduled#scheduled"
+        ))
+    } else {
+        page::see_other(&format!("/conversations/{id}?after={position}#timeline"))
+    }
 }
 
 /// The API's call log from the form, its date and time read in the clinic's `zone`.
 fn call_body(form: &FormData, zone: Tz) -> Result<Value, Failure> {
     let invalid =
         |message: &str| Failure::local(StatusCode::BAD_REQUEST, "invalid_request", message);
-    let date = NaiveDate::parse_from_str(form.text("date"), "%Y-%m-%d")
-        .map_err(|_| invalid("Enter the call's date."))?;
-    let time = NaiveTime::parse_from_str(form.text("time"), "%H:%M")
-        .or_else(|_| NaiveTime::parse_from_str(form.text("time"), "%H:%M:%S"))
-        .map_err(|_| invalid("Enter the call's time."))?;
+    let date =
+        clock::parse_date(form.text("date")).ok_or_else(|| invalid("Enter the call's date."))?;
+    let time =
+        clock::parse_time(form.text("time")).ok_or_else(|| invalid("Enter the call's time."))?;
     let number = |name: &str| -> Result<i64, Failure> {
         match form.optional(name) {
             None => Ok(0),
@@ -617,10 +752,8 @@ fn call_body(form: &FormData, zone: Tz) -> Result<Value, Failure> {
     let duration = number("minutes")? * 60 + number("seconds")?;
     let occurred_at = clock::to_utc(date, time, zone).ok_or_else(|| {
         invalid(&format!(
-            "Time ({zone}): {} on {date} does not exist: the clocks skipped it when they were \
-             put forward. Enter the time the clock showed.",
-            time.format("%H:%M"),
-            zone = zone.name()
+            "{} Enter the time the clock showed.",
+            clock::skipped("Time", date, time, zone)
         ))
     })?;
     let mut body = json!({
@@ -660,15 +793,8 @@ pub async fn log_call(
                 direction: form.text("direction").to_owned(),
                 summary: form.text("summary").to_owned(),
             };
-            page_for(
-                &state,
-                &session,
-                &id,
-                "",
-                None,
-                Some(FormError::Call(failure, draft)),
-            )
-            .await
+            let error = FormError::Call(failure, draft);
+            page_for(&state, &session, &id, Shown::default(), Some(error)).await
         }
     }
 }
@@ -699,15 +825,8 @@ pub async fn archive(
     match done {
         Ok(written) => written_redirect(&id, &written),
         Err(failure) => {
-            page_for(
-                &state,
-                &session,
-                &id,
-                "",
-                None,
-                Some(FormError::Page(failure)),
-            )
-            .await
+            let error = FormError::Page(failure);
+            page_for(&state, &session, &id, Shown::default(), Some(error)).await
         }
     }
 }
@@ -755,13 +874,13 @@ pub async fn star(
             page::respond(StatusCode::OK, page::alert(&failure))
         }
         Err(failure) => {
+            let error = FormError::Page(failure);
             page_for(
                 &state,
                 &session,
                 &conversation_id,
-                "",
-                None,
-                Some(FormError::Page(failure)),
+                Shown::default(),
+                Some(error),
             )
             .await
         }

@@ -16,6 +16,8 @@ mod inbox;
 mod nav;
 mod page;
 mod picker;
+mod scheduled;
+mod send_later;
 mod session;
 mod starred;
 mod template_choice;
@@ -98,6 +100,10 @@ pub fn router(state: WebState) -> Router {
         .route("/conversations/{id}/reply", post(conversation::reply))
         .route("/conversations/{id}/call", post(conversation::log_call))
         .route("/conversations/{id}/archive", post(conversation::archive))
+        .route(
+            "/conversations/{id}/scheduled/{message_id}/cancel",
+            post(scheduled::cancel),
+        )
         .route("/messages/{id}/star", post(conversation::star))
         .route("/files/{id}", get(conversation::download))
         .route(
@@ -131,6 +137,10 @@ pub fn router(state: WebState) -> Router {
         .route(
             "/admin/templates/{id}/retire",
             get(admin::templates::confirm_retire).post(admin::templates::retire),
+        )
+        .route(
+            "/admin/quiet-hours",
+            get(admin::quiet_hours::show).post(admin::quiet_hours::save),
         )
         .route("/unmatched", get(unmatched::list))
         .route("/unmatched/{id}/assign", post(unmatched::assign))

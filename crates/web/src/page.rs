@@ -24,6 +24,8 @@ pub enum Nav {
     Patients,
     /// The message templates (admins).
     Templates,
+    /// The quiet hours (admins).
+    QuietHours,
     /// The unmatched queue (reception, admins).
     Unmatched,
     /// Anything else.
@@ -117,6 +119,7 @@ pub fn shell(
                                     a href="/admin/staff" aria-current=[current(Nav::Staff)] { "Staff" }
                                     a href="/admin/patients" aria-current=[current(Nav::Patients)] { "Patients" }
                                     a href="/admin/templates" aria-current=[current(Nav::Templates)] { "Templates" }
+                                    a href="/admin/quiet-hours" aria-current=[current(Nav::QuietHours)] { "Quiet hours" }
                                 }
                             }
                         }
@@ -245,6 +248,9 @@ fn explain(failure: &Failure) -> &'static str {
         "channel_unavailable" => "This channel cannot be used for this patient right now.",
         "attachments_not_allowed" => "This channel does not carry attachments.",
         "not_caught_up" => "The inbox is still catching up; reload in a moment.",
+        "not_pending" => {
+            "This scheduled message is no longer waiting: it was just sent, cancelled, or refused at its time."
+        }
         _ => "The hub could not do this right now.",
     }
 }

@@ -366,6 +366,18 @@ impl FormData {
         Some(self.text(name)).filter(|value| !value.trim().is_empty())
     }
 
+    /// A form of these text fields (for unit tests of what pages read from forms).
+    #[cfg(test)]
+    pub fn with_fields<'a>(fields: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        FormData {
+            fields: fields
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                .collect(),
+            ..FormData::default()
+        }
+    }
+
     /// The fields whose names start with `prefix`, as `(rest of the name, value)`.
     pub fn prefixed<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
         self.fields.iter().filter_map(move |(name, value)| {

@@ -1,8 +1,11 @@
 //! The administrator's pages: the staff directory (register, permissions, tokens), the
-//! patient records (register, contact details and consent) and the message templates (write,
-//! revise, retire). Admins only; everyone else gets the page saying they may not.
+//! patient records (register, contact details and consent), the message templates (write,
+//! revise, retire) and the quiet hours. Admins only; everyone else gets the page saying they
+//! may not.
 
 pub mod patients;
+pub mod quiet_hours;
+mod quiet_hours_form;
 pub mod staff;
 mod template_form;
 pub mod templates;
@@ -125,7 +128,7 @@ fn admins_only(session: &Session) -> Option<Response> {
         &Failure::local(
             StatusCode::FORBIDDEN,
             "forbidden",
-            "Only administrators manage staff, patients and templates.",
+            "Only administrators manage staff, patients, templates and quiet hours.",
         ),
     ))
 }

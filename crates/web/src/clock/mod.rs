@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 use maud::{html, Markup};
 
-pub use local::to_utc;
+pub use local::{parse_date, parse_time, skipped, to_utc};
 pub use relative::relative;
 
 /// The clinic's time zone and the moment a page is rendered.
@@ -51,8 +51,8 @@ impl Clock {
         html! { time datetime=(raw) title=(self.zoned(raw)) { (shown) } }
     }
 
-    /// An RFC 3339 time in the clinic's zone with the zone's abbreviation.
-    fn zoned(&self, raw: &str) -> String {
+    /// An RFC 3339 time in the clinic's zone with the zone's abbreviation, as text.
+    pub fn zoned(&self, raw: &str) -> String {
         parse(raw).map_or_else(
             || raw.to_owned(),
             |at| {
