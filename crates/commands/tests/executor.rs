@@ -16,7 +16,7 @@ use store::EventStore;
 /// A fresh SQLite event log in a folder dropped with the returned guard.
 async fn sqlite() -> (Arc<dyn EventStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store = store::open_store(None, &dir.path().join("events.db"))
+    let store = store::open_store(None, &dir.path().join("events.db"), None)
         .await
         .unwrap();
     (store, dir)

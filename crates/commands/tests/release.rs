@@ -25,7 +25,7 @@ async fn events(store: &dyn EventStore) -> Vec<Event> {
 async fn a_due_message_released_by_two_nodes_is_sent_once() {
     // Given a portal first message scheduled a moment ahead
     let dir = tempfile::tempdir().unwrap();
-    let store = store::open_store(None, &dir.path().join("events.db"))
+    let store = store::open_store(None, &dir.path().join("events.db"), None)
         .await
         .unwrap();
     let service = CommandService::new(Executor::new(store.clone()), None);

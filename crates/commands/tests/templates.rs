@@ -15,7 +15,7 @@ use store::EventStore;
 
 async fn sqlite() -> (Arc<dyn EventStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store = store::open_store(None, &dir.path().join("events.db"))
+    let store = store::open_store(None, &dir.path().join("events.db"), None)
         .await
         .unwrap();
     (store, dir)

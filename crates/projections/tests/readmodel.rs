@@ -61,7 +61,7 @@ impl Bench {
             None
         };
         let url = database.as_ref().map(|d| d.url.clone());
-        let store = store::open_store(url.as_deref(), &dir.path().join("events.db"))
+        let store = store::open_store(url.as_deref(), &dir.path().join("events.db"), None)
             .await
             .unwrap();
         let model = projections::open_read_model(url.as_deref(), &dir.path().join("readmodel.db"))
