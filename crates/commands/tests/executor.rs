@@ -100,10 +100,12 @@ async fn bodies(store: &Arc<dyn EventStore>, conversation_id: ConversationId) ->
         .unwrap();
     records
         .iter()
-        .filter_map(|record| match codec::decode(record).unwrap().event {
-            Event::MessageSent(sent) => Some(sent.body),
-            _ => None,
-        })
+        .filter_map(
+            |record| match codec::decode(record, store.keyring()).unwrap().event {
+                Event::MessageSent(sent) => Some(sent.body),
+                _ => None,
+            },
+        )
         .collect()
 }
 

@@ -84,9 +84,14 @@ async fn send(
     Ok(committed
         .events
         .iter()
-        .find_map(|record| match codec::decode(record).unwrap().event {
-            Event::MessageSent(message) => Some(message),
-            _ => None,
+        .find_map(|record| {
+            match codec::decode(record, service.executor().store().keyring())
+                .unwrap()
+                .event
+            {
+                Event::MessageSent(message) => Some(message),
+                _ => None,
+            }
         })
         .unwrap())
 }

@@ -432,7 +432,7 @@ async fn reference(store: &dyn EventStore) -> Reference {
         let Some(last) = batch.last() else { break };
         after = last.position;
         for record in &batch {
-            let envelope = codec::decode(record).unwrap();
+            let envelope = codec::decode(record, store.keyring()).unwrap();
             let words = |subject: Option<&str>, body: &str| -> BTreeSet<String> {
                 format!("{} {}", subject.unwrap_or(""), body)
                     .split(|c: char| !c.is_alphanumeric())

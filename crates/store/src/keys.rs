@@ -107,6 +107,8 @@ pub(crate) enum KeyTable {
         writer: SqlitePool,
         reader: SqlitePool,
     },
+    /// No table: keys live only in this process's cache.
+    Memory,
 }
 
 /// The data keys of every subject, cached, over the `subject_keys` table.
@@ -132,6 +134,16 @@ impl Keyring {
         })
     }
 
+    /// A keyring of this process alone, with no table behind it (for tests and tools that
+    /// seal and open without a store).
+    pub fn in_memory() -> Keyring {
+        Keyring {
+            kek: Aes256Gcm::new(&random_key()),
+            table: KeyTable::Memory,
+            cache: RwLock::default(),
+        }
+    }
+
     fn slot(&self, subject: Uuid) -> Option<Slot> {
         self.cache
             .read()
@@ -154,8 +166,13 @@ impl Keyring {
             Some(Slot::Destroyed) => return Err(KeyError::Destroyed(subject).into()),
             None => {}
         }
-        let wrapped = self.wrap(&random_key());
+        let key = random_key();
+        let wrapped = self.wrap(&key);
         match &self.table {
+            KeyTable::Memory => {
+                self.remember(subject, Slot::Key(key));
+                return Ok(());
+            }
             KeyTable::Postgres(pool) => {
                 sqlx::query("INSERT INTO subject_keys (subject, wrapped) VALUES ($1, $2) ON CONFLICT (subject) DO NOTHING")
                     .bind(subject)
@@ -202,6 +219,7 @@ impl Keyring {
     async fn load(&self, subjects: impl IntoIterator<Item = Uuid>) -> Result<(), StoreError> {
         let subjects: Vec<Uuid> = subjects.into_iter().collect();
         let rows: Vec<(Uuid, Option<Vec<u8>>)> = match &self.table {
+            KeyTable::Memory => Vec::new(),
             KeyTable::Postgres(pool) => {
                 sqlx::query("SELECT subject, wrapped FROM subject_keys WHERE subject = ANY($1)")
                     .bind(&subjects)
@@ -240,6 +258,7 @@ impl Keyring {
     /// is made later) and has the database overwrite the old wrapped key.
     pub async fn destroy(&self, subject: Uuid) -> Result<(), StoreError> {
         match &self.table {
+            KeyTable::Memory => {}
             KeyTable::Postgres(pool) => {
                 sqlx::query(
                     "INSERT INTO subject_keys (subject, wrapped, destroyed_at) VALUES ($1, NULL, now()) \
