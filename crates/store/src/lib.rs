@@ -46,6 +46,7 @@ pub mod chain;
 mod error;
 mod event;
 mod group;
+pub mod metrics;
 pub mod postgres;
 mod sessions;
 pub mod sqlite;
