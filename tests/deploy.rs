@@ -1,10 +1,13 @@
 //! The production topology started by `deploy/run-local.sh` from the built binary: two API
 //! nodes, one projector and two dispatchers on one PostgreSQL database and a NATS JetStream
 //! server of the test's own, sending SMS through a local Twilio-speaking server. A dispatcher
-//! killed mid-batch and a NATS restart lose no message and send none twice.
+//! killed mid-batch and a NATS restart lose no message and send none twice. The monitoring
+//! files (Prometheus, Grafana) are checked in `deploy/monitoring.rs`.
 
 #[path = "channels/fakes.rs"]
 mod fakes;
+#[path = "deploy/monitoring.rs"]
+mod monitoring;
 mod support;
 
 use std::collections::HashMap;

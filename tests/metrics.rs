@@ -280,6 +280,24 @@ async fn metrics_need_the_token_and_cover_every_family(backend: Backend) {
             "{name} ({kind}) missing from:\n{text}"
         );
     }
+    // docs/metrics.md documents exactly these families (conflict retries need two nodes: see
+    // the test below).
+    let documented: HashSet<String> = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/metrics.md"
+    ))
+    .unwrap()
+    .lines()
+    .filter_map(|line| line.strip_prefix("| `hub_"))
+    .filter_map(|rest| rest.split('`').next())
+    .map(|name| format!("hub_{name}"))
+    .collect();
+    let exported: HashSet<String> = declared
+        .iter()
+        .map(|(name, _)| name.clone())
+        .chain(["hub_command_conflict_retries_total".to_owned()])
+        .collect();
+    assert_eq!(exported, documented);
     // Requests by route template, never by the path sent.
     let route = "/v1/conversations/{id}/messages";
     assert!(
