@@ -138,9 +138,9 @@ pub struct ProjectArgs {
 /// alone on an address of its own.
 #[derive(Debug, Clone, Args)]
 pub struct MetricsListenArgs {
-    /// Address to serve `GET /metrics` on (nothing else is served there); needs
-    /// `--metrics-token`. Without it this process serves no metrics.
-    #[arg(long, env = "HUB_METRICS_LISTEN", requires = "metrics_token")]
+    /// Address to serve `GET /metrics` on (nothing else is served there), when
+    /// `--metrics-token` is set too. Without both this process serves no metrics.
+    #[arg(long, env = "HUB_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
     /// Bearer token that `GET /metrics` requires.
     #[arg(long, env = "HUB_METRICS_TOKEN", hide_env_values = true)]

@@ -174,10 +174,11 @@ pub async fn project(args: ProjectArgs) -> anyhow::Result<()> {
 fn metrics_listener(
     args: &MetricsListenArgs,
 ) -> anyhow::Result<Option<(std::net::SocketAddr, MetricsEndpoint)>> {
-    let (Some(address), Some(token)) = (
-        args.metrics_listen,
-        cli::configured(args.metrics_token.as_deref()),
-    ) else {
+    let Some(address) = args.metrics_listen else {
+        return Ok(None);
+    };
+    let Some(token) = cli::configured(args.metrics_token.as_deref()) else {
+        println!("no HUB_METRICS_TOKEN is set: no metrics are served on {address}");
         return Ok(None);
     };
     let handle = crate::metrics::install()?;
