@@ -302,24 +302,67 @@ fn the_grafana_provisioning_files_are_well_formed() {
     }
 }
 
-/// `promtool` (Prometheus's own checker) accepts the configuration and the rules, where it is
-/// installed; without it there is nothing more to check.
-#[test]
-fn promtool_accepts_the_configuration_where_installed() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/prometheus");
-    let Ok(output) = std::process::Command::new("promtool")
-        .arg("check")
-        .arg("rules")
-        .arg(root.join("alerts.yml"))
+/// Runs `promtool` with `args`: `None` when it is not installed, else whether it succeeded
+/// (with its output).
+fn promtool(args: &[&std::ffi::OsStr]) -> Option<(bool, String)> {
+    let output = std::process::Command::new("promtool")
+        .args(args)
         .output()
-    else {
-        eprintln!("promtool is not installed: skipped");
-        return;
-    };
-    assert!(
-        output.status.success(),
+        .ok()?;
+    let printed = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+    Some((output.status.success(), printed))
+}
+
+/// `promtool` (Prometheus's own checker) accepts the configuration, the rules and every
+/// dashboard expression (as recording rules), where it is installed; without it there is
+/// nothing more to check.
+#[test]
+fn promtool_accepts_the_configuration_where_installed() {
+    let work = tempfile::tempdir().unwrap();
+    let token = work.path().join("metrics-token");
+    std::fs::write(&token, "token\n").unwrap();
+    let config = repo_file("deploy/prometheus/prometheus.yml")
+        .replace("/etc/prometheus/metrics-token", token.to_str().unwrap());
+    std::fs::write(work.path().join("prometheus.yml"), config).unwrap();
+    std::fs::write(
+        work.path().join("alerts.yml"),
+        repo_file("deploy/prometheus/alerts.yml"),
+    )
+    .unwrap();
+    let dashboard: Value =
+        serde_json::from_str(&repo_file("deploy/grafana/hub-dashboard.json")).unwrap();
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    let expressions = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|panel| panel["targets"].as_array().cloned().unwrap_or_default());
+    for (index, target) in expressions.enumerate() {
+        rules.push_str(&format!(
+            "      - record: dashboard_expression_{index}\n        expr: {}\n",
+            target["expr"]
+        ));
+    }
+    std::fs::write(work.path().join("dashboard.yml"), rules).unwrap();
+    let check = |what: &str, file: &str| {
+        let path = work.path().join(file);
+        promtool(&["check".as_ref(), what.as_ref(), path.as_os_str()])
+    };
+    for (what, file) in [
+        ("config", "prometheus.yml"),
+        ("rules", "alerts.yml"),
+        ("rules", "dashboard.yml"),
+    ] {
+        match check(what, file) {
+            None => {
+                eprintln!("promtool is not installed: skipped");
+                return;
+            }
+            Some((ok, printed)) => assert!(ok, "promtool check {what} {file}: {printed}"),
+        }
+    }
 }
