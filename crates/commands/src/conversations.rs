@@ -43,15 +43,7 @@ impl Decision for ConversationDecision {
     }
 
     fn kind(&self) -> &'static str {
-        match self.command {
-            ConversationCommand::StartConversation(_) => "start_conversation",
-            ConversationCommand::SendMessage(_) => "send_message",
-            ConversationCommand::LogCall(_) => "log_call",
-            ConversationCommand::MarkRead(_) => "mark_read",
-            ConversationCommand::SetStar(_) => "set_star",
-            ConversationCommand::SetArchived(_) => "set_archived",
-            ConversationCommand::ReceiveMessage(_) => "receive_message",
-        }
+        self.command.name()
     }
 
     async fn decide(&mut self, ws: &mut Workspace<'_>) -> Result<Decided<()>, CommandError> {
