@@ -2,6 +2,7 @@
 //! errors, the CLI, the OpenAPI document and health.
 
 mod audit;
+mod metrics;
 mod support;
 
 use std::collections::HashSet;

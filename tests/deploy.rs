@@ -1,10 +1,14 @@
 //! The production topology started by `deploy/run-local.sh` from the built binary: two API
 //! nodes, one projector and two dispatchers on one PostgreSQL database and a NATS JetStream
 //! server of the test's own, sending SMS through a local Twilio-speaking server. A dispatcher
-//! killed mid-batch and a NATS restart lose no message and send none twice.
+//! killed mid-batch and a NATS restart lose no message and send none twice, and every process
+//! serves its metrics behind the token. The monitoring files (Prometheus, Grafana) are checked
+//! in `deploy/monitoring.rs`.
 
 #[path = "channels/fakes.rs"]
 mod fakes;
+#[path = "deploy/monitoring.rs"]
+mod monitoring;
 mod support;
 
 use std::collections::HashMap;
@@ -91,8 +95,19 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `deploy/run-local.sh` with the test's settings.
-fn script(run_dir: &Path, database: &str, nats: &str, twilio: &FakeApi, ports: &str) -> Command {
+/// The token every process of the topology serves `/metrics` with.
+const METRICS_TOKEN: &str = "topology-metrics-token";
+
+/// `deploy/run-local.sh` with the test's settings (`ports` holds the API nodes' ports and then
+/// the metrics ports of the projector and the two dispatchers).
+fn script(run_dir: &Path, database: &str, nats: &str, twilio: &FakeApi, ports: &[u16]) -> Command {
+    let words = |ports: &[u16]| {
+        ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     let mut command = Command::new("bash");
     command
         .arg(concat!(
@@ -101,7 +116,9 @@ fn script(run_dir: &Path, database: &str, nats: &str, twilio: &FakeApi, ports: &
         ))
         .env("HUB_BIN", env!("CARGO_BIN_EXE_hub"))
         .env("HUB_RUN_DIR", run_dir)
-        .env("HUB_API_PORTS", ports)
+        .env("HUB_API_PORTS", words(&ports[..2]))
+        .env("HUB_METRICS_PORTS", words(&ports[2..]))
+        .env("HUB_METRICS_TOKEN", METRICS_TOKEN)
         .env("HUB_DATABASE_URL", database)
         .env("HUB_NATS_URL", nats)
         .env("HUB_BOOTSTRAP_ADMIN_TOKEN", ADMIN)
@@ -150,7 +167,7 @@ async fn the_local_topology_sends_through_both_api_nodes_and_survives_faults() {
     let mut nats = NatsServer::start().await;
     let twilio = FakeApi::twilio().await;
     let run_dir = tempfile::tempdir().unwrap();
-    let ports = format!("{} {}", free_port(), free_port());
+    let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
     let mut start = script(run_dir.path(), &database.url, &nats.url(), &twilio, &ports)
         .arg("start")
         .stdout(Stdio::piped())
@@ -266,6 +283,8 @@ async fn the_local_topology_sends_through_both_api_nodes_and_survives_faults() {
         messages.len() - unknown
     );
 
+    check_metrics(&http, &nodes, &ports).await;
+
     let stop = script(run_dir.path(), &database.url, &nats.url(), &twilio, &ports)
         .arg("stop")
         .status()
@@ -273,4 +292,53 @@ async fn the_local_topology_sends_through_both_api_nodes_and_survives_faults() {
         .unwrap();
     assert!(stop.success());
     database.drop_database().await.unwrap();
+}
+
+/// Every live process of the topology serves `/metrics` behind the token: the API nodes on
+/// their ports with the projections' lag, the projector and the surviving dispatcher on their
+/// metrics ports, whose SMS queue drains to 0.
+async fn check_metrics(http: &reqwest::Client, nodes: &[String], ports: &[u16]) {
+    let scrape = |url: String| async move {
+        let response = http
+            .get(&url)
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{url}");
+        response.text().await.unwrap()
+    };
+    let projector = format!("http://127.0.0.1:{}/metrics", ports[2]);
+    let dispatcher = format!("http://127.0.0.1:{}/metrics", ports[4]);
+    let refused = http.get(&projector).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    for node in nodes {
+        let text = scrape(format!("{node}/metrics")).await;
+        assert!(text.contains("hub_http_requests_total{"), "{text}");
+        assert!(
+            text.contains("hub_projection_lag_seconds{projection=\"inbox\"}"),
+            "{text}"
+        );
+    }
+    let text = scrape(projector).await;
+    assert!(
+        text.contains("hub_projection_position{projection=\"inbox\"}"),
+        "{text}"
+    );
+    let mut text = String::new();
+    for _ in 0..40 {
+        text = scrape(dispatcher.clone()).await;
+        if text.contains("hub_dispatch_queue_depth{channel=\"sms\"} 0\n") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        text.contains("hub_dispatch_queue_depth{channel=\"sms\"} 0\n"),
+        "the SMS queue drains: {text}"
+    );
+    assert!(
+        text.contains("hub_dispatch_outcomes_total{channel=\"sms\",outcome=\"sent\"}"),
+        "{text}"
+    );
 }

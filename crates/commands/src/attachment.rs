@@ -25,6 +25,10 @@ impl Decision for StoreAttachment {
         self.attachment.id.stream()
     }
 
+    fn kind(&self) -> &'static str {
+        "store_attachment"
+    }
+
     async fn decide(&mut self, ws: &mut Workspace<'_>) -> Result<Decided<()>, CommandError> {
         let event = Event::AttachmentStored(AttachmentStored {
             attachment: self.attachment.clone(),

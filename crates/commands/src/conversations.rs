@@ -42,6 +42,10 @@ impl Decision for ConversationDecision {
         }
     }
 
+    fn kind(&self) -> &'static str {
+        self.command.name()
+    }
+
     async fn decide(&mut self, ws: &mut Workspace<'_>) -> Result<Decided<()>, CommandError> {
         if let Some(once) = &self.once {
             if ws.exists(once).await? {

@@ -64,6 +64,12 @@ pub trait Decision: Send + 'static {
     /// The stream this decision contends on; decisions on one lane are decided one at a time.
     fn lane(&self) -> String;
 
+    /// What kind of command this is, for metrics: a name from a fixed set (never an id or any
+    /// other value of the command), such as `send_message`. By default the type's name.
+    fn kind(&self) -> &'static str {
+        crate::metrics::type_kind::<Self>()
+    }
+
     /// Reads the states it needs from `ws` and decides: the events to append (none when there
     /// is nothing to do) and the answer. A domain refusal is an error.
     async fn decide(
@@ -154,6 +160,7 @@ pub struct Executed<T> {
 #[async_trait::async_trait]
 trait Job: Send {
     fn origin(&self) -> &Origin;
+    fn kind(&self) -> &'static str;
     fn keyed(&self) -> bool;
     async fn decide(&mut self, ws: &mut Workspace<'_>) -> Result<Vec<Event>, CommandError>;
     fn finish(self: Box<Self>, result: Result<Committed, CommandError>);
@@ -170,6 +177,10 @@ struct Pending<D: Decision> {
 impl<D: Decision> Job for Pending<D> {
     fn origin(&self) -> &Origin {
         &self.origin
+    }
+
+    fn kind(&self) -> &'static str {
+        self.decision.kind()
     }
 
     fn keyed(&self) -> bool {
@@ -224,8 +235,20 @@ impl Executor {
         Ok(cache.load(self.store.as_ref(), stream).await?.state)
     }
 
-    /// Decides `decision` in its lane and appends its events; answers its own outcome.
+    /// Decides `decision` in its lane and appends its events; answers its own outcome (and
+    /// counts it by the decision's kind).
     pub async fn execute<D: Decision>(
+        self: &Arc<Self>,
+        origin: Origin,
+        decision: D,
+    ) -> Result<Executed<D::Answer>, CommandError> {
+        let kind = decision.kind();
+        let result = self.execute_uncounted(origin, decision).await;
+        crate::metrics::answered(kind, &result);
+        result
+    }
+
+    async fn execute_uncounted<D: Decision>(
         self: &Arc<Self>,
         origin: Origin,
         decision: D,
@@ -390,6 +413,11 @@ impl Executor {
                     tracing::debug!(attempt, "version clash; deciding the batch again");
                     jobs = decided.into_iter().map(|(job, _)| job).collect();
                     jobs.extend(answered_later.into_iter().map(|(job, _)| job));
+                    // These are decided again because of the clash (the undecided ones would
+                    // have been anyway).
+                    for job in &jobs {
+                        crate::metrics::conflict_retry(job.kind());
+                    }
                     jobs.extend(undecided);
                     fresh = true;
                     let backoff = rand::thread_rng().gen_range(1..=(2u64 << attempt.min(6)));

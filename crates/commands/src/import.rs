@@ -25,6 +25,10 @@ impl Decision for ImportStreams {
             .map_or_else(|| "import".to_owned(), Event::stream)
     }
 
+    fn kind(&self) -> &'static str {
+        "import_streams"
+    }
+
     async fn decide(&mut self, ws: &mut Workspace<'_>) -> Result<Decided<()>, CommandError> {
         for event in &self.events {
             ws.expect(event.stream(), ExpectedVersion::NoStream);

@@ -20,6 +20,7 @@ pub mod error;
 pub mod executor;
 pub mod follow;
 pub mod import;
+pub mod metrics;
 pub mod patients;
 pub mod quiet_hours;
 pub mod release;

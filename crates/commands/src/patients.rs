@@ -66,6 +66,16 @@ impl Decision for PatientDecision {
         self.patient_id.stream()
     }
 
+    fn kind(&self) -> &'static str {
+        match &self.change {
+            PatientChange::Command(PatientCommand::RegisterPatient(_)) => "register_patient",
+            PatientChange::Command(PatientCommand::ChangePatientContact(_))
+            | PatientChange::Patch(_) => "change_patient_contact",
+            PatientChange::Command(PatientCommand::RotateToken(_)) => "rotate_patient_token",
+            PatientChange::Command(PatientCommand::RevokeTokens(_)) => "revoke_patient_tokens",
+        }
+    }
+
     async fn decide(&mut self, ws: &mut Workspace<'_>) -> Result<Decided<()>, CommandError> {
         let patient = ws.get::<Patient>(&self.patient_id.stream()).await?;
         let command = match &self.change {

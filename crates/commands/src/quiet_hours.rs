@@ -27,6 +27,10 @@ impl Decision for QuietHoursDecision {
         QUIET_HOURS_STREAM.to_owned()
     }
 
+    fn kind(&self) -> &'static str {
+        "set_quiet_hours"
+    }
+
     async fn decide(&mut self, ws: &mut Workspace<'_>) -> Result<Decided<()>, CommandError> {
         let setting = ws.get::<QuietHoursSetting>(QUIET_HOURS_STREAM).await?;
         let context = Context {

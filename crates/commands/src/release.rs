@@ -47,6 +47,10 @@ impl Decision for ReleaseScheduledDecision {
         scheduled_stream(self.message_id)
     }
 
+    fn kind(&self) -> &'static str {
+        "release_scheduled"
+    }
+
     async fn decide(
         &mut self,
         ws: &mut Workspace<'_>,

@@ -47,6 +47,10 @@ impl Decision for ScheduleDecision {
             .unwrap_or_else(|| self.command.conversation_id().stream())
     }
 
+    fn kind(&self) -> &'static str {
+        "schedule_message"
+    }
+
     async fn decide(&mut self, ws: &mut Workspace<'_>) -> Result<Decided<()>, CommandError> {
         let stream = self
             .message_stream()

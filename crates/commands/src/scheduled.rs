@@ -28,6 +28,10 @@ impl Decision for CancelScheduledDecision {
         scheduled_stream(self.message_id)
     }
 
+    fn kind(&self) -> &'static str {
+        "cancel_scheduled"
+    }
+
     async fn decide(&mut self, ws: &mut Workspace<'_>) -> Result<Decided<()>, CommandError> {
         self.principal.ensure_may_use_hub()?;
         let scheduled = ws.get::<Scheduled>(&self.lane()).await?;

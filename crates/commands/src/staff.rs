@@ -27,6 +27,15 @@ impl Decision for StaffDecision {
         self.staff_id.stream()
     }
 
+    fn kind(&self) -> &'static str {
+        match self.command {
+            StaffCommand::RegisterStaff(_) => "register_staff",
+            StaffCommand::ChangePermissions(_) => "change_permissions",
+            StaffCommand::RotateToken(_) => "rotate_staff_token",
+            StaffCommand::RevokeTokens(_) => "revoke_staff_tokens",
+        }
+    }
+
     async fn decide(&mut self, ws: &mut Workspace<'_>) -> Result<Decided<()>, CommandError> {
         let staff = ws.get::<Staff>(&self.staff_id.stream()).await?;
         let context = Context {

@@ -27,6 +27,14 @@ impl Decision for TemplateDecision {
         self.command.template_id().stream()
     }
 
+    fn kind(&self) -> &'static str {
+        match self.command {
+            TemplateCommand::CreateTemplate(_) => "create_template",
+            TemplateCommand::ReviseTemplate(_) => "revise_template",
+            TemplateCommand::RetireTemplate(_) => "retire_template",
+        }
+    }
+
     async fn decide(&mut self, ws: &mut Workspace<'_>) -> Result<Decided<u32>, CommandError> {
         let template = ws
             .get::<Template>(&self.command.template_id().stream())

@@ -23,6 +23,10 @@ impl Decision for KeepUnmatched {
         self.message.unmatched_id.stream()
     }
 
+    fn kind(&self) -> &'static str {
+        "keep_unmatched"
+    }
+
     async fn decide(&mut self, ws: &mut Workspace<'_>) -> Result<Decided<bool>, CommandError> {
         let stream = self.message.unmatched_id.stream();
         if ws.exists(&stream).await? {

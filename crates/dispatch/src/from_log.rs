@@ -9,6 +9,7 @@ use futures::StreamExt;
 use store::{EventStore, StoreError};
 
 use crate::outbound::{Dispatcher, Handled};
+use crate::queue::{Progress, Sampler};
 
 /// The name of this dispatcher's checkpoint in the event store.
 pub const CHECKPOINT: &str = "dispatch";
@@ -28,6 +29,8 @@ pub async fn run(
     let start = store.consumer_checkpoint(CHECKPOINT).await?;
     tracing::info!(position = start, channels = ?dispatcher.channels(), "dispatching from the event log");
     let mut events = store.subscribe(start);
+    let progress = Progress::at(start);
+    let _sampler = Sampler::start(store.clone(), dispatcher.channels(), progress.clone());
     loop {
         let record = tokio::select! {
             _ = &mut shutdown => return Ok(()),
@@ -62,5 +65,6 @@ pub async fn run(
                 }
             }
         }
+        progress.finished(record.position);
     }
 }

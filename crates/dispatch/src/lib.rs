@@ -12,9 +12,11 @@
 pub mod from_log;
 pub mod inbound;
 mod log;
+pub mod metrics;
 pub mod nats;
 pub mod outbound;
 pub mod provider;
+mod queue;
 pub mod retry;
 pub mod scheduler;
 pub mod status;

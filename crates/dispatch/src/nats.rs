@@ -16,6 +16,7 @@ use futures::StreamExt;
 use store::EventStore;
 
 use crate::outbound::{Dispatcher, Handled};
+use crate::queue::{Progress, Sampler};
 
 /// Where on NATS the hub's events go: the JetStream stream and its subject prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,6 +208,11 @@ pub async fn consume(
         .await
         .map_err(nats_error)?;
     tracing::info!(consumer = %name, "dispatching from NATS JetStream");
+    // Until the first message says where this consumer is in the log, the queue counts what
+    // is committed from now on.
+    let store = dispatcher.event_store();
+    let progress_in_log = Progress::at(store.head_position().await?);
+    let _sampler = Sampler::start(store, vec![channel], progress_in_log.clone());
     loop {
         let message = tokio::select! {
             _ = &mut shutdown => return Ok(()),
@@ -228,6 +234,9 @@ pub async fn consume(
             matches!(&envelope.event, domain::Event::MessageSent(m) if m.channel == channel);
         if !is_ours {
             message.ack().await.map_err(nats_error)?;
+            if let Some(at) = log_position(&message) {
+                progress_in_log.finished(at);
+            }
             continue;
         }
         let progress = {
@@ -254,6 +263,21 @@ pub async fn consume(
                 AckKind::Nak(Some(Duration::from_secs(1)))
             }
         };
+        let finished = matches!(ack, AckKind::Ack);
         message.ack_with(ack).await.map_err(nats_error)?;
+        if let Some(at) = log_position(&message).filter(|_| finished) {
+            progress_in_log.finished(at);
+        }
     }
+}
+
+/// The event log position a relayed message carries in its [`POSITION_HEADER`].
+fn log_position(message: &async_nats::jetstream::Message) -> Option<u64> {
+    message
+        .headers
+        .as_ref()?
+        .get(POSITION_HEADER)?
+        .as_str()
+        .parse()
+        .ok()
 }

@@ -90,6 +90,11 @@ impl Dispatcher {
         self.executor.store().as_ref()
     }
 
+    /// The event log this dispatcher records in.
+    pub(crate) fn event_store(&self) -> Arc<dyn EventStore> {
+        self.executor.store().clone()
+    }
+
     /// The channels this dispatcher sends on.
     pub fn channels(&self) -> Vec<Channel> {
         let mut channels: Vec<_> = self.providers.keys().copied().collect();
@@ -131,6 +136,7 @@ impl Dispatcher {
             Some(Claimed::HeldElsewhere(until)) => return Ok(Handled::HeldElsewhere(until)),
             Some(Claimed::Abandoned) | None => {
                 tracing::warn!(message_id = %message.message_id, "claim without outcome found: failed as outcome_unknown");
+                crate::metrics::settled(message.channel, DeliveryStatus::Failed);
                 return Ok(Handled::Settled(DeliveryStatus::Failed));
             }
         };
@@ -220,7 +226,10 @@ impl Dispatcher {
     ) -> Result<Vec<String>, String> {
         let mut attempt = 1;
         loop {
-            match provider.send(message).await {
+            let started = std::time::Instant::now();
+            let sent = provider.send(message).await;
+            crate::metrics::attempted(message.channel, &sent, started.elapsed());
+            match sent {
                 Ok(accepted) => return Ok(accepted.provider_message_ids),
                 Err(SendError::Transient(error)) if attempt < self.config.retry.max_attempts => {
                     let wait = self.config.retry.backoff(attempt);
@@ -269,7 +278,10 @@ impl Dispatcher {
                 provider_message_ids: ids.clone(),
             };
             match self.executor.execute(Origin::system(), record).await {
-                Ok(executed) => return Ok(Handled::Settled(executed.answer.unwrap_or(status))),
+                Ok(executed) => {
+                    crate::metrics::settled(claim.channel, status);
+                    return Ok(Handled::Settled(executed.answer.unwrap_or(status)));
+                }
                 Err(CommandError::Store(error)) if attempt < OUTCOME_ATTEMPTS => {
                     tracing::warn!(%error, attempt, "recording a dispatch outcome failed; retrying");
                     tokio::time::sleep(self.config.retry.backoff(attempt)).await;
@@ -310,6 +322,10 @@ impl Decision for ClaimMessage {
 
     fn lane(&self) -> String {
         dispatch_stream(self.message.message_id)
+    }
+
+    fn kind(&self) -> &'static str {
+        "claim_dispatch"
     }
 
     async fn decide(&mut self, ws: &mut Workspace<'_>) -> Result<Decided<Claimed>, CommandError> {
@@ -355,6 +371,10 @@ impl Decision for RecordOutcome {
 
     fn lane(&self) -> String {
         dispatch_stream(self.claim.message_id)
+    }
+
+    fn kind(&self) -> &'static str {
+        "record_dispatch_outcome"
     }
 
     async fn decide(

@@ -94,6 +94,10 @@ impl Decision for RecordReport {
         dispatch_stream(self.link.message_id)
     }
 
+    fn kind(&self) -> &'static str {
+        "record_delivery_report"
+    }
+
     async fn decide(
         &mut self,
         ws: &mut Workspace<'_>,

@@ -256,6 +256,20 @@ impl ConversationCommand {
             ConversationCommand::ReceiveMessage(c) => c.conversation_id,
         }
     }
+
+    /// The command's name in snake case (`send_message`), as metrics label it: never a value
+    /// of the command.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ConversationCommand::StartConversation(_) => "start_conversation",
+            ConversationCommand::SendMessage(_) => "send_message",
+            ConversationCommand::LogCall(_) => "log_call",
+            ConversationCommand::MarkRead(_) => "mark_read",
+            ConversationCommand::SetStar(_) => "set_star",
+            ConversationCommand::SetArchived(_) => "set_archived",
+            ConversationCommand::ReceiveMessage(_) => "receive_message",
+        }
+    }
 }
 
 /// Every command that a patient's record decides.

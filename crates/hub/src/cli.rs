@@ -49,7 +49,7 @@ pub enum Command {
     /// Serve the HTTP API, with the projector in the same process.
     Serve(ServeArgs),
     /// Run only the projector that keeps the read models up to date.
-    Project(StorageArgs),
+    Project(ProjectArgs),
     /// Run only the channel dispatchers (and, with `--nats-url`, the relay to JetStream).
     Dispatch(DispatchArgs),
     /// Rebuild the read models from the event log (blue/green), or build a point-in-time copy.
@@ -122,6 +122,40 @@ pub struct ServeArgs {
     /// in it and read the times typed into them in it.
     #[arg(long, env = "HUB_TIME_ZONE", default_value = "UTC", value_parser = time_zone)]
     pub time_zone: chrono_tz::Tz,
+    /// Bearer token that `GET /metrics` (Prometheus text format, on the listen address)
+    /// requires; without it `/metrics` is not served.
+    #[arg(long, env = "HUB_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+}
+
+/// `hub project`.
+#[derive(Debug, Args)]
+pub struct ProjectArgs {
+    /// Storage.
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    /// Metrics.
+    #[command(flatten)]
+    pub metrics: MetricsListenArgs,
+}
+
+/// `/metrics` for the processes that serve no API (`hub project`, `hub dispatch`): served
+/// alone on an address of its own.
+#[derive(Debug, Clone, Args)]
+pub struct MetricsListenArgs {
+    /// Address to serve `GET /metrics` on (nothing else is served there), when
+    /// `--metrics-token` is set too. Without both this process serves no metrics.
+    #[arg(long, env = "HUB_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Bearer token that `GET /metrics` requires.
+    #[arg(long, env = "HUB_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+}
+
+/// A configured token: `None` when absent or blank (an empty `HUB_METRICS_TOKEN=` in an
+/// environment file turns metrics off rather than accepting an empty token).
+pub fn configured(token: Option<&str>) -> Option<&str> {
+    token.map(str::trim).filter(|token| !token.is_empty())
 }
 
 /// An IANA time zone name, or what to give instead.
@@ -158,6 +192,9 @@ pub struct DispatchArgs {
     /// How outbound messages are dispatched.
     #[command(flatten)]
     pub dispatch: DispatchTuning,
+    /// Metrics.
+    #[command(flatten)]
+    pub metrics: MetricsListenArgs,
 }
 
 /// How outbound messages reach the dispatchers, and how the dispatchers retry.

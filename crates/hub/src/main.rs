@@ -6,6 +6,7 @@ mod cli;
 mod error;
 mod http;
 mod inbound;
+mod metrics;
 mod providers;
 mod run;
 mod server;

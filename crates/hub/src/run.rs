@@ -14,8 +14,10 @@ use tokio::net::TcpListener;
 
 use crate::blobs::BlobStore;
 use crate::cli::{
-    AdminArgs, AdminCommand, BlobArgs, DispatchArgs, EventsArgs, ReplayArgs, ServeArgs, StorageArgs,
+    self, AdminArgs, AdminCommand, BlobArgs, DispatchArgs, EventsArgs, MetricsListenArgs,
+    ProjectArgs, ReplayArgs, ServeArgs, StorageArgs,
 };
+use crate::http::metrics::MetricsEndpoint;
 use crate::http::{self, AppState};
 use crate::server;
 use crate::workers::{self, Shutdown};
@@ -82,6 +84,11 @@ fn open_blobs(blobs: &BlobArgs, storage: &StorageArgs) -> anyhow::Result<Arc<Blo
 
 /// `hub serve`: the API, with the projectors and dispatchers beside it unless `--api-only`.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Before anything records: what happens before the recorder is installed is not counted.
+    let metrics_token = cli::configured(args.metrics_token.as_deref());
+    let metrics = metrics_token
+        .map(|_| crate::metrics::install())
+        .transpose()?;
     let (store, read_model) = open(&args.storage).await?;
     let blobs = open_blobs(&args.blobs, &args.storage)?;
     let providers = args.providers.providers()?;
@@ -103,13 +110,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             &shutdown(),
         ));
     }
-    let state = AppState::new(
+    let mut state = AppState::new(
         commands,
-        read_model,
+        read_model.clone(),
         blobs,
         args.providers.channel_report(&providers),
     )
     .with_webhooks(args.providers.webhook_secrets(), providers.whatsapp.clone());
+    if let (Some(handle), Some(token)) = (metrics, metrics_token) {
+        state = state
+            .with_metrics(MetricsEndpoint::new(handle, token).observing(store.clone(), read_model));
+    }
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -121,6 +132,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     println!("hub listening on http://{address} ({backend})");
     println!("web pages at http://{address}/: sign in with a staff or patient token");
+    if metrics_token.is_some() {
+        println!("metrics at http://{address}/metrics (bearer HUB_METRICS_TOKEN)");
+    }
     if args.bootstrap_admin_token.is_none() {
         println!(
             "no HUB_BOOTSTRAP_ADMIN_TOKEN is set: create the first admin with `hub admin create --name NAME` (it prints the admin's token)"
@@ -139,13 +153,55 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `hub project`: only the projectors.
-pub async fn project(storage: StorageArgs) -> anyhow::Result<()> {
-    let (store, read_model) = open(&storage).await?;
+/// `hub project`: only the projectors (and `/metrics` on its own address when configured).
+pub async fn project(args: ProjectArgs) -> anyhow::Result<()> {
+    let metrics = metrics_listener(&args.metrics)?;
+    let (store, read_model) = open(&args.storage).await?;
     println!("projecting into the read models; Ctrl-C stops");
-    let workers = workers::start_projectors(&store, &read_model, &shutdown());
+    let mut workers = workers::start_projectors(&store, &read_model, &shutdown());
+    if let Some((address, endpoint)) = metrics {
+        let endpoint = endpoint.observing(store.clone(), read_model.clone());
+        workers.push(serve_metrics(address, endpoint).await?);
+    }
     futures::future::join_all(workers).await;
     Ok(())
+}
+
+/// The address and endpoint of `/metrics` for a process that serves no API, when configured
+/// (the recorder is installed then).
+fn metrics_listener(
+    args: &MetricsListenArgs,
+) -> anyhow::Result<Option<(std::net::SocketAddr, MetricsEndpoint)>> {
+    let Some(address) = args.metrics_listen else {
+        return Ok(None);
+    };
+    let Some(token) = cli::configured(args.metrics_token.as_deref()) else {
+        println!("no HUB_METRICS_TOKEN is set: no metrics are served on {address}");
+        return Ok(None);
+    };
+    let handle = crate::metrics::install()?;
+    Ok(Some((address, MetricsEndpoint::new(handle, token))))
+}
+
+/// Serves `/metrics` alone on `address` until the process is asked to stop.
+async fn serve_metrics(
+    address: std::net::SocketAddr,
+    endpoint: MetricsEndpoint,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("listening for metrics on {address}"))?;
+    println!("metrics at http://{}/metrics", listener.local_addr()?);
+    let limits = server::Limits {
+        max_connections: 64,
+        header_timeout: Duration::from_secs(10),
+    };
+    let router = http::metrics_only(endpoint);
+    Ok(tokio::spawn(async move {
+        if let Err(error) = server::serve(listener, router, limits, shutdown_signal()).await {
+            tracing::error!(%error, "the metrics listener stopped");
+        }
+    }))
 }
 
 /// The write path over `store`, with its caches kept current from the log.
@@ -157,6 +213,7 @@ fn executor(store: &Arc<dyn EventStore>) -> Arc<Executor> {
 
 /// `hub dispatch`: only the dispatchers (and the relay to NATS when configured).
 pub async fn dispatch(args: DispatchArgs) -> anyhow::Result<()> {
+    let metrics = metrics_listener(&args.metrics)?;
     std::fs::create_dir_all(&args.storage.data_dir)
         .with_context(|| format!("creating data folder {}", args.storage.data_dir.display()))?;
     let store = open_event_store(&args.storage).await?;
@@ -165,7 +222,7 @@ pub async fn dispatch(args: DispatchArgs) -> anyhow::Result<()> {
     let channels: Vec<_> = providers.all.iter().map(|p| p.channel().as_str()).collect();
     let via = args.dispatch.nats_url.as_deref().unwrap_or("the event log");
     println!("dispatching {channels:?} from {via}; Ctrl-C stops");
-    let workers = workers::start_dispatch(
+    let mut workers = workers::start_dispatch(
         &executor(&store),
         blobs,
         &providers,
@@ -175,6 +232,9 @@ pub async fn dispatch(args: DispatchArgs) -> anyhow::Result<()> {
     );
     if workers.is_empty() {
         anyhow::bail!("no provider is configured: nothing to dispatch");
+    }
+    if let Some((address, endpoint)) = metrics {
+        workers.push(serve_metrics(address, endpoint).await?);
     }
     futures::future::join_all(workers).await;
     Ok(())

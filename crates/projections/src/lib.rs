@@ -9,6 +9,7 @@
 
 mod directory;
 mod fold;
+pub mod metrics;
 mod model;
 mod projector;
 mod query;

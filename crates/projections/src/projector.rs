@@ -108,6 +108,8 @@ impl Projector {
         let tables = self.model.read_live().await?;
         let mut checkpoint = self.model.checkpoint_of(&tables, self.projection).await?;
         self.signal(checkpoint);
+        let head = *self.store.head_watch().borrow();
+        crate::metrics::applied(self.projection, checkpoint, head.max(checkpoint));
         tracing::info!(
             checkpoint,
             generation = tables.namespace(),
@@ -139,6 +141,8 @@ impl Projector {
                 BatchOutcome::Applied(position) => {
                     checkpoint = position;
                     self.signal(position);
+                    let head = *self.store.head_watch().borrow();
+                    crate::metrics::applied(self.projection, position, head.max(position));
                 }
                 BatchOutcome::Moved => return Ok(()),
             }

@@ -5,6 +5,7 @@
 //! answered on its own: one flush for the group instead of one per append.
 
 use std::future::Future;
+use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -34,20 +35,23 @@ impl<T> Pending<T> {
 /// The queue of a store's committer task. Cheap to clone; the task ends when every clone is gone.
 pub(crate) struct Committer<T> {
     queue: mpsc::Sender<Pending<T>>,
+    backend: &'static str,
 }
 
 impl<T> Clone for Committer<T> {
     fn clone(&self) -> Self {
         Committer {
             queue: self.queue.clone(),
+            backend: self.backend,
         }
     }
 }
 
 impl<T: Send + 'static> Committer<T> {
     /// Starts the committer task: `commit` gets every group of queued appends in turn (at
-    /// least one, at most [`MAX_GROUP`]) and must answer each of them.
-    pub fn spawn<F, Fut>(mut commit: F) -> Self
+    /// least one, at most [`MAX_GROUP`]) and must answer each of them. Each group's latency
+    /// and size are reported under `backend` (`postgres` or `sqlite`).
+    pub fn spawn<F, Fut>(backend: &'static str, mut commit: F) -> Self
     where
         F: FnMut(Vec<Pending<T>>) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send,
@@ -62,20 +66,25 @@ impl<T: Send + 'static> Committer<T> {
                         Err(_) => break,
                     }
                 }
+                let (size, started) = (group.len(), Instant::now());
                 commit(group).await;
+                crate::metrics::group_committed(backend, size, started.elapsed());
             }
         });
-        Committer { queue }
+        Committer { queue, backend }
     }
 
     /// Queues an append and waits for it to come back with its answer.
     pub async fn submit(&self, request: AppendRequest) -> Result<(AppendRequest, T), StoreError> {
+        let started = Instant::now();
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Pending { request, reply })
             .await
             .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())
+        let answered = answer.await.map_err(|_| stopped());
+        crate::metrics::append_answered(self.backend, started.elapsed());
+        answered
     }
 }
 

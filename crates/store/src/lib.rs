@@ -47,6 +47,7 @@ mod error;
 mod event;
 mod group;
 pub mod keys;
+pub mod metrics;
 pub mod postgres;
 mod sessions;
 pub mod sqlite;

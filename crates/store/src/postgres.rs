@@ -121,7 +121,7 @@ impl PgEventStore {
         let recent = Arc::<RecentEvents>::default();
         let committer = {
             let (pool, recent, head) = (pool.clone(), recent.clone(), head.clone());
-            Committer::spawn(move |group| {
+            Committer::spawn("postgres", move |group| {
                 commit_group(pool.clone(), recent.clone(), head.clone(), group)
             })
         };

@@ -118,7 +118,9 @@ impl SqliteEventStore {
             .fetch_one(&reader)
             .await?;
         let committer_pool = writer.clone();
-        let committer = Committer::spawn(move |group| commit_group(committer_pool.clone(), group));
+        let committer = Committer::spawn("sqlite", move |group| {
+            commit_group(committer_pool.clone(), group)
+        });
         Ok(SqliteEventStore {
             reader,
             writer,

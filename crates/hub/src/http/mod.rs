@@ -8,6 +8,7 @@ mod events;
 pub mod extract;
 mod health;
 mod messages;
+pub mod metrics;
 pub mod openapi;
 mod patients;
 mod patterns;
@@ -36,6 +37,7 @@ use crate::inbound::Filing;
 use crate::providers::{ChannelReport, WebhookSecrets};
 use commands::CommandService;
 use dispatch::provider::whatsapp::WhatsappCloud;
+use metrics::MetricsEndpoint;
 use openapi::ApiBuilder;
 
 /// The largest sign-in form (a token and a nonce).
@@ -61,6 +63,8 @@ pub struct AppState {
     pub webhooks: Arc<WebhookSecrets>,
     /// The WhatsApp client, for fetching inbound media.
     pub whatsapp: Option<Arc<WhatsappCloud>>,
+    /// `/metrics`, when a metrics token is configured.
+    pub metrics: Option<Arc<MetricsEndpoint>>,
 }
 
 impl AppState {
@@ -79,6 +83,7 @@ impl AppState {
             openapi: Arc::new(api().1),
             webhooks: Arc::new(WebhookSecrets::default()),
             whatsapp: None,
+            metrics: None,
         }
     }
 
@@ -99,6 +104,12 @@ impl AppState {
     ) -> Self {
         self.webhooks = Arc::new(secrets);
         self.whatsapp = whatsapp;
+        self
+    }
+
+    /// The same state serving `/metrics` from `endpoint`.
+    pub fn with_metrics(mut self, endpoint: MetricsEndpoint) -> Self {
+        self.metrics = Some(Arc::new(endpoint));
         self
     }
 }
@@ -127,8 +138,8 @@ pub fn api() -> (Router<AppState>, serde_json::Value) {
 }
 
 /// The whole service: the API under `/v1`, the web pages at `/` (which call the same API
-/// in-process and show times in the clinic's `time_zone`), limits, timeouts and request
-/// logging.
+/// in-process and show times in the clinic's `time_zone`), `/metrics` when configured, limits,
+/// timeouts, request logging and request metrics.
 pub fn router(state: AppState, time_zone: chrono_tz::Tz) -> Router {
     let api = api().0.with_state(state.clone());
     let pages = web::router(web::WebState::new(
@@ -137,9 +148,16 @@ pub fn router(state: AppState, time_zone: chrono_tz::Tz) -> Router {
         state.webhooks.public_url.as_deref(),
         time_zone,
     ));
-    Router::new()
+    let mut router = Router::new()
         .nest("/v1", api.layer(DefaultBodyLimit::max(JSON_BODY_LIMIT)))
-        .merge(pages)
+        .merge(pages);
+    if let Some(endpoint) = state.metrics.clone() {
+        router = router.route(
+            "/metrics",
+            axum::routing::get(metrics::scrape).with_state(endpoint),
+        );
+    }
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .layer(middleware::from_fn(read_whole_body))
@@ -150,6 +168,19 @@ pub fn router(state: AppState, time_zone: chrono_tz::Tz) -> Router {
             Duration::from_secs(60),
         ))
         .layer(middleware::map_response(json_refusals))
+        .layer(middleware::from_fn(metrics::track_requests))
+}
+
+/// `/metrics` alone, for the processes that serve no API (`hub project`, `hub dispatch`);
+/// any other path is 404.
+pub fn metrics_only(endpoint: MetricsEndpoint) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(metrics::scrape).with_state(Arc::new(endpoint)),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
 }
 
 /// Gives the bodiless refusals of the layers (the request deadline's 503) the contract's JSON
@@ -310,6 +341,7 @@ const ROUTE_WORDS: &[&str] = &[
     "files",
     "static",
     "templates",
+    "metrics",
 ];
 
 /// The path as logged: route words kept, every other segment `{id}`.

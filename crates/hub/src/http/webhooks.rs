@@ -83,8 +83,20 @@ fn rejected(what: &str) -> ApiError {
     ApiError::unauthenticated(format!("the {what} signature is not valid"))
 }
 
+/// Counts a refused webhook call under its provider (`twilio`, `whatsapp`, `email`) and a
+/// reason word, and answers `error`.
+fn refuse(provider: &'static str, reason: &'static str, error: ApiError) -> ApiError {
+    metrics::counter!(
+        crate::metrics::WEBHOOK_REJECTIONS_TOTAL,
+        "provider" => provider,
+        "reason" => reason
+    )
+    .increment(1);
+    error
+}
+
 /// Compares two secrets in constant time (by their digests).
-fn same_secret(given: &str, expected: &str) -> bool {
+pub(super) fn same_secret(given: &str, expected: &str) -> bool {
     let (a, b) = (Sha256::digest(given), Sha256::digest(expected));
     a.iter()
         .zip(b.iter())
@@ -112,26 +124,36 @@ fn twilio_params(
     uri: &axum::http::Uri,
     body: &[u8],
 ) -> Result<Vec<(String, String)>, ApiError> {
-    let token = state
-        .webhooks
-        .twilio_auth_token
-        .as_deref()
-        .ok_or_else(|| ApiError::unauthenticated("Twilio is not configured"))?;
+    let token = state.webhooks.twilio_auth_token.as_deref().ok_or_else(|| {
+        refuse(
+            "twilio",
+            "not_configured",
+            ApiError::unauthenticated("Twilio is not configured"),
+        )
+    })?;
+    let bad_signature = || refuse("twilio", "bad_signature", rejected("X-Twilio-Signature"));
     let signature = headers
         .get("x-twilio-signature")
         .and_then(|h| h.to_str().ok())
-        .ok_or_else(|| rejected("X-Twilio-Signature"))?;
+        .ok_or_else(bad_signature)?;
     let params: Vec<(String, String)> =
-        serde_urlencoded::from_bytes(body).map_err(|_| rejected("X-Twilio-Signature"))?;
+        serde_urlencoded::from_bytes(body).map_err(|_| bad_signature())?;
     let url = twilio_url(state, headers, uri);
     if !inbound::twilio::verify_signature(token, &url, &params, signature) {
-        return Err(rejected("X-Twilio-Signature"));
+        return Err(bad_signature());
     }
     Ok(params)
 }
 
-fn bad_payload(error: impl std::fmt::Display) -> ApiError {
-    ApiError::invalid(format!("the webhook payload is not valid: {error}"))
+/// 400 for a payload that does not parse, counted as a `bad_request` rejection of `provider`.
+fn bad_payload(provider: &'static str) -> impl Fn(inbound::InboundError) -> ApiError {
+    move |error| {
+        refuse(
+            provider,
+            "bad_request",
+            ApiError::invalid(format!("the webhook payload is not valid: {error}")),
+        )
+    }
 }
 
 /// Twilio's inbound SMS form: the fields the hub reads (Twilio sends more, which it ignores).
@@ -242,7 +264,7 @@ pub async fn twilio_sms(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let params = twilio_params(&state, &headers, &uri, &body)?;
-    let message = inbound::twilio::parse_inbound_sms(&params).map_err(bad_payload)?;
+    let message = inbound::twilio::parse_inbound_sms(&params).map_err(bad_payload("twilio"))?;
     file(&state.filing(), message).await?;
     Ok((
         [(CONTENT_TYPE, "text/xml")],
@@ -271,8 +293,13 @@ pub async fn twilio_status(
     body: Bytes,
 ) -> Result<Json<WebhookAnswer>, ApiError> {
     let params = twilio_params(&state, &headers, &uri, &body)?;
-    let report = inbound::twilio::parse_status(&params).map_err(bad_payload)?;
-    apply_report(&state, Channel::Sms, &report).await?;
+    let report = inbound::twilio::parse_status(&params).map_err(bad_payload("twilio"))?;
+    apply_report(&state, Channel::Sms, &report)
+        .await
+        .map_err(|error| match error.code() {
+            "not_found" => refuse("twilio", "unknown_message", error),
+            _ => error,
+        })?;
     Ok(Json(WebhookAnswer {
         statuses: 1,
         ..WebhookAnswer::default()
@@ -373,11 +400,21 @@ pub async fn whatsapp_verify(
         .webhooks
         .whatsapp_verify_token
         .as_deref()
-        .ok_or_else(|| ApiError::unauthenticated("WhatsApp is not configured"))?;
+        .ok_or_else(|| {
+            refuse(
+                "whatsapp",
+                "not_configured",
+                ApiError::unauthenticated("WhatsApp is not configured"),
+            )
+        })?;
     let mode = params.text("hub.mode").unwrap_or_default();
     let token = params.text("hub.verify_token").unwrap_or_default();
     if !inbound::whatsapp::verify_handshake(mode, token, expected) {
-        return Err(ApiError::unauthenticated("the verify token does not match"));
+        return Err(refuse(
+            "whatsapp",
+            "bad_token",
+            ApiError::unauthenticated("the verify token does not match"),
+        ));
     }
     let challenge = params.text("hub.challenge").unwrap_or_default().to_owned();
     Ok(([(CONTENT_TYPE, "text/plain")], challenge).into_response())
@@ -405,15 +442,22 @@ pub async fn whatsapp(
         .webhooks
         .whatsapp_app_secret
         .as_deref()
-        .ok_or_else(|| ApiError::unauthenticated("WhatsApp is not configured"))?;
+        .ok_or_else(|| {
+            refuse(
+                "whatsapp",
+                "not_configured",
+                ApiError::unauthenticated("WhatsApp is not configured"),
+            )
+        })?;
+    let bad_signature = || refuse("whatsapp", "bad_signature", rejected("X-Hub-Signature-256"));
     let signature = headers
         .get("x-hub-signature-256")
         .and_then(|h| h.to_str().ok())
-        .ok_or_else(|| rejected("X-Hub-Signature-256"))?;
+        .ok_or_else(bad_signature)?;
     if !inbound::whatsapp::verify_signature(secret, &body, signature) {
-        return Err(rejected("X-Hub-Signature-256"));
+        return Err(bad_signature());
     }
-    let webhook = inbound::whatsapp::parse_webhook(&body).map_err(bad_payload)?;
+    let webhook = inbound::whatsapp::parse_webhook(&body).map_err(bad_payload("whatsapp"))?;
     let mut answer = WebhookAnswer::default();
     for received in webhook.messages {
         let mut message = received.message;
@@ -481,10 +525,21 @@ pub async fn email(
         .webhooks
         .inbound_email_token
         .as_deref()
-        .ok_or_else(|| ApiError::unauthenticated("inbound e-mail is not configured"))?;
-    let given = super::extract::bearer_token(&headers)?;
+        .ok_or_else(|| {
+            refuse(
+                "email",
+                "not_configured",
+                ApiError::unauthenticated("inbound e-mail is not configured"),
+            )
+        })?;
+    let given =
+        super::extract::bearer_token(&headers).map_err(|e| refuse("email", "bad_token", e))?;
     if !same_secret(given, expected) {
-        return Err(ApiError::unauthenticated("the token is not valid"));
+        return Err(refuse(
+            "email",
+            "bad_token",
+            ApiError::unauthenticated("the token is not valid"),
+        ));
     }
     let content_type = headers
         .get(CONTENT_TYPE)
@@ -495,14 +550,24 @@ pub async fn email(
         .to_ascii_lowercase()
         .starts_with("message/rfc822")
     {
-        return Err(ApiError::unsupported_media_type(
-            "the e-mail webhook takes `Content-Type: message/rfc822`",
+        return Err(refuse(
+            "email",
+            "unsupported_media_type",
+            ApiError::unsupported_media_type(
+                "the e-mail webhook takes `Content-Type: message/rfc822`",
+            ),
         ));
     }
     let raw = axum::body::to_bytes(request.into_body(), EMAIL_BODY_LIMIT)
         .await
-        .map_err(|_| ApiError::payload_too_large("the e-mail is too large"))?;
-    let message = inbound::email::parse(&raw).map_err(bad_payload)?;
+        .map_err(|_| {
+            refuse(
+                "email",
+                "too_large",
+                ApiError::payload_too_large("the e-mail is too large"),
+            )
+        })?;
+    let message = inbound::email::parse(&raw).map_err(bad_payload("email"))?;
     let mut answer = WebhookAnswer::default();
     answer.add(file(&state.filing(), message).await?);
     Ok(Json(answer))
