@@ -11,6 +11,7 @@ mod messages;
 pub mod openapi;
 mod patients;
 mod patterns;
+mod reports;
 mod scheduled;
 mod settings;
 mod staff;
@@ -120,6 +121,7 @@ pub fn api() -> (Router<AppState>, serde_json::Value) {
         .include(templates::routes)
         .include(settings::routes)
         .include(scheduled::routes)
+        .include(reports::routes)
         .include(webhooks::routes)
         .include(health::routes)
         .include(openapi::routes)
