@@ -978,3 +978,58 @@ async fn sqlite_one_projection_rebuilds_in_place() {
 async fn postgres_one_projection_rebuilds_in_place() {
     one_projection_in_place(true).await;
 }
+
+/// The example queries of `projections/README.md`, each ` ```sql ` block of its section.
+fn readme_queries() -> Vec<String> {
+    let readme = include_str!("../../../projections/README.md");
+    let section = readme
+        .split("### Example reporting queries")
+        .nth(1)
+        .and_then(|rest| rest.split("\n### ").next())
+        .expect("the README's example queries");
+    section
+        .split("```sql\n")
+        .skip(1)
+        .filter_map(|block| block.split("```").next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The README's reporting queries run on PostgreSQL against real rows, and find them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_readme_queries_run() {
+    let bench = Bench::new(true).await;
+    let mut clinic = Clinic::new(&*bench.store).await;
+    for step in script(80) {
+        clinic.step(&*bench.store, &step).await;
+    }
+    // Something recent for the 30-day window, and a message left waiting.
+    clinic.now = Utc::now();
+    for kind in [0, 3] {
+        let step = Step {
+            actor: 0,
+            kind,
+            target: 1,
+            channel: 1,
+            advance: 0,
+        };
+        clinic.step(&*bench.store, &step).await;
+    }
+    bench.caught_up().await;
+    let any = bench.pool().await;
+    let schema = bench.table(&any, "").await;
+    let pool = sqlx::PgPool::connect(&bench.url().unwrap()).await.unwrap();
+    let queries = readme_queries();
+    assert_eq!(queries.len(), 3);
+    for query in queries {
+        let query = query.replace("inbox_3.", &schema);
+        let rows = sqlx::query(&query)
+            .fetch_all(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("{query}\n{e}"));
+        assert!(!rows.is_empty(), "{query} found nothing");
+    }
+    pool.close().await;
+    any.close().await;
+    bench.finish().await;
+}
