@@ -451,7 +451,9 @@ pub struct ChannelTotals {
 impl ChannelTotals {
     /// The messages with a delivery status.
     pub fn with_delivery_status(&self) -> u64 {
-        self.queued + self.sent + self.delivered + self.failed
+        [self.queued, self.sent, self.delivered, self.failed]
+            .into_iter()
+            .fold(0, u64::saturating_add)
     }
 }
 

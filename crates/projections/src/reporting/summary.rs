@@ -139,14 +139,19 @@ pub(crate) async fn summary(
                 failed: 0,
             };
             for row in daily.iter().filter(|row| row.channel == channel) {
-                match row.direction {
-                    Direction::Inbound => totals.inbound += row.messages,
-                    Direction::Outbound => totals.outbound += row.messages,
+                let entries = match row.direction {
+                    Direction::Inbound => &mut totals.inbound,
+                    Direction::Outbound => &mut totals.outbound,
+                };
+                for (total, count) in [
+                    (entries, row.messages),
+                    (&mut totals.queued, row.queued),
+                    (&mut totals.sent, row.sent),
+                    (&mut totals.delivered, row.delivered),
+                    (&mut totals.failed, row.failed),
+                ] {
+                    *total = total.saturating_add(count);
                 }
-                totals.queued += row.queued;
-                totals.sent += row.sent;
-                totals.delivered += row.delivered;
-                totals.failed += row.failed;
             }
             totals
         })

@@ -42,14 +42,22 @@ fn scale_top(max: u64) -> u64 {
     }
 }
 
+/// A column's messages, all channels together.
+fn total(column: &Column) -> u64 {
+    column
+        .counts
+        .iter()
+        .fold(0, |sum, count| sum.saturating_add(*count))
+}
+
 /// The channels of a column with a count, each with the count stacked below it.
 fn stack(counts: &[u64; 5]) -> Vec<(&'static str, u64, u64)> {
-    let mut below = 0;
+    let mut below = 0u64;
     let mut stacked = Vec::new();
     for (channel, count) in CHANNELS.into_iter().zip(*counts) {
         if count > 0 {
             stacked.push((channel, below, count));
-            below += count;
+            below = below.saturating_add(count);
         }
     }
     stacked
@@ -72,13 +80,7 @@ const BOTTOM: f64 = 26.0;
 /// Columns of messages per day, each stacked by channel, with the scale and the first, middle
 /// and last dates.
 pub fn stacked_days(id: &str, title: &str, columns: &[Column]) -> Markup {
-    let top = scale_top(
-        columns
-            .iter()
-            .map(|c| c.counts.iter().sum::<u64>())
-            .max()
-            .unwrap_or(0),
-    );
+    let top = scale_top(columns.iter().map(total).max().unwrap_or(0));
     let (plot_width, plot_height) = (WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM);
     let slot = plot_width / columns.len().max(1) as f64;
     let bar = (slot * 0.7).max(1.0);
@@ -100,9 +102,9 @@ pub fn stacked_days(id: &str, title: &str, columns: &[Column]) -> Markup {
             @for (i, column) in columns.iter().enumerate() {
                 @let x = LEFT + slot * i as f64 + (slot - bar) / 2.0;
                 g.day {
-                    title { (column.day) ": " (column.counts.iter().sum::<u64>()) " messages" }
+                    title { (column.day) ": " (total(column)) " messages" }
                     @for (channel, below, count) in stack(&column.counts) {
-                        rect class={ "bar-" (channel) } x=(at(x)) y=(at(baseline - height(below + count)))
+                        rect class={ "bar-" (channel) } x=(at(x)) y=(at(baseline - height(below.saturating_add(count))))
                             width=(at(bar)) height=(at(height(count))) {
                             title { (column.day) ": " (count) " " (channel_label(channel)) }
                         }

@@ -152,7 +152,8 @@ fn columns(summary: &ReportSummary) -> Vec<Column> {
     let mut by_day: BTreeMap<&str, [u64; 5]> = BTreeMap::new();
     for row in &summary.daily {
         if let Some(slot) = CHANNELS.iter().position(|c| *c == row.channel) {
-            by_day.entry(row.day.as_str()).or_default()[slot] += row.messages;
+            let count = &mut by_day.entry(row.day.as_str()).or_default()[slot];
+            *count = count.saturating_add(row.messages);
         }
     }
     let (Ok(from), Ok(to)) = (
