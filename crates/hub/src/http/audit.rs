@@ -5,7 +5,7 @@ use axum::Json;
 use domain::Role;
 
 use super::answers::AuditHead;
-use super::extract::Caller;
+use super::extract::{Caller, Params};
 use super::openapi::Verb::Get;
 use super::openapi::{ApiBuilder, Operation as Op};
 use super::AppState;
@@ -26,16 +26,18 @@ const HEAD: Op = Op::new(
 .answers::<AuditHead>();
 
 /// `GET /v1/audit/head`: the newest event's position and `hash` (position 0 and 64 zeros for
-/// an empty log).
+/// an empty log). `min_position` is read like every read's (a malformed one answers 400).
 pub async fn head(
     State(state): State<AppState>,
     Caller(principal): Caller,
+    params: Params,
 ) -> Result<Json<AuditHead>, ApiError> {
     if !matches!(principal.role(), Role::Admin | Role::Auditor) {
         return Err(ApiError::forbidden(
             "only admins and auditors read the audit head",
         ));
     }
+    params.await_min_position(&state).await?;
     let store = state.commands.store();
     let position = store.head_position().await?;
     let last = store
