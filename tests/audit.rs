@@ -106,4 +106,99 @@ async fn the_chain_verifies_and_finds_changes_and_deletions(backend: Backend) {
     assert!(printed.starts_with("mismatch at position 5:"), "{printed}");
 }
 
-crate::on_both_backends!(the_chain_verifies_and_finds_changes_and_deletions);
+/// Whether `needle` occurs in the event log's raw database files (SQLite only; PostgreSQL's
+/// files are the server's).
+fn in_raw_event_log(hub: &Hub, needle: &str) -> bool {
+    ["events.db", "events.db-wal"].iter().any(|file| {
+        let bytes = std::fs::read(hub.data_dir().join(file)).unwrap_or_default();
+        bytes
+            .windows(needle.len())
+            .any(|window| window == needle.as_bytes())
+    })
+}
+
+/// A patient's name, phone, e-mail, time zone and message texts are written to the log sealed
+/// under the patient's key: the answers show them, the stored events (the API's event log,
+/// `hub events` and SQLite's raw files) do not.
+async fn personal_data_is_sealed_in_the_log(backend: Backend) {
+    let hub = Hub::start(backend).await;
+    let (_, receptionist) = hub.staff("Rita Reception", "receptionist").await;
+    let patient = hub
+        .post(
+            ADMIN,
+            "/v1/patients",
+            json!({
+                "name": "Quirinus Zaphod",
+                "phone": "+4917098765432",
+                "email": "quirinus.zaphod@example.org",
+                "portal_enabled": true,
+                "time_zone": "Pacific/Chatham"
+            }),
+        )
+        .await;
+    let patient_id = patient.ok()["id"].as_str().unwrap().to_owned();
+    let sent = hub
+        .post(
+            &receptionist,
+            "/v1/messages",
+            json!({ "patient_id": patient_id, "channel": "portal", "body": "Your xylophonic results are in." }),
+        )
+        .await;
+    let conversation = sent.ok()["conversation_id"].as_str().unwrap().to_owned();
+    let position = sent.ok()["position"].as_u64().unwrap();
+    hub.post(
+        &receptionist,
+        &format!("/v1/conversations/{conversation}/calls"),
+        json!({
+            "occurred_at": "2026-12-01T10:00:00Z",
+            "duration_seconds": 60,
+            "direction": "outbound",
+            "summary": "Discussed the quokkalike rash"
+        }),
+    )
+    .await
+    .ok();
+
+    let shown = hub
+        .get(
+            &receptionist,
+            &format!("/v1/conversations/{conversation}/messages?min_position={position}"),
+        )
+        .await;
+    assert!(
+        shown.ok().to_string().contains("xylophonic"),
+        "answers show the text"
+    );
+    let record = hub.get(ADMIN, &format!("/v1/patients/{patient_id}")).await;
+    assert_eq!(record.ok()["name"], "Quirinus Zaphod");
+
+    let words = [
+        "Quirinus",
+        "Zaphod",
+        "4917098765432",
+        "quirinus.zaphod",
+        "Pacific/Chatham",
+        "xylophonic",
+        "quokkalike",
+    ];
+    let stored = serde_json::to_string(&all_events(&hub).await).unwrap();
+    let listed = hub.cli(&["events"]).await;
+    for word in words {
+        assert!(!stored.contains(word), "{word} is in the API's event log");
+        assert!(!listed.contains(word), "{word} is in `hub events`");
+        if backend == Backend::Sqlite {
+            assert!(!in_raw_event_log(&hub, word), "{word} is in events.db");
+        }
+    }
+    assert!(
+        stored.contains("\"sealed\""),
+        "the events carry the sealed fields"
+    );
+    let (ok, printed) = verify(&hub, &[]).await;
+    assert!(ok, "{printed}");
+}
+
+crate::on_both_backends!(
+    the_chain_verifies_and_finds_changes_and_deletions,
+    personal_data_is_sealed_in_the_log
+);

@@ -92,11 +92,26 @@ fn bench_reports_every_figure_on_both_backends() {
             hot[0]["failed"], 0,
             "{name}: no send into the hot conversation failed"
         );
+        for field in [
+            "events",
+            "verify_events_per_sec",
+            "read_events_per_sec",
+            "ratio",
+        ] {
+            positive(&backend["audit"][field], &format!("{name} audit {field}"));
+        }
+        assert_eq!(backend["release"]["messages"], 10);
+        for field in ["p50_ms", "p99_ms", "max_ms"] {
+            positive(
+                &backend["release"][field],
+                &format!("{name} release {field}"),
+            );
+        }
         let memory = backend["memory"].as_array().unwrap();
         assert_eq!(
             memory.len(),
-            8,
-            "{name}: three phases, two in-process, two HTTP load cells and one hot cell"
+            9,
+            "{name}: four phases, two in-process, two HTTP load cells and one hot cell"
         );
         for phase in memory {
             positive(&phase["peak_mib"], "peak memory");

@@ -75,7 +75,7 @@ async fn main() {
     println!("| backend    | query shape                        | p50 ms   | p99 ms   |");
     println!("|------------|------------------------------------|----------|----------|");
     let dir = tempfile::tempdir().unwrap();
-    let store = store::open_store(None, &dir.path().join("events.db"))
+    let store = store::open_store(None, &dir.path().join("events.db"), None)
         .await
         .unwrap();
     let model = projections::open_read_model(None, &dir.path().join("readmodel.db"))
@@ -83,7 +83,7 @@ async fn main() {
         .unwrap();
     run("SQLite", store, model, messages).await;
     let database = TestDatabase::create().await.unwrap();
-    let store = store::open_store(Some(&database.url), &dir.path().join("unused.db"))
+    let store = store::open_store(Some(&database.url), &dir.path().join("unused.db"), None)
         .await
         .unwrap();
     let model = projections::open_read_model(Some(&database.url), &dir.path().join("unused-rm.db"))

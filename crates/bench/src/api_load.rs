@@ -111,6 +111,39 @@ impl ApiClient {
             .context("no position in the answer")
     }
 
+    /// Schedules a reply in `conversation` for `send_at`; the position it was recorded at.
+    pub async fn schedule(
+        &self,
+        conversation: &str,
+        send_at: chrono::DateTime<chrono::Utc>,
+    ) -> anyhow::Result<u64> {
+        let answer = self
+            .post(
+                &format!("/conversations/{conversation}/messages"),
+                &json!({"channel": "portal", "body": BODY, "send_at": send_at}),
+            )
+            .await?;
+        answer["position"]
+            .as_u64()
+            .context("no position in the answer")
+    }
+
+    /// A page of the event log after `after`.
+    pub async fn events(&self, after: u64) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .get(format!("{}/v1/events?after={after}&limit=200", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "the event log answered {}",
+            response.status()
+        );
+        Ok(response.json().await?)
+    }
+
     /// Waits (through the API's `min_position`) until the inbox includes `position`.
     async fn visible(&self, conversation: &str, position: u64) -> anyhow::Result<()> {
         let response = self

@@ -22,6 +22,10 @@ pub enum BenchPhase {
     Queries,
     /// Commands in process and through HTTP, with lag, and the hot-conversation cells.
     Commands,
+    /// `hub audit verify` over the whole log, beside merely reading it.
+    Audit,
+    /// Scheduled-message release latency on the idle `hub serve`.
+    Release,
 }
 
 /// `hub bench`.
@@ -64,7 +68,7 @@ pub struct BenchArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "rebuild,queries,commands"
+        default_value = "rebuild,queries,audit,release,commands"
     )]
     pub phases: Vec<BenchPhase>,
     /// Keep each backend's generated data in this folder instead of dropping it: SQLite's data

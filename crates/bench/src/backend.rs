@@ -232,7 +232,7 @@ impl Backend {
     /// Opens the event store and the read models, as `hub serve` would.
     pub async fn open(&self) -> anyhow::Result<(Arc<dyn EventStore>, Arc<SqlReadModel>)> {
         let url = self.database_url();
-        let store = store::open_store(url, &self.data_dir().join(EVENTS_DB))
+        let store = store::open_store(url, &self.data_dir().join(EVENTS_DB), None)
             .await
             .context("opening the event store")?;
         let model = projections::open_read_model(url, &self.data_dir().join(READ_MODEL_DB))

@@ -2,14 +2,17 @@
 //!
 //! Phases, in order: seeded sample data appended to the log; a full rebuild of the read models
 //! beside the raw bulk-insert rate of the same rows; the latency of every inbox query shape;
-//! then `hub serve` in a child process under 1, 8 and 64 HTTP clients, beside the database's
-//! single-row INSERT-commit rate at the same concurrency, with the command-to-inbox lag.
+//! the hash chain verified over the whole log beside merely reading it; then `hub serve` in a
+//! child process: scheduled-message release latency while it is idle, and 1, 8 and 64 HTTP
+//! clients beside the database's single-row INSERT-commit rate at the same concurrency, with
+//! the command-to-inbox lag.
 //! Every phase records its peak memory. The report goes to stdout (Markdown) and `--json`.
 //! `--phases` picks the phases after the data; `--keep DIR` keeps the data and `--reuse DIR`
 //! measures it again without generating it.
 
 mod api_load;
 mod args;
+mod audit;
 mod backend;
 mod generate;
 mod in_process;
@@ -19,6 +22,7 @@ mod progress;
 mod queries;
 mod raw;
 mod rebuild;
+mod release;
 mod report;
 pub mod sample;
 mod server;
@@ -190,7 +194,17 @@ async fn measure(
         Vec::new()
     };
 
-    if !args.phases.contains(&BenchPhase::Commands) {
+    let audit = if args.phases.contains(&BenchPhase::Audit) {
+        own.reset_peak();
+        let figures = audit::run(&*store).await?;
+        memory.push(peak("audit verify", own));
+        Some(figures)
+    } else {
+        None
+    };
+
+    let commands_phase = args.phases.contains(&BenchPhase::Commands);
+    if !commands_phase && !args.phases.contains(&BenchPhase::Release) {
         return Ok((
             BackendFigures {
                 backend: backend.name().to_owned(),
@@ -199,6 +213,8 @@ async fn measure(
                 queries,
                 commands: Vec::new(),
                 hot_conversation: Vec::new(),
+                audit,
+                release: None,
                 memory,
             },
             data,
@@ -207,7 +223,7 @@ async fn measure(
 
     let duration = Duration::from_secs_f64(args.seconds);
     let mut in_process = Vec::with_capacity(args.clients.len());
-    for &clients in &args.clients {
+    for &clients in args.clients.iter().filter(|_| commands_phase) {
         own.reset_peak();
         let spinner = progress::timed(&format!("in-process commands, {clients} clients"));
         in_process.push(
@@ -225,10 +241,23 @@ async fn measure(
 
     let server = HubServer::start(backend).await?;
     server.caught_up().await?;
-    let commands = load_cells(backend, &server, args, &in_process, &mut memory).await;
-    let hot = match &commands {
-        Ok(cells) => hot_cells(&server, args, cells, &mut memory).await,
-        Err(_) => Ok(Vec::new()),
+    let release = if args.phases.contains(&BenchPhase::Release) {
+        let spinner = progress::timed("scheduled messages released on the idle hub");
+        let figures = release::run(&ApiClient::new(&server, 1)?).await;
+        spinner.finish_and_clear();
+        Some(figures)
+    } else {
+        None
+    };
+    let (commands, hot) = if commands_phase {
+        let commands = load_cells(backend, &server, args, &in_process, &mut memory).await;
+        let hot = match &commands {
+            Ok(cells) => hot_cells(&server, args, cells, &mut memory).await,
+            Err(_) => Ok(Vec::new()),
+        };
+        (commands, hot)
+    } else {
+        (Ok(Vec::new()), Ok(Vec::new()))
     };
     server.stop().await;
     Ok((
@@ -239,6 +268,8 @@ async fn measure(
             queries,
             commands: commands?,
             hot_conversation: hot?,
+            audit,
+            release: release.transpose()?,
             memory,
         },
         data,

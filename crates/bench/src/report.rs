@@ -48,6 +48,11 @@ pub struct BackendFigures {
     pub commands: Vec<CommandFigures>,
     /// Sends of many writers into one conversation, per number of writers.
     pub hot_conversation: Vec<HotFigures>,
+    /// `hub audit verify`'s rate; null when the audit phase did not run.
+    pub audit: Option<AuditFigures>,
+    /// Scheduled-message release latency on the idle hub; null when the release phase did not
+    /// run.
+    pub release: Option<ReleaseFigures>,
     /// Peak memory per phase.
     pub memory: Vec<PhaseMemory>,
 }
@@ -63,6 +68,32 @@ pub struct RebuildFigures {
     pub raw_rows_per_sec: f64,
     /// `events_per_sec / raw_rows_per_sec`.
     pub ratio: f64,
+}
+
+/// The hash chain recomputed over the whole log.
+#[derive(Debug, Serialize)]
+pub struct AuditFigures {
+    /// Events verified.
+    pub events: u64,
+    /// Events verified per second.
+    pub verify_events_per_sec: f64,
+    /// The same events merely read per second, in the same batches.
+    pub read_events_per_sec: f64,
+    /// `verify_events_per_sec / read_events_per_sec`.
+    pub ratio: f64,
+}
+
+/// How late scheduled messages were released after their `release_at`, on an idle hub.
+#[derive(Debug, Serialize)]
+pub struct ReleaseFigures {
+    /// Messages scheduled and released.
+    pub messages: usize,
+    /// Median delay from `release_at` to the release event.
+    pub p50_ms: f64,
+    /// 99th percentile delay.
+    pub p99_ms: f64,
+    /// The longest delay.
+    pub max_ms: f64,
 }
 
 /// One query shape.
@@ -227,6 +258,44 @@ impl Report {
                     r.events_per_sec,
                     r.raw_rows_per_sec,
                     100.0 * r.ratio
+                );
+            }
+            out.push('\n');
+        }
+        if any(|b| usize::from(b.audit.is_some())) {
+            out.push_str(
+                "| backend    | events verified | verify events/s | read events/s | ratio |\n",
+            );
+            out.push_str(
+                "|------------|----------------:|----------------:|--------------:|------:|\n",
+            );
+            for b in &self.backends {
+                let Some(a) = &b.audit else {
+                    continue;
+                };
+                let _ = writeln!(
+                    out,
+                    "| {:<10} | {:>15} | {:>15.0} | {:>13.0} | {:>4.0}% |",
+                    b.backend,
+                    a.events,
+                    a.verify_events_per_sec,
+                    a.read_events_per_sec,
+                    100.0 * a.ratio
+                );
+            }
+            out.push('\n');
+        }
+        if any(|b| usize::from(b.release.is_some())) {
+            out.push_str("| backend    | scheduled messages released (idle hub) | late p50 ms | late p99 ms | late max ms |\n");
+            out.push_str("|------------|---------------------------------------:|------------:|------------:|------------:|\n");
+            for b in &self.backends {
+                let Some(r) = &b.release else {
+                    continue;
+                };
+                let _ = writeln!(
+                    out,
+                    "| {:<10} | {:>38} | {:>11.1} | {:>11.1} | {:>11.1} |",
+                    b.backend, r.messages, r.p50_ms, r.p99_ms, r.max_ms
                 );
             }
             out.push('\n');

@@ -23,6 +23,7 @@ use domain::template::Template;
 use domain::upload::StoredAttachment;
 use domain::Aggregate;
 use eventlog::codec;
+use store::keys::Keyring;
 use store::{EventStore, ExpectedVersion, RecordedEvent};
 
 use crate::error::CommandError;
@@ -69,14 +70,19 @@ impl<A> Loaded<A> {
 }
 
 impl<A: Aggregate + Clone> Loaded<A> {
-    /// Applies recorded events in order, copying the state first only if it is shared.
-    pub(crate) fn fold(&mut self, records: &[RecordedEvent]) -> Result<(), CommandError> {
+    /// Applies recorded events in order (opening sealed fields with `keys`), copying the state
+    /// first only if it is shared.
+    pub(crate) fn fold(
+        &mut self,
+        records: &[RecordedEvent],
+        keys: &Keyring,
+    ) -> Result<(), CommandError> {
         if records.is_empty() {
             return Ok(());
         }
         let state = Arc::make_mut(&mut self.state);
         for record in records {
-            state.apply(&codec::decode(record)?.event);
+            state.apply(&codec::decode(record, keys)?.event);
             self.version = Some(record.version);
         }
         Ok(())
@@ -114,7 +120,7 @@ impl<A: Aggregate + Clone + Send + Sync + 'static> StreamCache<A> {
         loop {
             let from = loaded.version.map_or(0, |v| v + 1);
             let records = store.read_stream(stream, from, READ_BATCH).await?;
-            loaded.fold(&records)?;
+            loaded.fold(&records, store.keyring())?;
             if records.len() < READ_BATCH {
                 break;
             }
@@ -152,7 +158,7 @@ impl<A: Aggregate + Clone + Send + Sync + 'static> StreamCache<A> {
     /// Folds one event read from the log into the cached state of its stream: applied when it
     /// is the next one, ignored when the cache is already past it, and the entry dropped when
     /// events are missing in between.
-    pub fn follow(&self, record: &RecordedEvent) {
+    pub fn follow(&self, record: &RecordedEvent, keys: &Keyring) {
         let _guard = self.lock();
         let Some(mut entry) = self.entries.get(&record.stream) else {
             return;
@@ -161,7 +167,7 @@ impl<A: Aggregate + Clone + Send + Sync + 'static> StreamCache<A> {
         if record.version < next {
             return;
         }
-        if record.version > next || entry.fold(std::slice::from_ref(record)).is_err() {
+        if record.version > next || entry.fold(std::slice::from_ref(record), keys).is_err() {
             self.entries.remove(&record.stream);
             return;
         }
@@ -215,24 +221,24 @@ impl Caches {
     }
 
     /// Folds one event read from the log into whichever cache holds its stream.
-    pub fn follow(&self, record: &RecordedEvent) {
+    pub fn follow(&self, record: &RecordedEvent, keys: &Keyring) {
         let stream = record.stream.as_str();
         if stream.starts_with("conversation-") {
-            self.conversations.follow(record);
+            self.conversations.follow(record, keys);
         } else if stream.starts_with("patient-") {
-            self.patients.follow(record);
+            self.patients.follow(record, keys);
         } else if stream.starts_with("staff-") {
-            self.staff.follow(record);
+            self.staff.follow(record, keys);
         } else if stream.starts_with("dispatch-") {
-            self.dispatches.follow(record);
+            self.dispatches.follow(record, keys);
         } else if stream.starts_with("attachment-") {
-            self.attachments.follow(record);
+            self.attachments.follow(record, keys);
         } else if stream.starts_with("template-") {
-            self.templates.follow(record);
+            self.templates.follow(record, keys);
         } else if stream.starts_with("settings-") {
-            self.settings.follow(record);
+            self.settings.follow(record, keys);
         } else if stream.starts_with("scheduled-") {
-            self.scheduled.follow(record);
+            self.scheduled.follow(record, keys);
         }
     }
 }

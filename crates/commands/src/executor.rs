@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use domain::{Actor, Event, EventMetadata};
+use domain::{Actor, Event, EventMetadata, PatientId};
 use eventlog::codec;
 use futures::FutureExt;
 use rand::Rng;
@@ -45,6 +45,7 @@ use uuid::Uuid;
 
 use crate::cache::{Cached, Caches};
 use crate::error::CommandError;
+use crate::sealing;
 use crate::workspace::Workspace;
 
 /// How often a batch is decided before its commands answer [`CommandError::Conflict`].
@@ -325,8 +326,14 @@ impl Executor {
                 match job.decide(&mut ws).await {
                     Ok(events) if !events.is_empty() => {
                         ws.apply(&events);
-                        let ids = encode_into(&mut writes, &ws, job.origin(), &events);
-                        decided.push((job, ids));
+                        match sealing::subjects(&mut ws, &events)
+                            .await
+                            .and_then(|subjects| {
+                                encode_into(&mut writes, &ws, job.origin(), &events, &subjects)
+                            }) {
+                            Ok(ids) => decided.push((job, ids)),
+                            Err(error) => job.finish(Err(error)),
+                        }
                     }
                     Ok(_) if ws.is_fresh() => {
                         let nothing = self.committed(Vec::new()).await;
@@ -432,19 +439,25 @@ fn finish_all(jobs: Vec<(Box<dyn Job>, Result<Committed, CommandError>)>) {
 }
 
 /// Encodes a decision's events into the batch's writes (one write per stream, in the order the
-/// streams first appear) and answers the new events' ids.
+/// streams first appear), each event's personal fields sealed with its subject's key (one per
+/// event, from [`sealing::subjects`]), and answers the new events' ids.
 fn encode_into(
     writes: &mut Vec<StreamWrite>,
     ws: &Workspace<'_>,
     origin: &Origin,
     events: &[Event],
-) -> Vec<Uuid> {
+    subjects: &[Option<PatientId>],
+) -> Result<Vec<Uuid>, CommandError> {
     let now = Utc::now();
     let mut ids = Vec::with_capacity(events.len());
-    for event in events {
+    for (event, subject) in events.iter().zip(subjects) {
         let stream = event.stream();
         let id = Uuid::new_v4();
-        let encoded = codec::encode(event, id, origin.actor, now, &origin.metadata);
+        let mut encoded = codec::encode(event, id, origin.actor, now, &origin.metadata);
+        if let Some(patient) = subject {
+            codec::seal(&mut encoded, patient.0, ws.store().keyring())
+                .map_err(|error| CommandError::Store(Arc::new(error.into())))?;
+        }
         ids.push(id);
         match writes.iter_mut().find(|write| write.stream == stream) {
             Some(write) => write.events.push(encoded),
@@ -455,5 +468,5 @@ fn encode_into(
             }),
         }
     }
-    ids
+    Ok(ids)
 }

@@ -23,7 +23,9 @@ pub async fn follow_log(executor: Arc<Executor>) {
         let mut events = executor.store().subscribe(head);
         while let Some(next) = events.next().await {
             match next {
-                Ok(record) => executor.caches().follow(&record),
+                Ok(record) => executor
+                    .caches()
+                    .follow(&record, executor.store().keyring()),
                 Err(error) => {
                     tracing::warn!(%error, "cache follower lost the log; clearing the caches");
                     break;

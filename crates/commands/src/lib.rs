@@ -25,6 +25,7 @@ pub mod quiet_hours;
 pub mod release;
 pub mod schedule;
 pub mod scheduled;
+mod sealing;
 mod service;
 pub mod session;
 pub mod staff;

@@ -17,10 +17,9 @@ use domain::staff::Staff;
 use domain::template::TemplateContent;
 use domain::upload::StoredAttachment;
 use domain::{
-    Actor, AttachmentId, ConversationId, DomainError, Event, EventMetadata, MessageId, PatientId,
+    Actor, AttachmentId, ConversationId, DomainError, EventMetadata, MessageId, PatientId,
     Permission, Principal, Role, StaffId, StreamName, TemplateId,
 };
-use eventlog::codec;
 use store::EventStore;
 use uuid::Uuid;
 
@@ -88,14 +87,21 @@ impl Committed {
     /// The conversation and entry the command wrote, if it wrote a message or call log (or
     /// scheduled a message: the conversation it will be sent in).
     pub fn message(&self) -> Option<(ConversationId, MessageId)> {
+        // Read from the stored data without opening it: the ids are never sealed.
         self.events.iter().find_map(|record| {
-            let envelope = codec::decode(record).ok()?;
-            match envelope.event {
-                Event::MessageSent(e) => Some((e.conversation_id, e.message_id)),
-                Event::MessageScheduled(e) => Some((e.conversation_id, e.message_id)),
-                Event::ScheduledMessageCancelled(e) => Some((e.conversation_id, e.message_id)),
-                Event::CallLogged(e) => Some((e.conversation_id, e.message_id)),
-                Event::MessageReceived(e) => Some((e.conversation_id, e.message_id)),
+            let wrote = matches!(
+                record.event_type.as_str(),
+                "MessageSent"
+                    | "MessageScheduled"
+                    | "ScheduledMessageCancelled"
+                    | "CallLogged"
+                    | "MessageReceived"
+            );
+            let id = |name: &str| record.data.get(name)?.as_str()?.parse::<uuid::Uuid>().ok();
+            match (wrote, id("conversation_id"), id("message_id")) {
+                (true, Some(conversation), Some(message)) => {
+                    Some((ConversationId(conversation), MessageId(message)))
+                }
                 _ => None,
             }
         })

@@ -16,7 +16,7 @@ use store::EventStore;
 /// A fresh SQLite event log in a folder dropped with the returned guard.
 async fn sqlite() -> (Arc<dyn EventStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store = store::open_store(None, &dir.path().join("events.db"))
+    let store = store::open_store(None, &dir.path().join("events.db"), None)
         .await
         .unwrap();
     (store, dir)
@@ -100,10 +100,12 @@ async fn bodies(store: &Arc<dyn EventStore>, conversation_id: ConversationId) ->
         .unwrap();
     records
         .iter()
-        .filter_map(|record| match codec::decode(record).unwrap().event {
-            Event::MessageSent(sent) => Some(sent.body),
-            _ => None,
-        })
+        .filter_map(
+            |record| match codec::decode(record, store.keyring()).unwrap().event {
+                Event::MessageSent(sent) => Some(sent.body),
+                _ => None,
+            },
+        )
         .collect()
 }
 

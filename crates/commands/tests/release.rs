@@ -17,7 +17,7 @@ async fn events(store: &dyn EventStore) -> Vec<Event> {
         .await
         .unwrap()
         .iter()
-        .map(|record| codec::decode(record).unwrap().event)
+        .map(|record| codec::decode(record, store.keyring()).unwrap().event)
         .collect()
 }
 
@@ -25,7 +25,7 @@ async fn events(store: &dyn EventStore) -> Vec<Event> {
 async fn a_due_message_released_by_two_nodes_is_sent_once() {
     // Given a portal first message scheduled a moment ahead
     let dir = tempfile::tempdir().unwrap();
-    let store = store::open_store(None, &dir.path().join("events.db"))
+    let store = store::open_store(None, &dir.path().join("events.db"), None)
         .await
         .unwrap();
     let service = CommandService::new(Executor::new(store.clone()), None);
@@ -60,7 +60,10 @@ async fn a_due_message_released_by_two_nodes_is_sent_once() {
         )
         .await
         .unwrap();
-    let message_id = match codec::decode(&committed.events[0]).unwrap().event {
+    let message_id = match codec::decode(&committed.events[0], store.keyring())
+        .unwrap()
+        .event
+    {
         Event::MessageScheduled(scheduled) => scheduled.message_id,
         other => panic!("{other:?}"),
     };

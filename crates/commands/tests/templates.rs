@@ -15,7 +15,7 @@ use store::EventStore;
 
 async fn sqlite() -> (Arc<dyn EventStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store = store::open_store(None, &dir.path().join("events.db"))
+    let store = store::open_store(None, &dir.path().join("events.db"), None)
         .await
         .unwrap();
     (store, dir)
@@ -84,9 +84,14 @@ async fn send(
     Ok(committed
         .events
         .iter()
-        .find_map(|record| match codec::decode(record).unwrap().event {
-            Event::MessageSent(message) => Some(message),
-            _ => None,
+        .find_map(|record| {
+            match codec::decode(record, service.executor().store().keyring())
+                .unwrap()
+                .event
+            {
+                Event::MessageSent(message) => Some(message),
+                _ => None,
+            }
         })
         .unwrap())
 }

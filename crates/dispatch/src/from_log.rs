@@ -37,8 +37,8 @@ pub async fn run(
             return Ok(());
         };
         let record = record?;
-        let envelope =
-            codec::decode(&record).map_err(|e| StoreError::InvalidRequest(e.to_string()))?;
+        let envelope = codec::decode(&record, store.keyring())
+            .map_err(|e| StoreError::InvalidRequest(e.to_string()))?;
         let mut wait = Duration::from_millis(100);
         loop {
             match dispatcher.handle(&envelope).await {

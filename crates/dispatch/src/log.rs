@@ -18,7 +18,7 @@ pub(crate) async fn read_all_of(
             .read_stream(stream, events.len() as u64, READ_BATCH)
             .await?;
         for record in &batch {
-            let envelope = codec::decode(record)
+            let envelope = codec::decode(record, store.keyring())
                 .map_err(|error| StoreError::InvalidRequest(error.to_string()))?;
             events.push(envelope.event);
         }
@@ -37,7 +37,7 @@ pub(crate) async fn first_event(
     first
         .first()
         .map(|record| {
-            codec::decode(record)
+            codec::decode(record, store.keyring())
                 .map(|envelope| envelope.event)
                 .map_err(|error| StoreError::InvalidRequest(error.to_string()))
         })

@@ -123,9 +123,8 @@ pub async fn relay(
         let mut last = None;
         for record in batch {
             let record = record?;
-            let envelope = codec::decode(&record)
-                .map_err(|e| store::StoreError::InvalidRequest(e.to_string()))?;
-            let payload = serde_json::to_vec(&envelope).map_err(nats_error)?;
+            // The record as stored: personal fields stay sealed on the wire and in JetStream.
+            let payload = serde_json::to_vec(&record).map_err(nats_error)?;
             let publish = Publish::build()
                 .payload(payload.into())
                 .message_id(record.event_id.to_string())
@@ -147,6 +146,26 @@ pub async fn relay(
                 .save_consumer_checkpoint(&checkpoint, position)
                 .await?;
         }
+    }
+}
+
+/// Decodes a published event: a stored record (sealed fields opened with the store's keys), or
+/// the plain envelope relays before sealing published.
+async fn open_payload(
+    store: &dyn EventStore,
+    payload: &[u8],
+) -> Result<domain::EventEnvelope, String> {
+    match serde_json::from_slice::<store::RecordedEvent>(payload) {
+        Ok(record) => {
+            let records = std::slice::from_ref(&record);
+            store
+                .keyring()
+                .load_for(records)
+                .await
+                .map_err(|e| e.to_string())?;
+            codec::decode(&record, store.keyring()).map_err(|e| e.to_string())
+        }
+        Err(_) => serde_json::from_slice(payload).map_err(|e| e.to_string()),
     }
 }
 
@@ -197,7 +216,7 @@ pub async fn consume(
             return Ok(());
         };
         let message = message.map_err(nats_error)?;
-        let envelope: domain::EventEnvelope = match serde_json::from_slice(&message.payload) {
+        let envelope = match open_payload(dispatcher.store(), &message.payload).await {
             Ok(envelope) => envelope,
             Err(error) => {
                 tracing::warn!(%error, "undecodable event on the events stream; dropped");

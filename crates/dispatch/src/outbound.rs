@@ -86,7 +86,7 @@ impl Dispatcher {
         }
     }
 
-    fn store(&self) -> &dyn EventStore {
+    pub(crate) fn store(&self) -> &dyn EventStore {
         self.executor.store().as_ref()
     }
 

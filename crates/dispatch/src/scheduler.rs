@@ -136,7 +136,7 @@ pub async fn run(
                 };
                 let record = record?;
                 if is_scheduled_event(&record) {
-                    let envelope = codec::decode(&record)
+                    let envelope = codec::decode(&record, executor.store().keyring())
                         .map_err(|e| StoreError::InvalidRequest(e.to_string()))?;
                     pending.apply(&envelope.event);
                 }

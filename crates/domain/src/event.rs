@@ -652,16 +652,20 @@ impl Event {
     /// The schema version of this event's current shape. Every type starts at 1; a changed
     /// shape gets a new version and an upcaster from the old one (`eventlog::upcast`).
     pub fn schema_version(&self) -> u32 {
+        // The last version of each type with personal data stores them sealed under the
+        // patient's key (`eventlog::seal`); opened, it has the shape of the version before.
         match self {
             // 3: the template it was rendered from, and the WhatsApp template message.
             // 4: the time a scheduled message was scheduled for.
-            Event::MessageSent(_) => 4,
-            // 2: the author carries the name it had when it wrote.
-            Event::CallLogged(_) | Event::MessageReceived(_) => 2,
-            // 2: the contact record carries the patient's time zone.
-            Event::PatientRegistered(_) | Event::PatientContactChanged(_) => 2,
+            // 5: personal fields sealed.
+            Event::MessageSent(_) => 5,
+            // 2: the author carries the name it had when it wrote. 3: personal fields sealed.
+            Event::CallLogged(_) | Event::MessageReceived(_) => 3,
+            // 2: the contact record carries the patient's time zone. 3: personal fields sealed.
+            Event::PatientRegistered(_) | Event::PatientContactChanged(_) => 3,
             // 2: the approved WhatsApp template message it is released as outside the window.
-            Event::MessageScheduled(_) => 2,
+            // 3: personal fields sealed.
+            Event::MessageScheduled(_) => 3,
             _ => 1,
         }
     }

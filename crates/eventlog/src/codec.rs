@@ -6,7 +6,9 @@ use store::{NewEvent, RecordedEvent};
 use thiserror::Error;
 use uuid::Uuid;
 
+use crate::seal;
 use crate::upcast::upcast;
+use store::keys::{KeyError, Keyring};
 
 /// A stored record that does not decode into a known event.
 #[derive(Debug, Error)]
@@ -20,19 +22,19 @@ pub struct DecodeError {
     pub reason: String,
 }
 
-/// Decodes a stored record into the domain's typed envelope, upcasting data of older schema
-/// versions first (the envelope carries the version of the shape it holds).
-pub fn decode(record: &RecordedEvent) -> Result<EventEnvelope, DecodeError> {
+/// Decodes a stored record into the domain's typed envelope: opens its sealed personal fields
+/// with `keys` (an erased patient's show the erased view), then upcasts data of older schema
+/// versions (the envelope carries the version of the shape it holds).
+pub fn decode(record: &RecordedEvent, keys: &Keyring) -> Result<EventEnvelope, DecodeError> {
     let fail = |reason: String| DecodeError {
         event_id: record.event_id,
         position: record.position,
         reason,
     };
-    let (schema_version, data) = upcast(
-        &record.event_type,
-        record.schema_version,
-        record.data.clone(),
-    );
+    let mut data = record.data.clone();
+    seal::open(keys, &record.event_type, record.event_id, &mut data)
+        .map_err(|e| fail(e.to_string()))?;
+    let (schema_version, data) = upcast(&record.event_type, record.schema_version, data);
     let event = Event::from_parts(&record.event_type, data).map_err(|e| fail(e.to_string()))?;
     if schema_version != event.schema_version() {
         return Err(fail(format!(
@@ -82,4 +84,20 @@ pub fn encode(
         data: event.data(),
         metadata: serde_json::to_value(metadata).unwrap_or(serde_json::Value::Null),
     }
+}
+
+/// Seals the personal fields of an encoded event with `subject`'s key (loaded by
+/// `Keyring::ensure`), moving it to the sealed shape's schema version; events without personal
+/// data are left as they are.
+pub fn seal(event: &mut NewEvent, subject: Uuid, keys: &Keyring) -> Result<(), KeyError> {
+    if let Some(version) = seal::seal(
+        keys,
+        subject,
+        &event.event_type,
+        event.event_id,
+        &mut event.data,
+    )? {
+        event.schema_version = version;
+    }
+    Ok(())
 }

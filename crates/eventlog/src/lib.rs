@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod codec;
+pub mod seal;
 pub mod upcast;
 
 pub use codec::{decode, encode, DecodeError};

@@ -46,6 +46,22 @@ const CHAIN: &[Step] = &[
         from: 1,
         apply: contact_gains_time_zone,
     },
+    Step {
+        event_types: &["MessageSent"],
+        from: 4,
+        apply: personal_fields_sealed,
+    },
+    Step {
+        event_types: &[
+            "MessageReceived",
+            "CallLogged",
+            "PatientRegistered",
+            "PatientContactChanged",
+            "MessageScheduled",
+        ],
+        from: 2,
+        apply: personal_fields_sealed,
+    },
 ];
 
 /// Version 2 of messages and call logs records the author's name; events of version 1 did not
@@ -88,6 +104,11 @@ fn contact_gains_time_zone(data: &mut Value) {
         fields.entry("time_zone").or_insert(Value::Null);
     }
 }
+
+/// The versions after these (`crate::seal`) store the same fields with the personal ones
+/// sealed under the patient's key; opened, their data has the shape of the version before, so
+/// plain data of that version needs nothing.
+fn personal_fields_sealed(_: &mut Value) {}
 
 /// Brings `data` of `event_type`, recorded at `schema_version`, through every step that applies;
 /// answers the version it ends at with the upcast data.

@@ -11,6 +11,7 @@ use domain::{
 };
 use eventlog::codec;
 use proptest::prelude::*;
+use store::keys::Keyring;
 use store::RecordedEvent;
 use uuid::Uuid;
 
@@ -217,30 +218,30 @@ proptest! {
     fn version_1_data_decodes_with_an_unknown_author_name(event in authored_event()) {
         let mut data = version_2_data(&event);
         data["author"].as_object_mut().unwrap().remove("name");
-        let decoded = codec::decode(&record(&event, 1, data)).unwrap();
+        let decoded = codec::decode(&record(&event, 1, data), &Keyring::in_memory()).unwrap();
         prop_assert_eq!(decoded.schema_version, event.schema_version());
         prop_assert_eq!(decoded.event, without_name(&event));
     }
 
     #[test]
     fn version_2_messages_decode_without_a_template(event in message_sent()) {
-        let decoded = codec::decode(&record(&event, 2, version_2_data(&event))).unwrap();
-        prop_assert_eq!(decoded.schema_version, 4);
+        let decoded = codec::decode(&record(&event, 2, version_2_data(&event)), &Keyring::in_memory()).unwrap();
+        prop_assert_eq!(decoded.schema_version, event.schema_version());
         prop_assert_eq!(decoded.event, without_template(&event));
     }
 
     #[test]
     fn version_3_messages_decode_as_never_scheduled(event in message_sent()) {
-        let decoded = codec::decode(&record(&event, 3, version_3_data(&event))).unwrap();
-        prop_assert_eq!(decoded.schema_version, 4);
+        let decoded = codec::decode(&record(&event, 3, version_3_data(&event)), &Keyring::in_memory()).unwrap();
+        prop_assert_eq!(decoded.schema_version, event.schema_version());
         prop_assert_eq!(decoded.event, without_scheduled_for(&event));
     }
 
     #[test]
     fn current_events_round_trip(event in authored_event()) {
         let current = event.schema_version();
-        prop_assert_eq!(current, if matches!(event, Event::MessageSent(_)) { 4 } else { 2 });
-        let decoded = codec::decode(&record(&event, current, event.data())).unwrap();
+        prop_assert_eq!(current, if matches!(event, Event::MessageSent(_)) { 5 } else { 3 });
+        let decoded = codec::decode(&record(&event, current, event.data()), &Keyring::in_memory()).unwrap();
         prop_assert_eq!(decoded.schema_version, current);
         prop_assert_eq!(decoded.event, event);
     }
@@ -248,7 +249,7 @@ proptest! {
     #[test]
     fn versions_never_written_are_refused(event in authored_event(), later in 1u32..100) {
         let version = event.schema_version() + later;
-        prop_assert!(codec::decode(&record(&event, version, event.data())).is_err());
+        prop_assert!(codec::decode(&record(&event, version, event.data()), &Keyring::in_memory()).is_err());
     }
 }
 
@@ -307,15 +308,15 @@ proptest! {
     fn version_1_contacts_decode_without_a_time_zone(event in patient_contact_event()) {
         let mut data = event.data();
         data.as_object_mut().unwrap().remove("time_zone");
-        let decoded = codec::decode(&record(&event, 1, data)).unwrap();
-        prop_assert_eq!(decoded.schema_version, 2);
+        let decoded = codec::decode(&record(&event, 1, data), &Keyring::in_memory()).unwrap();
+        prop_assert_eq!(decoded.schema_version, 3);
         prop_assert_eq!(decoded.event, without_time_zone(&event));
     }
 
     #[test]
     fn current_contacts_round_trip(event in patient_contact_event()) {
-        prop_assert_eq!(event.schema_version(), 2);
-        let decoded = codec::decode(&record(&event, 2, event.data())).unwrap();
+        prop_assert_eq!(event.schema_version(), 3);
+        let decoded = codec::decode(&record(&event, 2, event.data()), &Keyring::in_memory()).unwrap();
         prop_assert_eq!(decoded.event, event);
     }
 }
@@ -326,7 +327,11 @@ fn unchanged_types_decode_at_version_1() {
         conversation_id: ConversationId(Uuid::from_u128(1)),
     });
     assert_eq!(archived.schema_version(), 1);
-    let decoded = codec::decode(&record(&archived, 1, archived.data())).unwrap();
+    let decoded = codec::decode(
+        &record(&archived, 1, archived.data()),
+        &Keyring::in_memory(),
+    )
+    .unwrap();
     assert_eq!(decoded.schema_version, 1);
     assert_eq!(decoded.event, archived);
 }
@@ -361,12 +366,104 @@ fn version_1_scheduled_messages_decode_without_a_template_message() {
         language: "en_US".into(),
         parameters: vec!["09:30".into()],
     }));
-    assert_eq!(current.schema_version(), 2);
-    let decoded = codec::decode(&record(&current, 2, current.data())).unwrap();
+    assert_eq!(current.schema_version(), 3);
+    let decoded =
+        codec::decode(&record(&current, 2, current.data()), &Keyring::in_memory()).unwrap();
     assert_eq!(decoded.event, current);
     let mut data = current.data();
     data.as_object_mut().unwrap().remove("whatsapp_template");
-    let decoded = codec::decode(&record(&current, 1, data)).unwrap();
-    assert_eq!(decoded.schema_version, 2);
+    let decoded = codec::decode(&record(&current, 1, data), &Keyring::in_memory()).unwrap();
+    assert_eq!(decoded.schema_version, 3);
     assert_eq!(decoded.event, message_scheduled(None));
+}
+
+/// `event` encoded as the executor writes it: personal fields sealed under `subject`'s key.
+fn sealed_record(event: &Event, subject: Uuid, keys: &Keyring) -> RecordedEvent {
+    let mut encoded = codec::encode(
+        event,
+        Uuid::new_v4(),
+        Actor::system(),
+        Utc.with_ymd_and_hms(2026, 3, 4, 10, 0, 0).unwrap(),
+        &EventMetadata::default(),
+    );
+    codec::seal(&mut encoded, subject, keys).unwrap();
+    let mut stored = record(event, encoded.schema_version, encoded.data);
+    stored.event_id = encoded.event_id;
+    stored
+}
+
+/// Every text of the event's personal fields, to look for in stored data.
+fn personal_texts(event: &Event) -> Vec<String> {
+    match event {
+        Event::MessageSent(e) => [Some(e.body.clone()), e.subject.clone()]
+            .into_iter()
+            .flatten()
+            .collect(),
+        Event::MessageReceived(e) => vec![e.body.clone()],
+        Event::CallLogged(e) => vec![e.summary.clone()],
+        Event::PatientRegistered(e) => vec![e.contact.name.clone()],
+        Event::PatientContactChanged(e) => vec![e.contact.name.clone()],
+        _ => Vec::new(),
+    }
+    .into_iter()
+    .filter(|text| text.trim().len() >= 4)
+    .collect()
+}
+
+/// The erased view: what a sealed event shows once its key is destroyed.
+fn erased(event: &Event) -> Event {
+    let mut event = event.clone();
+    let erase_author = |author: &mut Author| author.name = None;
+    match &mut event {
+        Event::MessageSent(e) => {
+            e.subject = None;
+            e.body = String::new();
+            e.whatsapp_template = None;
+            erase_author(&mut e.author);
+        }
+        Event::MessageReceived(e) => {
+            e.subject = None;
+            e.body = String::new();
+            erase_author(&mut e.author);
+        }
+        Event::CallLogged(e) => e.summary = String::new(),
+        Event::PatientRegistered(e) => {
+            e.contact.name = "erased".into();
+            e.contact.time_zone = None;
+        }
+        Event::PatientContactChanged(e) => {
+            e.contact.name = "erased".into();
+            e.contact.time_zone = None;
+        }
+        _ => {}
+    }
+    event
+}
+
+proptest! {
+    /// Sealed at the newest version, every event decodes to itself while its key exists, holds
+    /// none of its personal texts in the stored data, and decodes to the erased view once the
+    /// key is destroyed.
+    #[test]
+    fn sealed_events_open_while_the_key_exists_and_erase_after(
+        event in prop_oneof![authored_event(), patient_contact_event()],
+        subject in any::<u128>(),
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let keys = Keyring::in_memory();
+        let subject = Uuid::from_u128(subject);
+        runtime.block_on(keys.ensure(subject)).unwrap();
+        let stored = sealed_record(&event, subject, &keys);
+        prop_assert_eq!(stored.schema_version, event.schema_version());
+        let text = stored.data.to_string();
+        for personal in personal_texts(&event) {
+            let quoted = serde_json::to_string(&personal).unwrap();
+            prop_assert!(!text.contains(&quoted), "{} is stored in the clear", personal);
+        }
+        let decoded = codec::decode(&stored, &keys).unwrap();
+        prop_assert_eq!(&decoded.event, &event);
+        runtime.block_on(keys.destroy(subject)).unwrap();
+        let decoded = codec::decode(&stored, &keys).unwrap();
+        prop_assert_eq!(decoded.event, erased(&event));
+    }
 }

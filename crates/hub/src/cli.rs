@@ -36,6 +36,11 @@ pub struct StorageArgs {
     /// PostgreSQL URL (`postgres://…`): event store and read models there instead of SQLite.
     #[arg(long, env = "HUB_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// The key that wraps each patient's data key: 32 bytes as 64 hex digits or base64.
+    /// Without it, SQLite keeps a generated one in `master.key` in the data folder and
+    /// PostgreSQL in the database (see docs/audit.md).
+    #[arg(long, env = "HUB_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
 }
 
 /// The subcommands.

@@ -28,9 +28,7 @@ async fn open(storage: &StorageArgs) -> anyhow::Result<(Arc<dyn EventStore>, Arc
     std::fs::create_dir_all(&storage.data_dir)
         .with_context(|| format!("creating data folder {}", storage.data_dir.display()))?;
     let url = storage.database_url.as_deref();
-    let store = store::open_store(url, &storage.data_dir.join(EVENTS_DB))
-        .await
-        .context("opening the event store")?;
+    let store = open_event_store(storage).await?;
     let read_model = projections::open_read_model(url, &storage.data_dir.join(READ_MODEL_DB))
         .await
         .context("opening the read models")?;
@@ -161,12 +159,7 @@ fn executor(store: &Arc<dyn EventStore>) -> Arc<Executor> {
 pub async fn dispatch(args: DispatchArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.storage.data_dir)
         .with_context(|| format!("creating data folder {}", args.storage.data_dir.display()))?;
-    let store = store::open_store(
-        args.storage.database_url.as_deref(),
-        &args.storage.data_dir.join(EVENTS_DB),
-    )
-    .await
-    .context("opening the event store")?;
+    let store = open_event_store(&args.storage).await?;
     let blobs = open_blobs(&args.blobs, &args.storage)?;
     let providers = args.providers.providers()?;
     let channels: Vec<_> = providers.all.iter().map(|p| p.channel().as_str()).collect();
@@ -253,12 +246,7 @@ pub async fn admin(args: AdminArgs) -> anyhow::Result<()> {
     let AdminCommand::Create { name, storage } = args.command;
     std::fs::create_dir_all(&storage.data_dir)
         .with_context(|| format!("creating data folder {}", storage.data_dir.display()))?;
-    let store = store::open_store(
-        storage.database_url.as_deref(),
-        &storage.data_dir.join(EVENTS_DB),
-    )
-    .await
-    .context("opening the event store")?;
+    let store = open_event_store(&storage).await?;
     let commands = CommandService::new(Executor::new(store), None);
     let registered = commands
         .register_staff(
@@ -279,11 +267,13 @@ pub async fn admin(args: AdminArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The event store the storage arguments name, for the tools that read only the log.
+/// The event store the storage arguments name, with the master key that wraps patients' data
+/// keys.
 pub async fn open_event_store(storage: &StorageArgs) -> anyhow::Result<Arc<dyn EventStore>> {
     store::open_store(
         storage.database_url.as_deref(),
         &Path::new(&storage.data_dir).join(EVENTS_DB),
+        storage.master_key.as_deref(),
     )
     .await
     .context("opening the event store")

@@ -14,6 +14,7 @@ use crate::model::SqlReadModel;
 use crate::sql::{Dialect, Sql, Tables};
 use crate::{Projection, QueryError};
 use eventlog::codec;
+use store::keys::Keyring;
 
 /// The most events one transaction applies.
 const BATCH: usize = 500;
@@ -130,7 +131,7 @@ impl Projector {
                 &tables,
                 self.projection,
                 checkpoint,
-                &DecodedBatch::decode(&batch),
+                &DecodedBatch::decode(&batch, self.store.keyring()),
                 true,
             )
             .await?
@@ -146,8 +147,8 @@ impl Projector {
 }
 
 /// Decodes a record; events this version does not know are skipped (their position still counts).
-fn decode(record: &RecordedEvent) -> Option<EventEnvelope> {
-    match codec::decode(record) {
+fn decode(record: &RecordedEvent, keys: &Keyring) -> Option<EventEnvelope> {
+    match codec::decode(record, keys) {
         Ok(envelope) => Some(envelope),
         Err(error) => {
             tracing::warn!(%error, "skipping an event the read models do not know");
@@ -165,11 +166,15 @@ pub(crate) struct DecodedBatch {
 }
 
 impl DecodedBatch {
-    /// Decodes `batch`; events this version does not know are skipped.
-    pub(crate) fn decode(batch: &[RecordedEvent]) -> Self {
+    /// Decodes `batch`, opening sealed fields with `keys`; events this version does not know
+    /// are skipped.
+    pub(crate) fn decode(batch: &[RecordedEvent], keys: &Keyring) -> Self {
         DecodedBatch {
             last: batch.last().map(|e| e.position),
-            envelopes: batch.iter().filter_map(decode).collect(),
+            envelopes: batch
+                .iter()
+                .filter_map(|record| decode(record, keys))
+                .collect(),
         }
     }
 

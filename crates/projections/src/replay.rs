@@ -175,7 +175,7 @@ async fn build(
             let mut applied = position;
             let mut conn = model.pool().acquire().await?;
             // Decoded once for every projection.
-            let decoded = DecodedBatch::decode(&batch);
+            let decoded = DecodedBatch::decode(&batch, store.keyring());
             for projection in Projection::ALL {
                 if let BatchOutcome::Applied(last) = apply_batch(
                     model, &mut conn, tables, projection, position, &decoded, false,
@@ -301,7 +301,7 @@ pub async fn replay_projection(
         let Some(last) = batch.last().map(|event| event.position) else {
             break;
         };
-        let decoded = DecodedBatch::decode(&batch);
+        let decoded = DecodedBatch::decode(&batch, store.keyring());
         projection
             .apply(&mut tx, &tables, decoded.envelopes())
             .await?;

@@ -61,7 +61,7 @@ impl Bench {
             None
         };
         let url = database.as_ref().map(|d| d.url.clone());
-        let store = store::open_store(url.as_deref(), &dir.path().join("events.db"))
+        let store = store::open_store(url.as_deref(), &dir.path().join("events.db"), None)
             .await
             .unwrap();
         let model = projections::open_read_model(url.as_deref(), &dir.path().join("readmodel.db"))
@@ -432,7 +432,7 @@ async fn reference(store: &dyn EventStore) -> Reference {
         let Some(last) = batch.last() else { break };
         after = last.position;
         for record in &batch {
-            let envelope = codec::decode(record).unwrap();
+            let envelope = codec::decode(record, store.keyring()).unwrap();
             let words = |subject: Option<&str>, body: &str| -> BTreeSet<String> {
                 format!("{} {}", subject.unwrap_or(""), body)
                     .split(|c: char| !c.is_alphanumeric())

@@ -61,7 +61,7 @@ impl Bench {
             None
         };
         let url = database.as_ref().map(|d| d.url.clone());
-        let store = store::open_store(url.as_deref(), &dir.path().join("events.db"))
+        let store = store::open_store(url.as_deref(), &dir.path().join("events.db"), None)
             .await
             .unwrap();
         let model = projections::open_read_model(url.as_deref(), &dir.path().join("readmodel.db"))
@@ -513,7 +513,7 @@ async fn reference(store: &dyn EventStore) -> Tables {
         let Some(last) = batch.last() else { break };
         after = last.position;
         for record in &batch {
-            let envelope = codec::decode(record).unwrap();
+            let envelope = codec::decode(record, store.keyring()).unwrap();
             let at = envelope.occurred_at;
             let entry = match &envelope.event {
                 Event::MessageSent(e) => {

@@ -26,6 +26,9 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("migration: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// A subject's data key is destroyed, or a sealed value or key does not open.
+    #[error("data key: {0}")]
+    Key(#[from] crate::keys::KeyError),
 }
 
 /// Converts a database integer to an unsigned one; negative values never occur in the schema.

@@ -46,6 +46,7 @@ pub mod chain;
 mod error;
 mod event;
 mod group;
+pub mod keys;
 pub mod postgres;
 mod sessions;
 pub mod sqlite;
@@ -113,6 +114,10 @@ pub trait EventStore: SessionStore + Send + Sync + 'static {
     /// The latest committed position this process knows of, updated on every commit.
     fn head_watch(&self) -> tokio::sync::watch::Receiver<u64>;
 
+    /// The subjects' data keys that seal personal data in the log (see [`keys`]). Every read
+    /// loads the keys of the sealed records it answers.
+    fn keyring(&self) -> &keys::Keyring;
+
     /// The last position the consumer `name` finished (0 when it never saved one).
     async fn consumer_checkpoint(&self, name: &str) -> Result<u64, StoreError>;
 
@@ -141,20 +146,32 @@ pub async fn append_to_stream(
 }
 
 /// Opens PostgreSQL for a `postgres://` or `postgresql://` URL, SQLite at `sqlite_path` when
-/// there is no URL (or an empty one); any other URL is refused.
+/// there is no URL (or an empty one); any other URL is refused. `master_key`
+/// (`HUB_MASTER_KEY`) wraps the data keys; without it SQLite keeps a generated one beside the
+/// log and PostgreSQL in the database.
 pub async fn open_store(
     database_url: Option<&str>,
     sqlite_path: &Path,
+    master_key: Option<&str>,
 ) -> Result<Arc<dyn EventStore>, StoreError> {
+    let given = master_key
+        .filter(|key| !key.trim().is_empty())
+        .map(|key| keys::MasterKey::Given(key.to_owned()));
     match database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            Ok(Arc::new(PgEventStore::connect(url).await?))
+            let master = given.unwrap_or(keys::MasterKey::InDatabase);
+            Ok(Arc::new(
+                PgEventStore::connect_with(url, postgres::DEFAULT_POOL_SIZE, &master).await?,
+            ))
         }
         Some(other) if !other.trim().is_empty() => Err(StoreError::InvalidRequest(format!(
             "unsupported database URL scheme in `{}`",
             other.split(':').next().unwrap_or("")
         ))),
-        _ => Ok(Arc::new(SqliteEventStore::open(sqlite_path).await?)),
+        _ => Ok(Arc::new(match given {
+            Some(master) => SqliteEventStore::open_with(sqlite_path, &master).await?,
+            None => SqliteEventStore::open(sqlite_path).await?,
+        })),
     }
 }
 

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::chain::{self, CanonicalParts};
 use crate::error::{signed, unsigned};
 use crate::group::{commit_failed, Committer, Pending};
+use crate::keys::{KeyTable, Keyring, MasterKey};
 use crate::sessions::{self, SessionStore, StoredSession};
 use crate::subscription::{self, advance, RecentEvents};
 use crate::{
@@ -58,6 +59,7 @@ pub struct PgEventStore {
     /// This process's latest appends, for its followers.
     recent: Arc<RecentEvents>,
     committer: Committer<Answer>,
+    keys: Arc<Keyring>,
     _listener: Arc<Listener>,
 }
 
@@ -79,20 +81,35 @@ impl PgEventStore {
 
     /// Like [`Self::connect`], with at most `pool_size` connections (plus one for `LISTEN`).
     pub async fn connect_with_pool_size(url: &str, pool_size: u32) -> Result<Self, StoreError> {
+        Self::connect_with(url, pool_size, &MasterKey::InDatabase).await
+    }
+
+    /// Like [`Self::connect_with_pool_size`], with the key-encryption key from `master`.
+    pub async fn connect_with(
+        url: &str,
+        pool_size: u32,
+        master: &MasterKey,
+    ) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(pool_size.max(1))
             // A write fails fast (503) when the database is unreachable, instead of hanging.
             .acquire_timeout(Duration::from_secs(2))
             .connect(url)
             .await?;
-        Self::from_pool(pool).await
+        Self::from_pool_with(pool, master).await
     }
 
     /// Uses an existing pool: runs migrations and starts the listener (on one connection of
-    /// its own with the pool's options).
+    /// its own with the pool's options). The key-encryption key is kept in the database.
     pub async fn from_pool(pool: PgPool) -> Result<Self, StoreError> {
+        Self::from_pool_with(pool, &MasterKey::InDatabase).await
+    }
+
+    /// Like [`Self::from_pool`], with the key-encryption key from `master`.
+    pub async fn from_pool_with(pool: PgPool, master: &MasterKey) -> Result<Self, StoreError> {
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         hash_unhashed(&pool).await?;
+        let keys = Arc::new(Keyring::open(KeyTable::Postgres(pool.clone()), master).await?);
         let position: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
             .fetch_one(&pool)
             .await?;
@@ -113,6 +130,7 @@ impl PgEventStore {
             head,
             recent,
             committer,
+            keys,
             _listener: Arc::new(Listener(task.abort_handle())),
         })
     }
@@ -135,7 +153,14 @@ impl PgEventStore {
             .bind(last)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(record).collect()
+        self.records(&rows).await
+    }
+
+    /// The records of `rows`, with the data keys of the sealed ones loaded.
+    async fn records(&self, rows: &[PgRow]) -> Result<Vec<RecordedEvent>, StoreError> {
+        let records = rows.iter().map(record).collect::<Result<Vec<_>, _>>()?;
+        self.keys.load_for(&records).await?;
+        Ok(records)
     }
 }
 
@@ -588,7 +613,7 @@ impl EventStore for PgEventStore {
             .bind(signed(limit as u64))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(record).collect()
+        self.records(&rows).await
     }
 
     async fn read_all(
@@ -618,7 +643,7 @@ impl EventStore for PgEventStore {
                     .await?
             }
         };
-        rows.iter().map(record).collect()
+        self.records(&rows).await
     }
 
     async fn head_position(&self) -> Result<u64, StoreError> {
@@ -634,6 +659,10 @@ impl EventStore for PgEventStore {
 
     fn head_watch(&self) -> watch::Receiver<u64> {
         self.head.subscribe()
+    }
+
+    fn keyring(&self) -> &Keyring {
+        &self.keys
     }
 }
 

@@ -18,12 +18,16 @@ use uuid::Uuid;
 
 use crate::error::{signed, unsigned};
 use crate::group::{commit_failed, Committer, Pending};
+use crate::keys::{KeyTable, Keyring, MasterKey};
 use crate::sessions::{self, SessionStore, StoredSession};
 use crate::subscription::{self, advance, RecentEvents};
 use crate::{
     chain, resolve_unique_violation, validate, AppendOutcome, AppendRequest, EventStore,
     IdempotencyKey, RecordedEvent, StoreError,
 };
+
+/// The key-encryption key's file beside the event log, when `HUB_MASTER_KEY` is not set.
+pub const MASTER_KEY_FILE: &str = "master.key";
 
 const COLUMNS: &str = "position, event_id, stream, version, event_type, schema_version, occurred_at, actor_id, actor_role, data, metadata, hash";
 /// Reader connections; writes go through one connection.
@@ -43,6 +47,7 @@ pub struct SqliteEventStore {
     /// This process's latest appends, for its followers.
     recent: Arc<RecentEvents>,
     committer: Committer<Answer>,
+    keys: Arc<Keyring>,
 }
 
 /// Connection options of the event log file: WAL, a busy timeout, and `synchronous = FULL`
@@ -53,12 +58,24 @@ pub fn connect_options(path: &Path) -> SqliteConnectOptions {
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
+        // Deleted content (a destroyed data key) is overwritten, not left in free pages.
+        .pragma("secure_delete", "ON")
         .busy_timeout(Duration::from_secs(10))
 }
 
 impl SqliteEventStore {
-    /// Opens (creating if missing) the event log at `path` and runs migrations.
+    /// Opens (creating if missing) the event log at `path` and runs migrations; the
+    /// key-encryption key is `master.key` beside it (made when missing).
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let beside = path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(MASTER_KEY_FILE);
+        Self::open_with(path, &MasterKey::File(beside)).await
+    }
+
+    /// Like [`Self::open`], with the key-encryption key from `master`.
+    pub async fn open_with(path: &Path, master: &MasterKey) -> Result<Self, StoreError> {
         let options = connect_options(path);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -69,7 +86,7 @@ impl SqliteEventStore {
             .max_connections(READERS)
             .connect_with(options.read_only(true))
             .await?;
-        Self::from_pools(writer, reader).await
+        Self::from_pools(writer, reader, master).await
     }
 
     /// A private in-memory event log (gone when the store is dropped), for tests and tools.
@@ -83,11 +100,20 @@ impl SqliteEventStore {
             .connect_with(SqliteConnectOptions::from_str("sqlite::memory:")?)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Self::from_pools(pool.clone(), pool).await
+        Self::from_pools(pool.clone(), pool, &MasterKey::Ephemeral).await
     }
 
-    async fn from_pools(writer: SqlitePool, reader: SqlitePool) -> Result<Self, StoreError> {
+    async fn from_pools(
+        writer: SqlitePool,
+        reader: SqlitePool,
+        master: &MasterKey,
+    ) -> Result<Self, StoreError> {
         hash_unhashed(&writer).await?;
+        let table = KeyTable::Sqlite {
+            writer: writer.clone(),
+            reader: reader.clone(),
+        };
+        let keys = Arc::new(Keyring::open(table, master).await?);
         let position: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
             .fetch_one(&reader)
             .await?;
@@ -99,6 +125,7 @@ impl SqliteEventStore {
             head: Arc::new(watch::Sender::new(unsigned(position))),
             recent: Arc::default(),
             committer,
+            keys,
         })
     }
 
@@ -115,7 +142,16 @@ impl SqliteEventStore {
             .bind(last)
             .fetch_all(&self.reader)
             .await?;
-        rows.iter().map(record).collect()
+        self.records(&rows).await
+    }
+}
+
+impl SqliteEventStore {
+    /// The records of `rows`, with the data keys of the sealed ones loaded.
+    async fn records(&self, rows: &[SqliteRow]) -> Result<Vec<RecordedEvent>, StoreError> {
+        let records = rows.iter().map(record).collect::<Result<Vec<_>, _>>()?;
+        self.keys.load_for(&records).await?;
+        Ok(records)
     }
 }
 
@@ -469,7 +505,7 @@ impl EventStore for SqliteEventStore {
             .bind(signed(limit as u64))
             .fetch_all(&self.reader)
             .await?;
-        rows.iter().map(record).collect()
+        self.records(&rows).await
     }
 
     async fn read_all(
@@ -499,7 +535,7 @@ impl EventStore for SqliteEventStore {
                     .await?
             }
         };
-        rows.iter().map(record).collect()
+        self.records(&rows).await
     }
 
     async fn head_position(&self) -> Result<u64, StoreError> {
@@ -515,6 +551,10 @@ impl EventStore for SqliteEventStore {
 
     fn head_watch(&self) -> watch::Receiver<u64> {
         self.head.subscribe()
+    }
+
+    fn keyring(&self) -> &Keyring {
+        &self.keys
     }
 }
 

@@ -14,7 +14,7 @@ use rand::Rng;
 use serde_json::json;
 use store::testing::TestDatabase;
 use store::{
-    append_to_stream, chain, open_store, AppendRequest, EventStore, ExpectedVersion,
+    append_to_stream, chain, keys, open_store, AppendRequest, EventStore, ExpectedVersion,
     IdempotencyKey, NewEvent, PgEventStore, SqliteEventStore, StoreError, StreamWrite,
 };
 use uuid::Uuid;
@@ -967,20 +967,20 @@ async fn sqlite_two_stores_on_one_file() {
 async fn open_store_picks_the_backend() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.db");
-    let sqlite = open_store(None, &path).await.unwrap();
+    let sqlite = open_store(None, &path, None).await.unwrap();
     append_to_stream(&*sqlite, "s", ExpectedVersion::Any, vec![event(0)])
         .await
         .unwrap();
     drop(sqlite);
     assert!(path.exists());
-    let reopened = open_store(Some(""), &path).await.unwrap();
+    let reopened = open_store(Some(""), &path, None).await.unwrap();
     assert_eq!(reopened.head_position().await.unwrap(), 1);
     assert!(matches!(
-        open_store(Some("mysql://localhost/hub"), &path).await,
+        open_store(Some("mysql://localhost/hub"), &path, None).await,
         Err(StoreError::InvalidRequest(_))
     ));
     let database = TestDatabase::create().await.unwrap();
-    let postgres = open_store(Some(&database.url), &path).await.unwrap();
+    let postgres = open_store(Some(&database.url), &path, None).await.unwrap();
     assert_eq!(postgres.head_position().await.unwrap(), 0);
     drop(postgres);
     database.drop_database().await.unwrap();
@@ -1102,4 +1102,140 @@ async fn sqlite_upgrade_hashes_the_existing_log_once() {
     drop(store);
     let store = SqliteEventStore::open(&path).await.unwrap();
     assert_eq!(verified(&store).await, events);
+}
+
+/// Seals `text` for `subject` as the codec does: in an event whose data carries the sealed
+/// value, appended through `store`.
+async fn append_sealed(store: &dyn EventStore, subject: Uuid, text: &str) -> NewEvent {
+    store.keyring().ensure(subject).await.unwrap();
+    let mut event = event(0);
+    let sealed = store
+        .keyring()
+        .seal(subject, event.event_id.as_bytes(), text.as_bytes())
+        .unwrap();
+    event.data = json!({ "sealed": sealed });
+    append_to_stream(
+        store,
+        &format!("p-{subject}"),
+        ExpectedVersion::Any,
+        vec![event.clone()],
+    )
+    .await
+    .unwrap();
+    event
+}
+
+/// What the keyring of `store` opens of `event`'s sealed value.
+fn unsealed(
+    store: &dyn EventStore,
+    event: &store::RecordedEvent,
+) -> Result<String, keys::KeyError> {
+    let sealed = keys::Sealed::of(&event.data).unwrap();
+    store
+        .keyring()
+        .unseal(&sealed, event.event_id.as_bytes())
+        .map(|bytes| String::from_utf8(bytes).unwrap())
+}
+
+/// A key made by one store opens in another that reads the event (the read loads it); the
+/// sealed value is bound to its event; once destroyed, no store opens it and none makes a new
+/// key for the subject.
+async fn keys_seal_open_and_destroy(first: Arc<dyn EventStore>, second: Arc<dyn EventStore>) {
+    let subject = Uuid::new_v4();
+    append_sealed(&*first, subject, "Grüße, Ms. Distinctive").await;
+    let read = second.read_all(0, 10, None).await.unwrap();
+    assert_eq!(
+        unsealed(&*second, &read[0]).unwrap(),
+        "Grüße, Ms. Distinctive"
+    );
+    let mut moved = read[0].clone();
+    moved.event_id = Uuid::new_v4();
+    assert!(matches!(
+        unsealed(&*second, &moved),
+        Err(keys::KeyError::Corrupt(_))
+    ));
+    assert!(
+        !read[0].data.to_string().contains("Distinctive"),
+        "the log holds only ciphertext"
+    );
+
+    first.keyring().destroy(subject).await.unwrap();
+    assert_eq!(
+        unsealed(&*first, &read[0]),
+        Err(keys::KeyError::Destroyed(subject))
+    );
+    assert!(matches!(
+        first.keyring().ensure(subject).await,
+        Err(StoreError::Key(keys::KeyError::Destroyed(_)))
+    ));
+    // A process that still holds the key forgets it when told (by the erasure's event).
+    second.keyring().forget(subject);
+    assert_eq!(
+        unsealed(&*second, &read[0]),
+        Err(keys::KeyError::Destroyed(subject))
+    );
+    assert!(second.keyring().ensure(subject).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_keys_seal_open_and_destroy() {
+    let fixture = Fixture::postgres().await;
+    let url = fixture.database.as_ref().unwrap().url.clone();
+    let second: Arc<dyn EventStore> = Arc::new(PgEventStore::connect(&url).await.unwrap());
+    keys_seal_open_and_destroy(fixture.store.clone(), second.clone()).await;
+    drop(second);
+    fixture.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_keys_seal_open_and_destroy() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let first: Arc<dyn EventStore> = Arc::new(SqliteEventStore::open(&path).await.unwrap());
+    let second: Arc<dyn EventStore> = Arc::new(SqliteEventStore::open(&path).await.unwrap());
+    keys_seal_open_and_destroy(first.clone(), second).await;
+    assert!(dir.path().join("master.key").exists());
+    // A destroyed key's wrapped bytes leave the database files (the file and its WAL).
+    let subject = Uuid::new_v4();
+    first.keyring().ensure(subject).await.unwrap();
+    let pool = sqlx::SqlitePool::connect_with(store::sqlite::connect_options(&path))
+        .await
+        .unwrap();
+    let wrapped: Vec<u8> =
+        sqlx::query_scalar("SELECT wrapped FROM subject_keys WHERE subject = ?1")
+            .bind(subject.to_string())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    first.keyring().destroy(subject).await.unwrap();
+    for file in ["events.db", "events.db-wal"] {
+        let bytes = std::fs::read(dir.path().join(file)).unwrap_or_default();
+        assert!(
+            !bytes.windows(wrapped.len()).any(|window| window == wrapped),
+            "{file} still holds the destroyed key"
+        );
+    }
+}
+
+/// `HUB_MASTER_KEY` wraps the keys when given: a store opened with another master key cannot
+/// unwrap them and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_wrong_master_key_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let master = "ab".repeat(32);
+    let store = open_store(None, &path, Some(&master)).await.unwrap();
+    append_sealed(&*store, Uuid::new_v4(), "secret").await;
+    drop(store);
+    assert!(!dir.path().join("master.key").exists());
+    let other = open_store(None, &path, Some(&"cd".repeat(32)))
+        .await
+        .unwrap();
+    let error = other.read_all(0, 10, None).await.unwrap_err();
+    assert!(error.to_string().contains("HUB_MASTER_KEY"), "{error}");
+    assert!(matches!(
+        open_store(None, &path, Some("short")).await,
+        Err(StoreError::InvalidRequest(_))
+    ));
 }
