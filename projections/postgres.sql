@@ -69,7 +69,7 @@ CREATE TABLE {ns}.checkpoint (
     projection TEXT   PRIMARY KEY,
     position   BIGINT NOT NULL
 );
-INSERT INTO {ns}.checkpoint (projection, position) VALUES ('inbox', 0), ('patients', 0);
+INSERT INTO {ns}.checkpoint (projection, position) VALUES ('inbox', 0), ('patients', 0), ('reporting', 0);
 
 -- The patient directory (a second projection with its own checkpoint).
 CREATE TABLE {ns}.patients (
@@ -156,6 +156,56 @@ CREATE TABLE {ns}.patient_contacts (
 );
 CREATE INDEX patient_contacts_patient ON {ns}.patient_contacts (patient_id);
 
+-- Reporting (a projection of its own): ids, channels, directions, times and counts only, never
+-- a name, subject, body or address. Per UTC day, channel and direction: every message or call
+-- log, and how many messages are in each delivery outcome now.
+CREATE TABLE {ns}.report_daily (
+    day       TEXT   NOT NULL,
+    channel   TEXT   NOT NULL,
+    direction TEXT   NOT NULL,
+    messages  BIGINT NOT NULL DEFAULT 0,
+    queued    BIGINT NOT NULL DEFAULT 0,
+    sent      BIGINT NOT NULL DEFAULT 0,
+    delivered BIGINT NOT NULL DEFAULT 0,
+    failed    BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, channel, direction)
+);
+
+-- Each message with a delivery status, and where `report_daily` counts it (reporting).
+CREATE TABLE {ns}.report_deliveries (
+    message_id      TEXT PRIMARY KEY,
+    day             TEXT NOT NULL,
+    channel         TEXT NOT NULL,
+    direction       TEXT NOT NULL,
+    delivery_status TEXT NOT NULL
+);
+
+-- Each inbound message from a patient and the clinic's first answer after it (reporting).
+CREATE TABLE {ns}.report_first_responses (
+    message_id        TEXT   PRIMARY KEY,
+    conversation_id   TEXT   NOT NULL,
+    channel           TEXT   NOT NULL,
+    received_at       TEXT   NOT NULL,
+    position          BIGINT NOT NULL,
+    answer_message_id TEXT,
+    answer_channel    TEXT,
+    answered_at       TEXT,
+    response_seconds  BIGINT
+);
+CREATE INDEX report_first_responses_waiting ON {ns}.report_first_responses (conversation_id) WHERE answered_at IS NULL;
+
+-- Each conversation's start, archives and reopenings (reporting).
+CREATE TABLE {ns}.report_conversations (
+    conversation_id  TEXT   PRIMARY KEY,
+    counterpart      TEXT   NOT NULL,
+    started_at       TEXT   NOT NULL,
+    archived         BIGINT NOT NULL DEFAULT 0,
+    archive_count    BIGINT NOT NULL DEFAULT 0,
+    last_archived_at TEXT,
+    reopen_count     BIGINT NOT NULL DEFAULT 0,
+    last_reopened_at TEXT
+);
+
 -- @query-indexes
 -- Indexes only queries read through (the projectors look rows up by primary key). A full rebuild
 -- creates them after it has filled the tables, which costs far less than keeping them up to date
@@ -174,3 +224,4 @@ CREATE INDEX messages_search ON {ns}.messages USING GIN (search);
 CREATE INDEX stars_staff ON {ns}.stars (staff_id, position DESC);
 CREATE INDEX patients_name ON {ns}.patients (name);
 CREATE INDEX unmatched_open ON {ns}.unmatched (assigned_patient_id, position DESC);
+CREATE INDEX report_first_responses_received ON {ns}.report_first_responses (received_at);

@@ -71,7 +71,7 @@ CREATE TABLE {ns}checkpoint (
     projection TEXT   PRIMARY KEY,
     position   INTEGER NOT NULL
 );
-INSERT INTO {ns}checkpoint (projection, position) VALUES ('inbox', 0), ('patients', 0);
+INSERT INTO {ns}checkpoint (projection, position) VALUES ('inbox', 0), ('patients', 0), ('reporting', 0);
 
 -- The patient directory (a second projection with its own checkpoint).
 CREATE TABLE {ns}patients (
@@ -158,6 +158,56 @@ CREATE TABLE {ns}patient_contacts (
 );
 CREATE INDEX {ns}patient_contacts_patient ON {ns}patient_contacts (patient_id);
 
+-- Reporting (a projection of its own): ids, channels, directions, times and counts only, never
+-- a name, subject, body or address. Per UTC day, channel and direction: every message or call
+-- log, and how many messages are in each delivery outcome now.
+CREATE TABLE {ns}report_daily (
+    day       TEXT   NOT NULL,
+    channel   TEXT   NOT NULL,
+    direction TEXT   NOT NULL,
+    messages  INTEGER NOT NULL DEFAULT 0,
+    queued    INTEGER NOT NULL DEFAULT 0,
+    sent      INTEGER NOT NULL DEFAULT 0,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    failed    INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, channel, direction)
+);
+
+-- Each message with a delivery status, and where `report_daily` counts it (reporting).
+CREATE TABLE {ns}report_deliveries (
+    message_id      TEXT PRIMARY KEY,
+    day             TEXT NOT NULL,
+    channel         TEXT NOT NULL,
+    direction       TEXT NOT NULL,
+    delivery_status TEXT NOT NULL
+);
+
+-- Each inbound message from a patient and the clinic's first answer after it (reporting).
+CREATE TABLE {ns}report_first_responses (
+    message_id        TEXT   PRIMARY KEY,
+    conversation_id   TEXT   NOT NULL,
+    channel           TEXT   NOT NULL,
+    received_at       TEXT   NOT NULL,
+    position          INTEGER NOT NULL,
+    answer_message_id TEXT,
+    answer_channel    TEXT,
+    answered_at       TEXT,
+    response_seconds  INTEGER
+);
+CREATE INDEX {ns}report_first_responses_waiting ON {ns}report_first_responses (conversation_id) WHERE answered_at IS NULL;
+
+-- Each conversation's start, archives and reopenings (reporting).
+CREATE TABLE {ns}report_conversations (
+    conversation_id  TEXT   PRIMARY KEY,
+    counterpart      TEXT   NOT NULL,
+    started_at       TEXT   NOT NULL,
+    archived         INTEGER NOT NULL DEFAULT 0,
+    archive_count    INTEGER NOT NULL DEFAULT 0,
+    last_archived_at TEXT,
+    reopen_count     INTEGER NOT NULL DEFAULT 0,
+    last_reopened_at TEXT
+);
+
 -- @query-indexes
 -- Indexes only queries read through (the projectors look rows up by primary key). A full rebuild
 -- creates them after it has filled the tables, which costs far less than keeping them up to date
@@ -176,3 +226,4 @@ CREATE INDEX {ns}stars_staff ON {ns}stars (staff_id, position DESC);
 CREATE INDEX {ns}stars_conversation ON {ns}stars (staff_id, conversation_id);
 CREATE INDEX {ns}patients_name ON {ns}patients (name);
 CREATE INDEX {ns}unmatched_open ON {ns}unmatched (assigned_patient_id, position DESC);
+CREATE INDEX {ns}report_first_responses_received ON {ns}report_first_responses (received_at);

@@ -45,6 +45,7 @@ const HIDDEN: (u16, &str) = (404, "not_found");
 const FORBIDDEN: (u16, &str) = (403, "forbidden");
 const NO_PERMISSION: (u16, &str) = (403, "missing_permission");
 const RULE: (u16, &str) = (403, "conversation_rule");
+const INVALID: (u16, &str) = (400, "invalid_request");
 
 async fn check(
     hub: &Hub,
@@ -249,6 +250,48 @@ async fn authorization_matrix(backend: Backend) {
             FORBIDDEN,
             FORBIDDEN,
             OK,
+            NO_PERMISSION,
+            FORBIDDEN,
+            FORBIDDEN,
+        ],
+    )
+    .await;
+
+    check(
+        &hub,
+        &cast,
+        "reports",
+        Method::GET,
+        &format!("/v1/reports/summary?days=7&{wait}"),
+        None,
+        [
+            OK,
+            FORBIDDEN,
+            FORBIDDEN,
+            FORBIDDEN,
+            FORBIDDEN,
+            OK,
+            NO_PERMISSION,
+            FORBIDDEN,
+            FORBIDDEN,
+        ],
+    )
+    .await;
+    // Authorization is judged before the query: a bad `days` is refused only to those who may ask.
+    check(
+        &hub,
+        &cast,
+        "reports with a bad window",
+        Method::GET,
+        "/v1/reports/summary?days=0",
+        None,
+        [
+            INVALID,
+            FORBIDDEN,
+            FORBIDDEN,
+            FORBIDDEN,
+            FORBIDDEN,
+            INVALID,
             NO_PERMISSION,
             FORBIDDEN,
             FORBIDDEN,

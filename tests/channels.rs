@@ -614,6 +614,31 @@ async fn provider_errors_are_retried_or_reported(backend: Backend) {
         "{failed}"
     );
     assert_eq!(world.twilio.requests().len(), 8);
+    // The reports count the three on the day they were sent: one sent, two failed.
+    let head = world.head().await;
+    let summary = world
+        .hub
+        .get(ADMIN, &format!("/v1/reports/summary?min_position={head}"))
+        .await
+        .ok()
+        .clone();
+    let sms = summary["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["channel"] == "sms")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        [
+            &sms["outbound"],
+            &sms["queued"],
+            &sms["sent"],
+            &sms["failed"]
+        ],
+        [&json!(3), &json!(0), &json!(1), &json!(2)],
+        "{summary}"
+    );
 }
 
 async fn whatsapp_window_messages_statuses_and_read_receipts(backend: Backend) {

@@ -1596,6 +1596,21 @@ async fn admin_pages_fit_a_390_px_phone() {
     assert_fits(&browser).await;
     shot(&browser, "admin-quiet-hours-390").await;
 
+    // The reports, with figures and charts.
+    let (_, reported) = hub.patient("Rhea Reported").await;
+    a_reported_exchange(hub, &reported, &scene.reception).await;
+    visit(&browser, hub, "/admin/reports").await;
+    wait_text(&browser, "#channel-totals", "Portal").await;
+    find(&browser, "svg#chart-daily rect.bar-portal").await;
+    assert_fits(&browser).await;
+    shot(&browser, "admin-reports-390").await;
+    js(
+        &browser,
+        "document.querySelector('#failures-title').scrollIntoView();",
+    )
+    .await;
+    shot(&browser, "admin-reports-failures-390").await;
+
     // The unmatched queue with an entry, and the patients found for it.
     visit(&browser, hub, "/unmatched").await;
     let deadline = Instant::now() + WAIT;
@@ -2038,6 +2053,143 @@ async fn admin_sets_quiet_hours_on_their_page() {
         .clone();
     assert_eq!(off["start"], off["end"]);
     assert_eq!(off["time_zone"], "Europe/Berlin");
+    browser.close().await.unwrap();
+}
+
+/// Patient and reception write through the API; answers the position of the last write. The
+/// patient writes twice, reception answers both with one portal reply and sends an SMS (no
+/// provider: it stays queued), and the patient writes once more, left unanswered.
+async fn a_reported_exchange(hub: &Hub, patient: &str, reception: &str) -> u64 {
+    let first = hub
+        .post(
+            patient,
+            "/v1/messages",
+            json!({ "to": "reception", "channel": "portal", "body": "Can I come earlier?" }),
+        )
+        .await
+        .ok()
+        .clone();
+    let path = format!(
+        "/v1/conversations/{}/messages",
+        first["conversation_id"].as_str().unwrap()
+    );
+    let mut position = 0;
+    for (token, channel, body) in [
+        (patient, "portal", "Any time after nine works."),
+        (reception, "portal", "Come at 9:30."),
+        (reception, "sms", "Reminder: 9:30 today."),
+        (patient, "portal", "Thanks, see you."),
+    ] {
+        position = hub
+            .post(token, &path, json!({ "channel": channel, "body": body }))
+            .await
+            .ok()["position"]
+            .as_u64()
+            .unwrap();
+    }
+    // The reports are current once the API answers at that position.
+    hub.get(
+        ADMIN,
+        &format!("/v1/reports/summary?min_position={position}"),
+    )
+    .await
+    .ok();
+    position
+}
+
+/// The text of one cell of the channel totals.
+async fn total(client: &Client, channel: &str, column: &str) -> String {
+    find(
+        client,
+        &format!("#channel-totals tr[data-channel={channel}] td.{column}"),
+    )
+    .await
+    .text()
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_reads_the_reports_with_their_charts() {
+    let mut scene = scene().await;
+    let browser = scene.driver.browser(1280).await;
+    let hub = &scene.hub;
+    a_reported_exchange(hub, &scene.patient, &scene.reception).await;
+    sign_in(&browser, hub, ADMIN).await;
+    click(&browser, "header nav a[href='/admin/reports']").await;
+    wait_text(&browser, "h1", "Reports").await;
+    wait_text(&browser, "#report-period", "The last 30 days").await;
+
+    // The figures: three messages from the patient, one answer for the first two, one waiting.
+    assert_eq!(total(&browser, "portal", "inbound").await, "3");
+    assert_eq!(total(&browser, "portal", "outbound").await, "1");
+    assert_eq!(total(&browser, "sms", "outbound").await, "1");
+    assert_eq!(total(&browser, "email", "inbound").await, "0");
+    wait_text(&browser, "#first-response-answered", "2").await;
+    wait_text(&browser, "#first-response-unanswered", "1").await;
+    let median = find(&browser, "#first-response-median")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        median.ends_with(" s") || median.ends_with(" min"),
+        "{median}"
+    );
+    wait_text(&browser, "#backlog-conversations", "1").await;
+    wait_text(&browser, "#backlog-messages", "1").await;
+    wait_text(&browser, "#backlog-oldest", "since").await;
+
+    // The charts: today's column stacks the portal and SMS entries; the failures chart has a
+    // bar per sendable channel.
+    let chart = find(&browser, "svg#chart-daily").await;
+    assert_eq!(chart.attr("role").await.unwrap().as_deref(), Some("img"));
+    let today = chrono::Utc::now().date_naive().to_string();
+    let portal = find(&browser, "svg#chart-daily rect.bar-portal title").await;
+    assert_eq!(
+        portal.prop("textContent").await.unwrap().as_deref(),
+        Some(format!("{today}: 4 Portal").as_str())
+    );
+    let sms = find(&browser, "svg#chart-daily rect.bar-sms title").await;
+    assert_eq!(
+        sms.prop("textContent").await.unwrap().as_deref(),
+        Some(format!("{today}: 1 SMS").as_str())
+    );
+    let bars = js(
+        &browser,
+        "return document.querySelectorAll('svg#chart-failures rect').length;",
+    )
+    .await;
+    assert_eq!(bars, json!(4));
+    wait_text(&browser, "svg#chart-failures", "0 of 1 failed").await;
+    assert_labelled(&browser).await;
+    shot(&browser, "reports-1280").await;
+    js(
+        &browser,
+        "document.querySelector('#messages-title').scrollIntoView();",
+    )
+    .await;
+    shot(&browser, "reports-charts-1280").await;
+
+    // Another period.
+    let select = find(&browser, "#days").await;
+    select.select_by_value("7").await.unwrap();
+    click(&browser, "form.report-period button").await;
+    wait_text(&browser, "#report-period", "The last 7 days").await;
+    assert_eq!(total(&browser, "portal", "inbound").await, "3");
+
+    // Reception may not.
+    let reception = scene.driver.browser(1280).await;
+    sign_in(&reception, hub, &scene.reception).await;
+    let links = js(
+        &reception,
+        "return document.querySelectorAll(\"a[href='/admin/reports']\").length;",
+    )
+    .await;
+    assert_eq!(links, json!(0));
+    visit(&reception, hub, "/admin/reports").await;
+    wait_text(&reception, "h1", "Not allowed").await;
+    reception.close().await.unwrap();
     browser.close().await.unwrap();
 }
 

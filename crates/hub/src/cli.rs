@@ -52,7 +52,8 @@ pub enum Command {
     Project(ProjectArgs),
     /// Run only the channel dispatchers (and, with `--nats-url`, the relay to JetStream).
     Dispatch(DispatchArgs),
-    /// Rebuild the read models from the event log (blue/green), or build a point-in-time copy.
+    /// Rebuild the read models from the event log (blue/green), one projection of them in
+    /// place, or build a point-in-time copy.
     Replay(ReplayArgs),
     /// Print the event log as JSON lines.
     Events(EventsArgs),
@@ -272,6 +273,24 @@ pub struct ReplayArgs {
     /// Build a separate point-in-time copy with this name instead of replacing the live models.
     #[arg(long)]
     pub into: Option<String>,
+    /// Rebuild only this projection of the live read models (`inbox`, `patients` or
+    /// `reporting`), in place; without it every projection is rebuilt into a new generation.
+    #[arg(long, conflicts_with_all = ["into", "until"], value_parser = projection)]
+    pub projection: Option<projections::Projection>,
+}
+
+/// A projection's name, or the names to give instead.
+fn projection(name: &str) -> Result<projections::Projection, String> {
+    projections::Projection::named(name).ok_or_else(|| {
+        let names: Vec<&str> = projections::Projection::ALL
+            .iter()
+            .map(|p| p.name())
+            .collect();
+        format!(
+            "unknown projection {name:?}: give one of {}",
+            names.join(", ")
+        )
+    })
 }
 
 /// `hub audit`.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use commands::{CommandService, Executor, RequestMeta};
 use domain::{Permission, Principal, Role};
-use projections::{ReplayLimit, SqlReadModel};
+use projections::{ReplayLimit, ReplayProgress, SqlReadModel};
 use store::EventStore;
 use tokio::net::TcpListener;
 
@@ -248,29 +248,43 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     bar.set_style(indicatif::ProgressStyle::with_template(
         "{bar:40} {pos}/{len} events  {msg}",
     )?);
-    let outcome = projections::replay(
-        store.as_ref(),
-        &read_model,
-        until,
-        args.into.clone(),
-        |progress| {
-            bar.set_length(progress.head);
-            bar.set_position(progress.position);
-            bar.set_message(format!(
-                "{:.0} events/s, ETA {}s",
-                progress.events_per_sec,
-                progress.eta.as_secs()
-            ));
-        },
-    )
-    .await?;
+    let progress = |progress: ReplayProgress| {
+        bar.set_length(progress.head);
+        bar.set_position(progress.position);
+        bar.set_message(format!(
+            "{:.0} events/s, ETA {}s",
+            progress.events_per_sec,
+            progress.eta.as_secs()
+        ));
+    };
+    let outcome = match args.projection {
+        Some(projection) => {
+            projections::replay_projection(store.as_ref(), &read_model, projection, progress)
+                .await?
+        }
+        None => {
+            projections::replay(
+                store.as_ref(),
+                &read_model,
+                until,
+                args.into.clone(),
+                progress,
+            )
+            .await?
+        }
+    };
     bar.finish();
-    match &args.into {
-        Some(_) => println!(
+    match (&args.into, args.projection) {
+        (Some(_), _) => println!(
             "built point-in-time read models `{}` up to position {}",
             outcome.name, outcome.position
         ),
-        None => println!(
+        (None, Some(projection)) => println!(
+            "rebuilt the live `{}` read models up to position {}",
+            projection.name(),
+            outcome.position
+        ),
+        (None, None) => println!(
             "rebuilt the live read models up to position {}",
             outcome.position
         ),

@@ -1,5 +1,5 @@
-//! The inbox read models: tables built from the event log for the queries of the contract,
-//! the projector that keeps them current, and replay that rebuilds them.
+//! The read models: tables built from the event log for the queries of the contract and for
+//! reporting, the projectors that keep them current, and replay that rebuilds them.
 //!
 //! One body of SQL logic serves PostgreSQL and SQLite through sqlx's `Any` driver; only the
 //! DDL (`projections/*.sql`) and the full-text clause differ. The read models live in a
@@ -14,6 +14,7 @@ mod model;
 mod projector;
 mod query;
 mod replay;
+mod reporting;
 mod scheduled;
 mod sql;
 mod templates;
@@ -31,7 +32,8 @@ use thiserror::Error;
 
 pub use model::{open_read_model, SqlReadModel};
 pub use projector::Projector;
-pub use replay::{replay, ReplayLimit, ReplayOutcome, ReplayProgress};
+pub use replay::{replay, replay_projection, ReplayLimit, ReplayOutcome, ReplayProgress};
+pub use reporting::{Backlog, ChannelTotals, DailyCounts, FirstResponse, ReportSummary};
 pub use unmatched::UnmatchedView;
 pub use views::{
     AttachmentView, Awaiting, CallView, ConversationFilter, ConversationView, MessageFilter,
@@ -47,18 +49,30 @@ pub enum Projection {
     /// One row per patient and per staff member, for reporting jobs and pickers, and the
     /// template catalogue.
     PatientDirectory,
+    /// Daily message counts, first-response times and conversation lifecycles, for reports.
+    Reporting,
 }
 
 impl Projection {
     /// Every projection.
-    pub const ALL: [Projection; 2] = [Projection::Inbox, Projection::PatientDirectory];
+    pub const ALL: [Projection; 3] = [
+        Projection::Inbox,
+        Projection::PatientDirectory,
+        Projection::Reporting,
+    ];
 
-    /// Its name in the `checkpoint` table.
+    /// Its name in the `checkpoint` table (and for `hub replay --projection`).
     pub fn name(self) -> &'static str {
         match self {
             Projection::Inbox => "inbox",
             Projection::PatientDirectory => "patients",
+            Projection::Reporting => "reporting",
         }
+    }
+
+    /// The projection with this [`Projection::name`].
+    pub fn named(name: &str) -> Option<Projection> {
+        Projection::ALL.into_iter().find(|p| p.name() == name)
     }
 
     /// The PostgreSQL advisory lock that keeps one worker of this projection active.
@@ -66,6 +80,37 @@ impl Projection {
         match self {
             Projection::Inbox => 0x6875_625f_7072_6f6a,
             Projection::PatientDirectory => 0x6875_625f_7072_6f70,
+            Projection::Reporting => 0x6875_625f_7072_6f72,
+        }
+    }
+
+    /// The tables it writes (a SQLite generation also has the inbox's full-text table).
+    pub(crate) fn tables(self, dialect: sql::Dialect) -> Vec<&'static str> {
+        match self {
+            Projection::Inbox => {
+                let mut tables = vec![
+                    "conversations",
+                    "participants",
+                    "messages",
+                    "stars",
+                    "message_attachments",
+                    "unmatched",
+                ];
+                if dialect == sql::Dialect::Sqlite {
+                    tables.push("message_search");
+                }
+                tables
+            }
+            Projection::PatientDirectory => {
+                vec![
+                    "patients",
+                    "patient_contacts",
+                    "staff",
+                    "templates",
+                    "scheduled",
+                ]
+            }
+            Projection::Reporting => reporting::TABLES.to_vec(),
         }
     }
 
@@ -84,6 +129,7 @@ impl Projection {
                 }
                 Ok(())
             }
+            Projection::Reporting => reporting::apply(conn, tables, envelopes).await,
         }
     }
 }
@@ -231,9 +277,23 @@ pub trait ReadModel: Send + Sync + 'static {
         id: UnmatchedId,
     ) -> Result<Option<(UnmatchedView, bool)>, QueryError>;
 
+    /// The reporting figures of the last `days` UTC days up to `now`'s (today included), and
+    /// the backlog as it stands.
+    async fn report_summary(
+        &self,
+        days: u32,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<ReportSummary, QueryError>;
+
     /// The last global position applied to the live read models.
     async fn checkpoint(&self) -> Result<u64, QueryError>;
 
-    /// Waits until the read models include `position`; `false` after `timeout`.
+    /// Waits until the inbox and directory read models include `position`; `false` after
+    /// `timeout`.
     async fn wait_for(&self, position: u64, timeout: Duration) -> Result<bool, QueryError>;
+
+    /// Waits until the reporting read models include `position`; `false` after `timeout`.
+    /// Kept apart from [`ReadModel::wait_for`] so that a reporting projector catching up (or
+    /// rebuilt by `hub replay --projection reporting`) never holds the inbox's reads back.
+    async fn wait_for_reports(&self, position: u64, timeout: Duration) -> Result<bool, QueryError>;
 }

@@ -21,13 +21,13 @@ use crate::sql::{Dialect, Sql, Tables};
 use crate::views::cursor;
 use crate::{
     ContactAddress, ConversationFilter, ConversationView, MessageFilter, MessageView, Page,
-    PageRequest, PatientMatch, Projection, QueryError, ReadModel, ScheduledFilter, ScheduledView,
-    StaffEntry, TemplateView, UnmatchedView,
+    PageRequest, PatientMatch, Projection, QueryError, ReadModel, ReportSummary, ScheduledFilter,
+    ScheduledView, StaffEntry, TemplateView, UnmatchedView,
 };
 
 /// The version of the read-model DDL (`projections/*.sql`). A database whose live generation
 /// was made by another version gets a fresh generation, which the projectors fill from position 0.
-const DDL_VERSION: &str = "7";
+const DDL_VERSION: &str = "8";
 
 /// How often this process re-reads the checkpoints from the database while someone waits and
 /// no in-process signal wakes them (a projector in another process, or on another node).
@@ -47,10 +47,10 @@ pub struct SqlReadModel {
     pool: AnyPool,
     dialect: Dialect,
     sqlite_path: Option<PathBuf>,
-    /// What the projectors applied, as far as this process knows: the inbox, then the
-    /// directories. Raised by in-process projectors at once, and from the database's
-    /// checkpoints by [`SqlReadModel::refresh_applied`].
-    applied: [watch::Sender<u64>; 2],
+    /// What the projectors applied, as far as this process knows, one per projection in
+    /// [`Projection::ALL`] order. Raised by in-process projectors at once, and from the
+    /// database's checkpoints by [`SqlReadModel::refresh_applied`].
+    applied: [watch::Sender<u64>; 3],
     /// When the checkpoints were last read for waiters: one read per [`WAIT_POLL`] for the
     /// whole process, however many requests wait.
     last_refresh: tokio::sync::Mutex<Option<Instant>>,
@@ -117,7 +117,11 @@ impl SqlReadModel {
             pool,
             dialect,
             sqlite_path,
-            applied: [watch::Sender::new(0), watch::Sender::new(0)],
+            applied: [
+                watch::Sender::new(0),
+                watch::Sender::new(0),
+                watch::Sender::new(0),
+            ],
             last_refresh: tokio::sync::Mutex::new(None),
             live: std::sync::RwLock::new(None),
         })
@@ -152,7 +156,7 @@ impl SqlReadModel {
         if last.is_some_and(|at| at.elapsed() < WAIT_POLL) {
             return Ok(());
         }
-        for projection in [Projection::Inbox, Projection::PatientDirectory] {
+        for projection in Projection::ALL {
             let position = self.projection_checkpoint(projection).await?;
             self.signal_applied(projection, position);
         }
@@ -162,15 +166,55 @@ impl SqlReadModel {
 
     /// Tells in-process waiters that `projection` applied `position`.
     pub(crate) fn signal_applied(&self, projection: Projection, position: u64) {
-        let applied = match projection {
-            Projection::Inbox => &self.applied[0],
-            Projection::PatientDirectory => &self.applied[1],
-        };
-        applied.send_if_modified(|current| {
+        self.applied_of(projection).send_if_modified(|current| {
             let moved = position > *current;
             *current = (*current).max(position);
             moved
         });
+    }
+
+    /// What this process knows `projection` applied.
+    fn applied_of(&self, projection: Projection) -> &watch::Sender<u64> {
+        match projection {
+            Projection::Inbox => &self.applied[0],
+            Projection::PatientDirectory => &self.applied[1],
+            Projection::Reporting => &self.applied[2],
+        }
+    }
+
+    /// Waits until every one of `projections` applied `position`; `false` after `timeout`.
+    async fn wait_until(
+        &self,
+        projections: &[Projection],
+        position: u64,
+        timeout: Duration,
+    ) -> Result<bool, QueryError> {
+        let started = Instant::now();
+        let mut applied: Vec<watch::Receiver<u64>> = projections
+            .iter()
+            .map(|p| self.applied_of(*p).subscribe())
+            .collect();
+        let done = |applied: &mut Vec<watch::Receiver<u64>>| {
+            applied
+                .iter_mut()
+                .all(|a| *a.borrow_and_update() >= position)
+        };
+        loop {
+            if done(&mut applied) {
+                return Ok(true);
+            }
+            self.refresh_applied().await?;
+            if done(&mut applied) {
+                return Ok(true);
+            }
+            let left = timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Ok(false);
+            }
+            let changed =
+                futures::future::select_all(applied.iter_mut().map(|a| Box::pin(a.changed())));
+            let _ = tokio::time::timeout(WAIT_POLL.min(left), changed).await;
+        }
     }
 
     /// The namespace generation `n` would use.
@@ -814,31 +858,26 @@ impl ReadModel for SqlReadModel {
         self.projection_checkpoint(Projection::Inbox).await
     }
 
+    async fn report_summary(
+        &self,
+        days: u32,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<ReportSummary, QueryError> {
+        let tables = self.live().await?;
+        crate::reporting::summary(&self.pool, &tables, days, now).await
+    }
+
     async fn wait_for(&self, position: u64, timeout: Duration) -> Result<bool, QueryError> {
-        let started = Instant::now();
-        let [mut inbox, mut directory] = [self.applied[0].subscribe(), self.applied[1].subscribe()];
-        loop {
-            let done = |inbox: &mut watch::Receiver<u64>, directory: &mut watch::Receiver<u64>| {
-                *inbox.borrow_and_update() >= position && *directory.borrow_and_update() >= position
-            };
-            if done(&mut inbox, &mut directory) {
-                return Ok(true);
-            }
-            self.refresh_applied().await?;
-            if done(&mut inbox, &mut directory) {
-                return Ok(true);
-            }
-            let left = timeout.saturating_sub(started.elapsed());
-            if left.is_zero() {
-                return Ok(false);
-            }
-            let changed = async {
-                tokio::select! {
-                    _ = inbox.changed() => {}
-                    _ = directory.changed() => {}
-                }
-            };
-            let _ = tokio::time::timeout(WAIT_POLL.min(left), changed).await;
-        }
+        self.wait_until(
+            &[Projection::Inbox, Projection::PatientDirectory],
+            position,
+            timeout,
+        )
+        .await
+    }
+
+    async fn wait_for_reports(&self, position: u64, timeout: Duration) -> Result<bool, QueryError> {
+        self.wait_until(&[Projection::Reporting], position, timeout)
+            .await
     }
 }

@@ -181,6 +181,11 @@ impl DecodedBatch {
                 .collect(),
         }
     }
+
+    /// The events this version knows, in order.
+    pub(crate) fn envelopes(&self) -> &[EventEnvelope] {
+        &self.envelopes
+    }
 }
 
 /// Applies `batch` to `tables` and moves the checkpoint from `from` to the batch's last

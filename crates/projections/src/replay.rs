@@ -1,10 +1,11 @@
 //! Replay: rebuild the read models from position 0 into a fresh generation and swap it in
-//! (blue/green), or build a point-in-time copy that never touches the live models.
+//! (blue/green), rebuild one projection of the live generation in place, or build a
+//! point-in-time copy that never touches the live models.
 
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use sqlx::Executor;
+use sqlx::{Connection, Executor, Row};
 use store::EventStore;
 
 use crate::model::SqlReadModel;
@@ -223,13 +224,14 @@ async fn build(
     }
     // Fresh tables have no planner statistics yet: gather them before anyone queries.
     let mut conn = model.pool().acquire().await?;
-    for table in [
+    let inbox = [
         "conversations",
         "participants",
         "messages",
         "stars",
         "message_attachments",
-    ] {
+    ];
+    for table in inbox.into_iter().chain(crate::reporting::TABLES) {
         conn.execute(format!("ANALYZE {}", tables.name(table)).as_str())
             .await?;
     }
@@ -256,4 +258,95 @@ async fn create_query_indexes(
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Rebuilds one projection of the live generation from position 0, in one transaction: its
+/// checkpoint row is taken first (its worker, in whatever process, cannot commit a batch
+/// until this commits, and afterwards finds its checkpoint moved and resumes from the new
+/// one), its tables are emptied and refilled from the whole log, and its checkpoint set to
+/// the last position applied, never below where it stood. Readers see the previous rows until
+/// the commit (PostgreSQL's snapshots, SQLite's write-ahead log); on SQLite the other
+/// projectors wait for the commit too, as SQLite has one writer at a time.
+pub async fn replay_projection(
+    store: &dyn EventStore,
+    model: &SqlReadModel,
+    projection: Projection,
+    mut progress: impl FnMut(ReplayProgress),
+) -> Result<ReplayOutcome, QueryError> {
+    let started = Instant::now();
+    let tables = model.read_live().await?;
+    let checkpoint = tables.name("checkpoint");
+    let mut conn = model.pool().acquire().await?;
+    let mut tx = conn.begin().await?;
+    let mut take = Sql::new(
+        model.dialect(),
+        format!("UPDATE {checkpoint} SET position = position WHERE projection = "),
+    );
+    take.text(projection.name());
+    take.query().execute(&mut *tx).await?;
+    let mut held = Sql::new(
+        model.dialect(),
+        format!("SELECT position FROM {checkpoint} WHERE projection = "),
+    );
+    held.text(projection.name());
+    let held: i64 = held.query().fetch_one(&mut *tx).await?.try_get(0)?;
+    for table in projection.tables(model.dialect()) {
+        tx.execute(format!("DELETE FROM {}", tables.name(table)).as_str())
+            .await?;
+    }
+    let mut position = 0;
+    loop {
+        let head = store.head_position().await?;
+        let batch = store.read_all(position, REPLAY_BATCH, None).await?;
+        let Some(last) = batch.last().map(|event| event.position) else {
+            break;
+        };
+        let decoded = DecodedBatch::decode(&batch, store.keyring());
+        projection
+            .apply(&mut tx, &tables, decoded.envelopes())
+            .await?;
+        position = last;
+        let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+        let events_per_sec = position as f64 / elapsed;
+        let left = head.saturating_sub(position) as f64;
+        progress(ReplayProgress {
+            position,
+            head,
+            events_per_sec,
+            eta: Duration::from_secs_f64(if events_per_sec > 0.0 {
+                left / events_per_sec
+            } else {
+                0.0
+            }),
+        });
+    }
+    // The log held every event up to `held` when the row was taken, and the loop above read
+    // to its end: the checkpoint moves back only when it was ahead of the log itself.
+    if i64::try_from(position).unwrap_or(i64::MAX) < held {
+        tracing::warn!(
+            held,
+            position,
+            "the checkpoint was ahead of the event log; rebuilt to the log's end"
+        );
+    }
+    let mut set = Sql::new(
+        model.dialect(),
+        format!("UPDATE {checkpoint} SET position = "),
+    );
+    set.int(i64::try_from(position).unwrap_or(i64::MAX))
+        .push(" WHERE projection = ")
+        .text(projection.name());
+    set.query().execute(&mut *tx).await?;
+    tx.commit().await?;
+    tracing::info!(
+        projection = projection.name(),
+        position,
+        "rebuilt one projection of the live read models"
+    );
+    model.signal_applied(projection, position);
+    Ok(ReplayOutcome {
+        position,
+        name: tables.namespace().to_owned(),
+        took: started.elapsed(),
+    })
 }

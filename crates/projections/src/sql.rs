@@ -125,25 +125,17 @@ impl Tables {
                 "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
                 self.namespace
             )],
-            Dialect::Sqlite => [
-                "conversations",
-                "participants",
-                "messages",
-                "message_search_vocab",
-                "message_search",
-                "stars",
-                "message_attachments",
-                "checkpoint",
-                "patients",
-                "unmatched",
-                "patient_contacts",
-                "staff",
-                "templates",
-                "scheduled",
-            ]
-            .iter()
-            .map(|table| format!("DROP TABLE IF EXISTS {}", self.name(table)))
-            .collect(),
+            Dialect::Sqlite => {
+                let mut tables = vec!["message_search_vocab"];
+                for projection in crate::Projection::ALL {
+                    tables.extend(projection.tables(Dialect::Sqlite));
+                }
+                tables.push("checkpoint");
+                tables
+                    .iter()
+                    .map(|table| format!("DROP TABLE IF EXISTS {}", self.name(table)))
+                    .collect()
+            }
         }
     }
 }

@@ -398,3 +398,85 @@ pub struct WhatsappTemplate {
     /// The variables that fill its body parameters, in order.
     pub parameters: Vec<String>,
 }
+
+/// The reporting figures of `GET /v1/reports/summary` (what the report page shows of them).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReportSummary {
+    /// The first UTC day of the window, `YYYY-MM-DD`.
+    pub from: String,
+    /// The last UTC day of the window (today).
+    pub to: String,
+    /// How long the clinic took to answer inbound messages of the window.
+    pub first_response: FirstResponse,
+    /// Every channel's totals over the window.
+    pub channels: Vec<ChannelTotals>,
+    /// The window's counts per day, channel and direction.
+    pub daily: Vec<DailyCounts>,
+    /// What waits for the clinic now.
+    pub backlog: Backlog,
+}
+
+/// First-response times of the window's inbound messages.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FirstResponse {
+    /// How many were answered.
+    pub answered: u64,
+    /// How many are not answered yet.
+    pub unanswered: u64,
+    /// The median response time, seconds.
+    pub median_seconds: Option<u64>,
+    /// The 90th percentile, seconds.
+    pub p90_seconds: Option<u64>,
+}
+
+/// One channel's totals over the window.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChannelTotals {
+    /// The channel's wire name.
+    pub channel: String,
+    /// Entries from the patient.
+    pub inbound: u64,
+    /// Entries from the clinic.
+    pub outbound: u64,
+    /// Messages queued now.
+    pub queued: u64,
+    /// Messages sent now.
+    pub sent: u64,
+    /// Messages delivered now.
+    pub delivered: u64,
+    /// Messages that failed.
+    pub failed: u64,
+}
+
+impl ChannelTotals {
+    /// The messages with a delivery status.
+    pub fn with_delivery_status(&self) -> u64 {
+        [self.queued, self.sent, self.delivered, self.failed]
+            .into_iter()
+            .fold(0, u64::saturating_add)
+    }
+}
+
+/// One day's entries of one channel and direction.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DailyCounts {
+    /// The UTC day, `YYYY-MM-DD`.
+    pub day: String,
+    /// The channel's wire name.
+    pub channel: String,
+    /// Every entry.
+    pub messages: u64,
+}
+
+/// Unanswered inbound messages in open conversations.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Backlog {
+    /// The conversations awaiting the clinic.
+    pub conversations: u64,
+    /// Their unanswered messages.
+    pub messages: u64,
+    /// When the oldest came (RFC 3339).
+    pub oldest_received_at: Option<String>,
+    /// How long it has waited, seconds.
+    pub oldest_age_seconds: Option<u64>,
+}

@@ -142,6 +142,7 @@ pub fn router(state: WebState) -> Router {
             "/admin/quiet-hours",
             get(admin::quiet_hours::show).post(admin::quiet_hours::save),
         )
+        .route("/admin/reports", get(admin::reports::show))
         .route("/unmatched", get(unmatched::list))
         .route("/unmatched/{id}/assign", post(unmatched::assign))
         .route("/static/{file}", get(assets::serve))

@@ -26,6 +26,8 @@ pub enum Nav {
     Templates,
     /// The quiet hours (admins).
     QuietHours,
+    /// The reports (admins).
+    Reports,
     /// The unmatched queue (reception, admins).
     Unmatched,
     /// Anything else.
@@ -120,6 +122,7 @@ pub fn shell(
                                     a href="/admin/patients" aria-current=[current(Nav::Patients)] { "Patients" }
                                     a href="/admin/templates" aria-current=[current(Nav::Templates)] { "Templates" }
                                     a href="/admin/quiet-hours" aria-current=[current(Nav::QuietHours)] { "Quiet hours" }
+                                    a href="/admin/reports" aria-current=[current(Nav::Reports)] { "Reports" }
                                 }
                             }
                         }

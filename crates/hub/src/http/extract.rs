@@ -300,25 +300,55 @@ impl Params {
         }
     }
 
-    /// Waits until the read models include `min_position`, if the caller asked for it. A
-    /// position beyond the event log's head is no event's yet (a command answers only positions
-    /// it committed), so it answers `not_caught_up` without waiting.
+    /// Waits until the inbox and directory read models include `min_position`, if the caller
+    /// asked for it. A position beyond the event log's head is no event's yet (a command answers
+    /// only positions it committed), so it answers `not_caught_up` without waiting.
     pub async fn await_min_position(&self, state: &AppState) -> Result<(), ApiError> {
+        self.await_position(state, Reads::Inbox).await
+    }
+
+    /// Waits like [`Params::await_min_position`], for the reporting read models.
+    pub async fn await_min_position_of_reports(&self, state: &AppState) -> Result<(), ApiError> {
+        self.await_position(state, Reads::Reports).await
+    }
+
+    async fn await_position(&self, state: &AppState, reads: Reads) -> Result<(), ApiError> {
         let Some(position) = self.parse::<u64>("min_position")? else {
             return Ok(());
         };
-        if state.read_model.wait_for(position, Duration::ZERO).await? {
+        if reads.reached(state, position, Duration::ZERO).await? {
             return Ok(());
         }
         if position > state.commands.store().head_position().await?
-            || !state
-                .read_model
-                .wait_for(position, MIN_POSITION_WAIT)
-                .await?
+            || !reads.reached(state, position, MIN_POSITION_WAIT).await?
         {
             return Err(ApiError::not_caught_up(position));
         }
         Ok(())
+    }
+}
+
+/// The read models a query reads, each with its own projectors to wait for.
+#[derive(Clone, Copy)]
+enum Reads {
+    /// The inbox and the directories.
+    Inbox,
+    /// The reporting tables.
+    Reports,
+}
+
+impl Reads {
+    /// Whether they include `position`, waiting up to `timeout`.
+    async fn reached(
+        self,
+        state: &AppState,
+        position: u64,
+        timeout: Duration,
+    ) -> Result<bool, projections::QueryError> {
+        match self {
+            Reads::Inbox => state.read_model.wait_for(position, timeout).await,
+            Reads::Reports => state.read_model.wait_for_reports(position, timeout).await,
+        }
     }
 }
 

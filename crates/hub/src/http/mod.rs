@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod openapi;
 mod patients;
 mod patterns;
+mod reports;
 mod scheduled;
 mod settings;
 mod staff;
@@ -131,6 +132,7 @@ pub fn api() -> (Router<AppState>, serde_json::Value) {
         .include(templates::routes)
         .include(settings::routes)
         .include(scheduled::routes)
+        .include(reports::routes)
         .include(webhooks::routes)
         .include(health::routes)
         .include(openapi::routes)

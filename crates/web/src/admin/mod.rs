@@ -1,11 +1,13 @@
 //! The administrator's pages: the staff directory (register, permissions, tokens), the
 //! patient records (register, contact details and consent), the message templates (write,
-//! revise, retire) and the quiet hours. Admins only; everyone else gets the page saying they
-//! may not.
+//! revise, retire), the quiet hours and the reports. Admins only; everyone else gets the page
+//! saying they may not.
 
+mod charts;
 pub mod patients;
 pub mod quiet_hours;
 mod quiet_hours_form;
+pub mod reports;
 pub mod staff;
 mod template_form;
 pub mod templates;
@@ -128,7 +130,7 @@ fn admins_only(session: &Session) -> Option<Response> {
         &Failure::local(
             StatusCode::FORBIDDEN,
             "forbidden",
-            "Only administrators manage staff, patients, templates and quiet hours.",
+            "Only administrators manage staff, patients, templates and quiet hours, and see the reports.",
         ),
     ))
 }
