@@ -3,6 +3,7 @@
 
 mod audit;
 mod metrics;
+mod reports;
 mod support;
 
 use std::collections::HashSet;

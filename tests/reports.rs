@@ -1,11 +1,10 @@
 //! Reports over HTTP: `GET /v1/reports/summary` after messages, a reply, a call log and an
 //! unanswered message; `hub replay --projection` rebuilding one projection in place while the
-//! hub keeps serving, and refusing what it cannot do.
-
-mod support;
+//! hub keeps serving, and refusing what it cannot do. (A module of the `api` test binary.)
 
 use serde_json::{json, Value};
-use support::{Backend, Hub, ADMIN};
+
+use crate::support::{Backend, Hub, ADMIN};
 
 /// The summary of the last 30 days once the reports include `position`.
 async fn summary(hub: &Hub, position: u64) -> Value {
@@ -198,4 +197,4 @@ async fn summary_and_one_projection_replayed(backend: Backend) {
     assert_eq!(one_day["from"], one_day["to"]);
 }
 
-on_both_backends!(summary_and_one_projection_replayed);
+crate::on_both_backends!(summary_and_one_projection_replayed);
