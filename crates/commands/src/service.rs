@@ -6,9 +6,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use domain::attachment::AttachmentRef;
 use domain::command::{
-    ChangePermissions, ConversationCommand, CreateTemplate, Draft, PatientCommand, ReceiveMessage,
-    Recipient, RegisterPatient, RegisterStaff, RetireTemplate, ReviseTemplate, RevokeTokens,
-    RotateToken, SendMessage, StaffCommand, StartConversation, TemplateCommand, TemplateUse,
+    ChangePermissions, Context, ConversationCommand, CreateTemplate, Draft, PatientCommand,
+    ReceiveMessage, Recipient, RegisterPatient, RegisterStaff, RetireTemplate, ReviseTemplate,
+    RevokeTokens, RotateToken, SendMessage, StaffCommand, StartConversation, TemplateCommand,
+    TemplateUse,
 };
 use domain::contact::PatientContact;
 use domain::event::{AttachmentStored, InboundUnmatched};
@@ -27,6 +28,7 @@ use crate::attachment::StoreAttachment;
 use crate::auth::Authenticator;
 use crate::cache::Cached;
 use crate::conversations::ConversationDecision;
+use crate::erase::{self, EraseDecision, Erasure};
 use crate::error::CommandError;
 use crate::executor::{Committed, Decision, Executor, Origin};
 use crate::patients::{ContactPatch, PatientChange, PatientDecision};
@@ -368,6 +370,38 @@ impl CommandService {
         let change = PatientChange::Patch(patch.clone());
         self.patient_command(principal, meta, patient_id, change)
             .await
+    }
+
+    /// Erases a patient (admins): refuses as the rules say, counts the patient's plain-text
+    /// events (also in `extra_streams`, its scheduled messages' streams), destroys its data key
+    /// and then appends `PatientErased`.
+    pub async fn erase_patient(
+        &self,
+        principal: &Principal,
+        meta: &RequestMeta,
+        patient_id: PatientId,
+        extra_streams: &[String],
+    ) -> Result<Erasure, CommandError> {
+        let patient = self.patient(patient_id).await?;
+        let context = Context {
+            principal,
+            now: Utc::now(),
+        };
+        // Refused before anything is destroyed: only the decision's checks, nothing appended.
+        patient.erase(&context, 0)?;
+        let plain_events =
+            erase::count_plain(self.store().as_ref(), &patient, extra_streams).await?;
+        self.store().keyring().destroy(patient_id.0).await?;
+        let decision = EraseDecision {
+            principal: principal.clone(),
+            patient_id,
+            plain_events,
+        };
+        let committed = self.run(principal, meta, decision).await?;
+        Ok(Erasure {
+            plain_events,
+            position: committed.position,
+        })
     }
 
     /// The patient record as the log has it now.

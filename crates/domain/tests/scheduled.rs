@@ -259,9 +259,10 @@ fn scheduled_events_live_in_the_message_stream_and_read_back_as_written() {
     ];
     for event in &events {
         assert_eq!(event.stream(), stream, "{}", event.event_type());
-        // MessageScheduled 2: the approved WhatsApp template message it is released as.
+        // MessageScheduled 2: the approved WhatsApp template message it is released as;
+        // 3: personal fields sealed.
         let version = if event.event_type() == "MessageScheduled" {
-            2
+            3
         } else {
             1
         };
