@@ -8,7 +8,7 @@ use chrono::Utc;
 use domain::command::Context;
 use domain::ids::provider_message_key;
 use domain::patient::Patient;
-use domain::{Channel, PatientId, Principal, StreamName, UnmatchedId};
+use domain::{AttachmentId, Channel, PatientId, Principal, StreamName, UnmatchedId};
 use eventlog::seal::personal_fields;
 use store::{EventStore, RecordedEvent};
 
@@ -20,12 +20,15 @@ use crate::workspace::Workspace;
 const PAGE: usize = 1_000;
 
 /// What an erasure did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Erasure {
     /// The patient's events with plain-text personal data, which stay readable in the log.
     pub plain_events: u64,
     /// The position of `PatientErased`.
     pub position: u64,
+    /// The files of the patient's messages, `(attachment id, blob sha256)`, for the caller to
+    /// delete.
+    pub attachments: Vec<(AttachmentId, String)>,
 }
 
 impl Erasure {
@@ -73,30 +76,44 @@ pub fn is_plain(record: &RecordedEvent) -> bool {
     personal_fields(&record.event_type).is_some() && record.data.get("sealed").is_none()
 }
 
-/// Counts the plain-text events of `patient`: those of its own stream, of its conversations'
-/// streams, of `extra_streams` (its scheduled messages' streams, which the caller knows), and
-/// the unmatched inbound messages filed into its conversations.
-pub async fn count_plain(
+/// What the log holds of a patient, read before it is erased.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Survey {
+    /// Events with plain-text personal data (see [`is_plain`]), and the unmatched inbound
+    /// messages filed into the patient's conversations.
+    pub plain_events: u64,
+    /// The files its messages and scheduled messages carry: `(attachment id, blob sha256)`.
+    pub attachments: Vec<(AttachmentId, String)>,
+}
+
+/// Reads the log of `patient`: its own stream, its conversations' streams and
+/// `extra_streams` (its scheduled messages' streams, which the caller knows).
+pub async fn survey(
     store: &dyn EventStore,
     patient: &Patient,
     extra_streams: &[String],
-) -> Result<u64, CommandError> {
+) -> Result<Survey, CommandError> {
+    let mut survey = Survey::default();
     let Some(record) = &patient.0 else {
-        return Ok(0);
+        return Ok(survey);
     };
     let mut streams = vec![record.id.stream()];
     streams.extend(record.conversations.keys().map(|id| id.stream()));
     streams.extend(extra_streams.iter().cloned());
-    let mut plain = 0;
     for stream in &streams {
         let mut from = 0;
         loop {
             let page = store.read_stream(stream, from, PAGE).await?;
             for event in &page {
-                plain += u64::from(is_plain(event));
+                survey.plain_events += u64::from(is_plain(event));
                 if let Some(unmatched) = filed_from(event) {
                     if store.stream_version(&unmatched.stream()).await?.is_some() {
-                        plain += 1;
+                        survey.plain_events += 1;
+                    }
+                }
+                for attachment in attachments_of(event) {
+                    if !survey.attachments.contains(&attachment) {
+                        survey.attachments.push(attachment);
                     }
                 }
             }
@@ -106,7 +123,31 @@ pub async fn count_plain(
             }
         }
     }
-    Ok(plain)
+    Ok(survey)
+}
+
+/// The attachments a stored message or scheduled message carries (their ids and addresses
+/// are never sealed).
+fn attachments_of(record: &RecordedEvent) -> Vec<(AttachmentId, String)> {
+    let list = match record.event_type.as_str() {
+        "MessageSent" | "MessageReceived" => record.data.get("attachments"),
+        "MessageScheduled" => record
+            .data
+            .get("draft")
+            .and_then(|draft| draft.get("attachments")),
+        _ => None,
+    };
+    let Some(items) = list.and_then(|list| list.as_array()) else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| {
+            let id = item.get("id")?.as_str()?.parse().ok()?;
+            let sha256 = item.get("sha256")?.as_str()?.to_owned();
+            Some((AttachmentId(id), sha256))
+        })
+        .collect()
 }
 
 /// The unmatched queue entry a received message would have been filed from (its id is a

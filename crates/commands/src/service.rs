@@ -372,9 +372,10 @@ impl CommandService {
             .await
     }
 
-    /// Erases a patient (admins): refuses as the rules say, counts the patient's plain-text
-    /// events (also in `extra_streams`, its scheduled messages' streams), destroys its data key
-    /// and then appends `PatientErased`.
+    /// Erases a patient (admins): refuses as the rules say, reads what the log holds of the
+    /// patient (also in `extra_streams`, its scheduled messages' streams: plain-text events and
+    /// attachments), destroys its data key and then appends `PatientErased`. The caller deletes
+    /// the attachments' files.
     pub async fn erase_patient(
         &self,
         principal: &Principal,
@@ -389,18 +390,18 @@ impl CommandService {
         };
         // Refused before anything is destroyed: only the decision's checks, nothing appended.
         patient.erase(&context, 0)?;
-        let plain_events =
-            erase::count_plain(self.store().as_ref(), &patient, extra_streams).await?;
+        let survey = erase::survey(self.store().as_ref(), &patient, extra_streams).await?;
         self.store().keyring().destroy(patient_id.0).await?;
         let decision = EraseDecision {
             principal: principal.clone(),
             patient_id,
-            plain_events,
+            plain_events: survey.plain_events,
         };
         let committed = self.run(principal, meta, decision).await?;
         Ok(Erasure {
-            plain_events,
+            plain_events: survey.plain_events,
             position: committed.position,
+            attachments: survey.attachments,
         })
     }
 
