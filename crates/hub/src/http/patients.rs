@@ -158,6 +158,7 @@ const CHANGE: Op = Op::new(
     200,
 )
 .json_body::<PatchBody>()
+.errors(&[422])
 .answers::<PatientRecord>();
 
 /// Changes contact details; answers the record after the change.
@@ -288,6 +289,7 @@ const ROTATE_TOKEN: Op = Op::new(
     "Revoke the patient's tokens and issue a new one (admin)",
     200,
 )
+.errors(&[422])
 .answers::<Registered>();
 
 /// Revokes the holder's tokens and issues a new one (admin); answers `{id, token}`.
@@ -308,6 +310,7 @@ const REVOKE_TOKENS: Op = Op::new(
     "Revoke every token of the patient (admin)",
     200,
 )
+.errors(&[422])
 .answers::<Ack>();
 
 /// Revokes every token of the holder (admin).
@@ -328,6 +331,7 @@ const ERASE: Op = Op::new(
     "Erase a patient: its personal data and its messages' become unreadable for good, its files are deleted (admin)",
     200,
 )
+.errors(&[422])
 .answers::<ErasureAnswer>();
 
 /// Erases a patient (admin): destroys its data key, records `PatientErased`, deletes the files
