@@ -6,12 +6,13 @@
 use std::sync::Arc;
 
 use commands::{Addressee, CommandError, CommandService, Executor, MessageInput, RequestMeta};
-use domain::command::{ConversationCommand, Draft, SendMessage};
+use domain::command::{ConversationCommand, Draft, ReceiveMessage, SendMessage};
 use domain::contact::{PatientContact, PhoneNumber};
-use domain::event::PatientRegistered;
+use domain::event::{InboundUnmatched, PatientRegistered};
+use domain::ids::provider_message_key;
 use domain::{
     Actor, Channel, ConversationId, DomainError, Event, EventMetadata, PatientId, Permission,
-    Principal, Role, StreamName,
+    Principal, Role, StreamName, UnmatchedId,
 };
 use eventlog::codec;
 use store::{EventStore, ExpectedVersion};
@@ -217,4 +218,60 @@ async fn an_erasure_is_incomplete_when_the_log_holds_plain_personal_data() {
         Event::PatientErased(e) if e.plain_events == 1
     ));
     assert!(service.patient(patient_id).await.unwrap().is_erased());
+}
+
+#[tokio::test]
+async fn an_unmatched_message_filed_to_the_patient_is_plain_and_filing_after_erasure_is_refused() {
+    let (store, _dir) = sqlite().await;
+    let service = CommandService::new(Executor::new(store.clone()), None);
+    let admin = Principal::bootstrap_admin();
+    let registered = service
+        .register_patient(&admin, &RequestMeta::new(), contact())
+        .await
+        .unwrap();
+    let patient_id = PatientId(registered.id);
+    let unmatched = |provider_message_id: &str| InboundUnmatched {
+        unmatched_id: UnmatchedId(provider_message_key(Channel::Sms, provider_message_id)),
+        channel: Channel::Sms,
+        sender: "+4915112345678".into(),
+        subject: None,
+        body: "From an unknown number".into(),
+        attachments: Vec::new(),
+        provider_message_id: provider_message_id.into(),
+    };
+    let filing = |entry: &InboundUnmatched| ReceiveMessage {
+        conversation_id: ConversationId(Uuid::new_v4()),
+        message_id: CommandService::new_message_id(),
+        patient_id,
+        channel: Channel::Sms,
+        subject: None,
+        body: entry.body.clone(),
+        attachments: Vec::new(),
+        provider_message_id: entry.provider_message_id.clone(),
+        unmatched_id: Some(entry.unmatched_id),
+        received_at: None,
+    };
+    let first = unmatched("SM-first");
+    assert!(service.keep_unmatched(first.clone()).await.unwrap());
+    service
+        .receive_message(&receptionist(), &filing(&first))
+        .await
+        .unwrap();
+
+    let erasure = service
+        .erase_patient(&admin, &RequestMeta::new(), patient_id, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        erasure.plain_events, 1,
+        "the unmatched entry was never sealed"
+    );
+    assert!(!erasure.complete());
+
+    let second = unmatched("SM-second");
+    assert!(service.keep_unmatched(second.clone()).await.unwrap());
+    let filed = service
+        .receive_message(&receptionist(), &filing(&second))
+        .await;
+    assert_eq!(refusal(filed), DomainError::PatientErased);
 }
