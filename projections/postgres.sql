@@ -47,6 +47,7 @@ CREATE TABLE {ns}.messages (
     template_version      BIGINT,
     scheduled_for         TEXT,
     call_duration_seconds BIGINT,
+    erased                BIGINT NOT NULL DEFAULT 0,
     search tsvector GENERATED ALWAYS AS (to_tsvector('simple', coalesce(subject, '') || ' ' || body)) STORED
 );
 

@@ -46,9 +46,12 @@ CREATE TABLE {ns}messages (
     template_id           TEXT,
     template_version      INTEGER,
     scheduled_for         TEXT,
-    call_duration_seconds INTEGER
+    call_duration_seconds INTEGER,
+    erased                INTEGER NOT NULL DEFAULT 0
 );
 CREATE VIRTUAL TABLE {ns}message_search USING fts5(subject, body, tokenize = 'unicode61');
+-- Deleted rows are removed from the index's pages at once (an erased patient's words).
+INSERT INTO {ns}message_search ({ns}message_search, rank) VALUES ('secure-delete', 1);
 -- The full-text index's terms, read by searches to spell a word's prefix out as whole terms.
 CREATE VIRTUAL TABLE {ns}message_search_vocab USING fts5vocab({ns}message_search, 'row');
 

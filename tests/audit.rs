@@ -198,7 +198,290 @@ async fn personal_data_is_sealed_in_the_log(backend: Backend) {
     assert!(ok, "{printed}");
 }
 
+/// Whether `needle` occurs in any file under the hub's data folder (the event log, the read
+/// models, their WAL files, the attachment folder).
+fn in_data_folder(hub: &Hub, needle: &str) -> Option<std::path::PathBuf> {
+    let mut folders = vec![hub.data_dir()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                folders.push(path);
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            if bytes
+                .windows(needle.len())
+                .any(|window| window == needle.as_bytes())
+            {
+                return Some(path);
+            }
+        }
+    }
+    None
+}
+
+/// What the API answers about an erased patient and its conversation, for comparing before
+/// and after a replay.
+async fn erased_answers(hub: &Hub, patient_id: &str, conversation: &str, position: u64) -> Value {
+    let wait = format!("min_position={position}");
+    let record = hub
+        .get(ADMIN, &format!("/v1/patients/{patient_id}?{wait}"))
+        .await;
+    assert_eq!(record.ok()["erased"], true, "{}", record.body);
+    assert_eq!(record.ok()["name"], "erased");
+    for field in ["phone", "email", "time_zone"] {
+        assert_eq!(record.ok()[field], Value::Null, "{field}");
+    }
+    let directory = hub.get(ADMIN, &format!("/v1/patients?{wait}")).await;
+    let listed = directory.ok()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == patient_id)
+        .cloned()
+        .unwrap();
+    assert_eq!(listed["name"], "erased");
+    assert_eq!(listed["erased"], true);
+    let timeline = hub
+        .get(
+            ADMIN,
+            &format!("/v1/conversations/{conversation}/messages?{wait}"),
+        )
+        .await;
+    let messages = timeline.ok()["items"].as_array().unwrap().clone();
+    assert!(messages.len() >= 3, "{messages:?}");
+    for message in &messages {
+        assert_eq!(message["erased"], true, "{message}");
+        assert_eq!(message["subject"], Value::Null);
+        assert_eq!(message["body"], Value::Null);
+        assert_eq!(message["author"]["name"], Value::Null);
+        for attachment in message["attachments"].as_array().unwrap() {
+            assert_eq!(attachment["filename"], Value::Null);
+        }
+    }
+    let search = hub
+        .get(ADMIN, &format!("/v1/messages?q=xylophonic&{wait}"))
+        .await;
+    assert_eq!(search.ok()["items"], json!([]), "search finds nothing");
+    let all = hub
+        .get(
+            ADMIN,
+            &format!("/v1/messages?patient_id={patient_id}&{wait}"),
+        )
+        .await;
+    json!({
+        "record": record.ok(),
+        "listed": listed,
+        "timeline": timeline.ok(),
+        "messages": all.ok(),
+    })
+}
+
+/// Erasure (contract section 9): the patient's personal data and its messages' become
+/// unreadable in the answers, the read models, the search index and the raw files; the
+/// attachment answers 404; every write naming the patient answers 422; the chain verifies;
+/// a replay rebuilds the same erased view.
+async fn erasure_makes_a_patient_unreadable_for_good(backend: Backend) {
+    let hub = Hub::start(backend).await;
+    let (_, receptionist) = hub.staff("Rita Reception", "receptionist").await;
+    let patient = hub
+        .post(
+            ADMIN,
+            "/v1/patients",
+            json!({
+                "name": "Quirinus Zaphod",
+                "phone": "+4917098765432",
+                "email": "quirinus.zaphod@example.org",
+                "portal_enabled": true,
+                "time_zone": "Pacific/Chatham"
+            }),
+        )
+        .await;
+    let patient_id = patient.ok()["id"].as_str().unwrap().to_owned();
+    let patient_token = patient.ok()["token"].as_str().unwrap().to_owned();
+    let sent = hub
+        .post(
+            &receptionist,
+            "/v1/messages",
+            json!({ "patient_id": patient_id, "channel": "portal", "subject": "Marmalade results", "body": "Your xylophonic results are in." }),
+        )
+        .await;
+    let conversation = sent.ok()["conversation_id"].as_str().unwrap().to_owned();
+    let reply = hub
+        .post(
+            &patient_token,
+            &format!("/v1/conversations/{conversation}/messages"),
+            json!({ "channel": "portal", "body": "Thanks, the xylophonic news is welcome" }),
+        )
+        .await;
+    reply.ok();
+    let attachment = hub
+        .upload(
+            &receptionist,
+            "application/pdf",
+            "scan.pdf",
+            b"%PDF-1.4 quokkalike letter".to_vec(),
+        )
+        .await;
+    let attachment = attachment.ok()["id"].as_str().unwrap().to_owned();
+    hub.post(
+        &receptionist,
+        &format!("/v1/conversations/{conversation}/messages"),
+        json!({ "channel": "portal", "body": "The letter, zanzibarian edition", "attachment_ids": [attachment] }),
+    )
+    .await
+    .ok();
+    hub.post(
+        &receptionist,
+        &format!("/v1/conversations/{conversation}/calls"),
+        json!({
+            "occurred_at": "2026-12-01T10:00:00Z",
+            "duration_seconds": 60,
+            "direction": "outbound",
+            "summary": "Discussed the quokkalike rash"
+        }),
+    )
+    .await
+    .ok();
+    let send_at = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+    hub.post(
+        &receptionist,
+        &format!("/v1/conversations/{conversation}/messages"),
+        json!({ "channel": "portal", "body": "Reminder: bring the wombatish form", "send_at": send_at }),
+    )
+    .await
+    .ok();
+
+    hub.post(
+        &receptionist,
+        &format!("/v1/patients/{patient_id}/erase"),
+        json!({}),
+    )
+    .await
+    .err(403, "forbidden");
+    let erased = hub
+        .post(
+            ADMIN,
+            &format!("/v1/patients/{patient_id}/erase"),
+            json!({}),
+        )
+        .await;
+    let answer = erased.ok().clone();
+    assert_eq!(answer["id"], patient_id.as_str());
+    assert_eq!(answer["erased"], true);
+    assert_eq!(answer["complete"], true, "everything was sealed: {answer}");
+    assert_eq!(answer["plain_events"], 0);
+    let position = answer["position"].as_u64().unwrap();
+
+    let before = erased_answers(&hub, &patient_id, &conversation, position).await;
+    let (status, _) = hub.download(&receptionist, &attachment).await;
+    assert_eq!(status.as_u16(), 404);
+    hub.get(&patient_token, "/v1/conversations")
+        .await
+        .err(401, "unauthenticated");
+
+    // Every write naming the patient.
+    let refused = |answer: crate::support::Answer| answer.err(422, "patient_erased");
+    refused(
+        hub.call(
+            reqwest::Method::PATCH,
+            &format!("/v1/patients/{patient_id}"),
+            Some(ADMIN),
+            Some(json!({ "name": "Back Again" })),
+        )
+        .await,
+    );
+    refused(
+        hub.post(
+            ADMIN,
+            &format!("/v1/patients/{patient_id}/token"),
+            json!({}),
+        )
+        .await,
+    );
+    refused(
+        hub.call(
+            reqwest::Method::DELETE,
+            &format!("/v1/patients/{patient_id}/token"),
+            Some(ADMIN),
+            None,
+        )
+        .await,
+    );
+    refused(
+        hub.post(
+            &receptionist,
+            "/v1/messages",
+            json!({ "patient_id": patient_id, "channel": "portal", "body": "Hello?" }),
+        )
+        .await,
+    );
+    refused(
+        hub.post(
+            &receptionist,
+            &format!("/v1/conversations/{conversation}/messages"),
+            json!({ "channel": "portal", "body": "Hello?" }),
+        )
+        .await,
+    );
+    refused(
+        hub.post(
+            &receptionist,
+            &format!("/v1/conversations/{conversation}/messages"),
+            json!({ "channel": "portal", "body": "Later", "send_at": send_at }),
+        )
+        .await,
+    );
+    refused(
+        hub.post(
+            &receptionist,
+            &format!("/v1/conversations/{conversation}/calls"),
+            json!({ "occurred_at": "2026-12-01T11:00:00Z", "duration_seconds": 5, "direction": "inbound", "summary": "Again" }),
+        )
+        .await,
+    );
+    refused(
+        hub.post(
+            ADMIN,
+            &format!("/v1/patients/{patient_id}/erase"),
+            json!({}),
+        )
+        .await,
+    );
+
+    let (ok, printed) = verify(&hub, &[]).await;
+    assert!(ok, "{printed}");
+    let out = hub.cli(&["replay"]).await;
+    assert!(out.contains("rebuilt"), "{out}");
+    let after = erased_answers(&hub, &patient_id, &conversation, position).await;
+    assert_eq!(before, after, "a replay rebuilds the same erased view");
+
+    if backend == Backend::Sqlite {
+        let words = [
+            "Quirinus",
+            "Zaphod",
+            "4917098765432",
+            "quirinus.zaphod",
+            "Pacific/Chatham",
+            "Marmalade",
+            "xylophonic",
+            "quokkalike",
+            "zanzibarian",
+            "wombatish",
+        ];
+        for word in words {
+            assert_eq!(
+                in_data_folder(&hub, word),
+                None,
+                "{word} is in the data folder"
+            );
+        }
+    }
+}
+
 crate::on_both_backends!(
     the_chain_verifies_and_finds_changes_and_deletions,
-    personal_data_is_sealed_in_the_log
+    personal_data_is_sealed_in_the_log,
+    erasure_makes_a_patient_unreadable_for_good
 );

@@ -640,6 +640,29 @@ async fn authorization_matrix(backend: Backend) {
         }
     }
 
+    // Erasure: admins only; the role is judged before the patient is looked up.
+    check(
+        &hub,
+        &cast,
+        "erase an unknown patient",
+        Method::POST,
+        &format!("/v1/patients/{unknown}/erase"),
+        Some(json!({})),
+        refused(HIDDEN),
+    )
+    .await;
+    let (erased_patient, _) = hub.patient("To Be Erased").await;
+    check(
+        &hub,
+        &cast,
+        "erase a patient",
+        Method::POST,
+        &format!("/v1/patients/{erased_patient}/erase"),
+        Some(json!({})),
+        refused(OK),
+    )
+    .await;
+
     // Attachments: visible to whoever can see a message carrying them.
     let upload = hub
         .upload(

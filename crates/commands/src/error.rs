@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use domain::DomainError;
 use eventlog::DecodeError;
+use store::keys::KeyError;
 use store::StoreError;
 use thiserror::Error;
 
@@ -37,6 +38,10 @@ impl From<StoreError> for CommandError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::ConcurrencyConflict { .. } => CommandError::Conflict { attempts: 1 },
+            // The patient's key is gone: another process erased it (its event not read yet).
+            StoreError::Key(KeyError::Destroyed(_)) => {
+                CommandError::Refused(DomainError::PatientErased)
+            }
             other => CommandError::Store(Arc::new(other)),
         }
     }

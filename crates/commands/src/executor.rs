@@ -484,7 +484,7 @@ fn encode_into(
         let mut encoded = codec::encode(event, id, origin.actor, now, &origin.metadata);
         if let Some(patient) = subject {
             codec::seal(&mut encoded, patient.0, ws.store().keyring())
-                .map_err(|error| CommandError::Store(Arc::new(error.into())))?;
+                .map_err(|error| CommandError::from(StoreError::from(error)))?;
         }
         ids.push(id);
         match writes.iter_mut().find(|write| write.stream == stream) {

@@ -16,6 +16,7 @@ pub mod attachment;
 pub mod auth;
 pub mod cache;
 pub mod conversations;
+pub mod erase;
 pub mod error;
 pub mod executor;
 pub mod follow;
@@ -35,6 +36,7 @@ pub mod token;
 pub mod unmatched;
 pub mod workspace;
 
+pub use erase::Erasure;
 pub use error::CommandError;
 pub use executor::{Committed, Decided, Decision, Executed, Executor, Origin};
 pub use patients::ContactPatch;

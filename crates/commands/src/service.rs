@@ -6,9 +6,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use domain::attachment::AttachmentRef;
 use domain::command::{
-    ChangePermissions, ConversationCommand, CreateTemplate, Draft, PatientCommand, ReceiveMessage,
-    Recipient, RegisterPatient, RegisterStaff, RetireTemplate, ReviseTemplate, RevokeTokens,
-    RotateToken, SendMessage, StaffCommand, StartConversation, TemplateCommand, TemplateUse,
+    ChangePermissions, Context, ConversationCommand, CreateTemplate, Draft, PatientCommand,
+    ReceiveMessage, Recipient, RegisterPatient, RegisterStaff, RetireTemplate, ReviseTemplate,
+    RevokeTokens, RotateToken, SendMessage, StaffCommand, StartConversation, TemplateCommand,
+    TemplateUse,
 };
 use domain::contact::PatientContact;
 use domain::event::{AttachmentStored, InboundUnmatched};
@@ -27,6 +28,7 @@ use crate::attachment::StoreAttachment;
 use crate::auth::Authenticator;
 use crate::cache::Cached;
 use crate::conversations::ConversationDecision;
+use crate::erase::{self, EraseDecision, Erasure};
 use crate::error::CommandError;
 use crate::executor::{Committed, Decision, Executor, Origin};
 use crate::patients::{ContactPatch, PatientChange, PatientDecision};
@@ -368,6 +370,39 @@ impl CommandService {
         let change = PatientChange::Patch(patch.clone());
         self.patient_command(principal, meta, patient_id, change)
             .await
+    }
+
+    /// Erases a patient (admins): refuses as the rules say, reads what the log holds of the
+    /// patient (also in `extra_streams`, its scheduled messages' streams: plain-text events and
+    /// attachments), destroys its data key and then appends `PatientErased`. The caller deletes
+    /// the attachments' files.
+    pub async fn erase_patient(
+        &self,
+        principal: &Principal,
+        meta: &RequestMeta,
+        patient_id: PatientId,
+        extra_streams: &[String],
+    ) -> Result<Erasure, CommandError> {
+        let patient = self.patient(patient_id).await?;
+        let context = Context {
+            principal,
+            now: Utc::now(),
+        };
+        // Refused before anything is destroyed: only the decision's checks, nothing appended.
+        patient.erase(&context, 0)?;
+        let survey = erase::survey(self.store().as_ref(), &patient, extra_streams).await?;
+        self.store().keyring().destroy(patient_id.0).await?;
+        let decision = EraseDecision {
+            principal: principal.clone(),
+            patient_id,
+            plain_events: survey.plain_events,
+        };
+        let committed = self.run(principal, meta, decision).await?;
+        Ok(Erasure {
+            plain_events: survey.plain_events,
+            position: committed.position,
+            attachments: survey.attachments,
+        })
     }
 
     /// The patient record as the log has it now.

@@ -139,6 +139,20 @@ pub struct PatientContact {
     pub time_zone: Option<crate::quiet_hours::Tz>,
 }
 
+impl PatientContact {
+    /// What the record shows once its patient is erased: name `"erased"`, no phone, e-mail
+    /// or time zone (the flags stay, they say nothing about the person).
+    pub fn erased(&self) -> PatientContact {
+        PatientContact {
+            name: "erased".into(),
+            phone: None,
+            email: None,
+            time_zone: None,
+            ..self.clone()
+        }
+    }
+}
+
 /// Validates a person's display name: 1 to 200 characters after trimming.
 pub fn validate_name(name: &str) -> Result<String, DomainError> {
     let trimmed = name.trim();

@@ -52,6 +52,9 @@ pub enum DomainError {
     /// A scheduled message that is no longer pending: already sent, cancelled or failed (409 `not_pending`).
     #[error("the scheduled message is no longer pending: it is {0}")]
     NotPending(ScheduledStatus),
+    /// The patient was erased: nothing more is written about it (422 `patient_erased`).
+    #[error("the patient was erased")]
+    PatientErased,
 }
 
 impl From<UnknownName> for DomainError {
@@ -93,6 +96,7 @@ impl DomainError {
             DomainError::AttachmentTooLarge(_) => "attachment_too_large",
             DomainError::UnsupportedMediaType(_) => "unsupported_media_type",
             DomainError::NotPending(_) => "not_pending",
+            DomainError::PatientErased => "patient_erased",
         }
     }
 }

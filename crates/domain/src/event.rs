@@ -104,6 +104,17 @@ pub struct PatientContactChanged {
     pub contact: PatientContact,
 }
 
+/// An admin erased a patient: its data key was destroyed first, so every sealed personal field
+/// of the patient and its conversations reads as the erased view from now on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PatientErased {
+    /// The erased patient.
+    pub patient_id: PatientId,
+    /// How many events of the patient and its conversations hold personal data in plain text
+    /// (written before sealing, or never sealed): erasure is complete only when this is 0.
+    pub plain_events: u64,
+}
+
 /// A patient opted out of SMS (`STOP` …) or back in (`START` …).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SmsConsentChanged {
@@ -500,6 +511,8 @@ pub enum Event {
     PatientRegistered(PatientRegistered),
     /// See [`PatientContactChanged`].
     PatientContactChanged(PatientContactChanged),
+    /// See [`PatientErased`].
+    PatientErased(PatientErased),
     /// See [`SmsConsentChanged`].
     SmsConsentChanged(SmsConsentChanged),
     /// See [`WhatsappWindowOpened`].
@@ -576,6 +589,7 @@ impl Event {
             Event::TokenRevoked(e) => holder_stream(&e.holder),
             Event::PatientRegistered(e) => e.patient_id.stream(),
             Event::PatientContactChanged(e) => e.patient_id.stream(),
+            Event::PatientErased(e) => e.patient_id.stream(),
             Event::SmsConsentChanged(e) => e.patient_id.stream(),
             Event::WhatsappWindowOpened(e) => e.patient_id.stream(),
             Event::PatientConversationOpened(e) => e.patient_id.stream(),
@@ -618,6 +632,7 @@ impl Event {
             Event::TokenRevoked(_) => "TokenRevoked",
             Event::PatientRegistered(_) => "PatientRegistered",
             Event::PatientContactChanged(_) => "PatientContactChanged",
+            Event::PatientErased(_) => "PatientErased",
             Event::SmsConsentChanged(_) => "SmsConsentChanged",
             Event::WhatsappWindowOpened(_) => "WhatsappWindowOpened",
             Event::PatientConversationOpened(_) => "PatientConversationOpened",

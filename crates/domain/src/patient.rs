@@ -10,7 +10,7 @@ use crate::channel::Channel;
 use crate::command::{validate_token_digest, Context, PatientCommand};
 use crate::contact::{validate_name, PatientContact};
 use crate::error::DomainError;
-use crate::event::{Counterpart, Event, PatientContactChanged, PatientRegistered};
+use crate::event::{Counterpart, Event, PatientContactChanged, PatientErased, PatientRegistered};
 use crate::ids::{ConversationId, PatientId, StaffId};
 use crate::token::{issued, Tokens};
 use crate::Aggregate;
@@ -44,6 +44,9 @@ pub struct PatientRecord {
     pub tokens: Tokens,
     /// Every conversation with this patient.
     pub conversations: BTreeMap<ConversationId, ConversationLink>,
+    /// Whether the patient was erased: its contact record shows the erased view and nothing
+    /// more is written about it.
+    pub erased: bool,
 }
 
 impl PatientRecord {
@@ -125,12 +128,18 @@ impl Aggregate for Patient {
                     whatsapp_window_opened_at: None,
                     tokens: Tokens::default(),
                     conversations: BTreeMap::new(),
+                    erased: false,
                 });
             }
             return;
         };
         match event {
             Event::PatientContactChanged(e) => record.contact = e.contact.clone(),
+            Event::PatientErased(_) => {
+                record.contact = PatientContact::erased(&record.contact);
+                record.tokens = Tokens::default();
+                record.erased = true;
+            }
             Event::SmsConsentChanged(e) => record.sms_consent = e.opted_in,
             Event::WhatsappWindowOpened(e) => {
                 record.whatsapp_window_opened_at =
@@ -186,6 +195,35 @@ impl Patient {
         self.0.as_ref().ok_or(DomainError::NotFound("patient"))
     }
 
+    /// Whether the patient was erased.
+    pub fn is_erased(&self) -> bool {
+        self.0.as_ref().is_some_and(|record| record.erased)
+    }
+
+    /// Fails with `patient_erased` once the patient was erased: every write naming it is refused.
+    pub fn ensure_not_erased(&self) -> Result<(), DomainError> {
+        if self.is_erased() {
+            return Err(DomainError::PatientErased);
+        }
+        Ok(())
+    }
+
+    /// Decides an erasure (admins only; `not_found` before registration, `patient_erased` the
+    /// second time). `plain_events` counts the patient's events that hold personal data in
+    /// plain text, which destroying its key cannot make unreadable.
+    pub fn erase(&self, ctx: &Context<'_>, plain_events: u64) -> Result<Vec<Event>, DomainError> {
+        ctx.principal.ensure_may_use_hub()?;
+        if ctx.principal.role() != Role::Admin {
+            return Err(DomainError::forbidden("only admins erase patients"));
+        }
+        let record = self.record()?;
+        self.ensure_not_erased()?;
+        Ok(vec![Event::PatientErased(PatientErased {
+            patient_id: record.id,
+            plain_events,
+        })])
+    }
+
     /// Decides a patient-record command.
     pub fn decide(
         &self,
@@ -215,6 +253,7 @@ impl Patient {
             PatientCommand::ChangePatientContact(cmd) => {
                 ensure_front_desk(ctx)?;
                 let record = self.record()?;
+                self.ensure_not_erased()?;
                 let contact = validate_contact(&cmd.contact)?;
                 if contact == record.contact {
                     return Ok(Vec::new());
@@ -226,12 +265,14 @@ impl Patient {
             }
             PatientCommand::RotateToken(cmd) => {
                 let record = self.record()?;
+                self.ensure_not_erased()?;
                 record
                     .tokens
                     .rotate(ctx.principal, record.actor(), Some(&cmd.token_sha256))
             }
             PatientCommand::RevokeTokens(_) => {
                 let record = self.record()?;
+                self.ensure_not_erased()?;
                 record.tokens.rotate(ctx.principal, record.actor(), None)
             }
         }

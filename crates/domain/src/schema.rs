@@ -39,6 +39,7 @@ pub fn all() -> Vec<SchemaFile> {
         file::<event::PatientRegistered>("events", "PatientRegistered"),
         file::<event::PatientContactChanged>("events", "PatientContactChanged"),
         file::<event::SmsConsentChanged>("events", "SmsConsentChanged"),
+        file::<event::PatientErased>("events", "PatientErased"),
         file::<event::WhatsappWindowOpened>("events", "WhatsappWindowOpened"),
         file::<event::PatientConversationOpened>("events", "PatientConversationOpened"),
         file::<event::PatientConversationArchived>("events", "PatientConversationArchived"),

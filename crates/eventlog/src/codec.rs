@@ -24,7 +24,8 @@ pub struct DecodeError {
 
 /// Decodes a stored record into the domain's typed envelope: opens its sealed personal fields
 /// with `keys` (an erased patient's show the erased view), then upcasts data of older schema
-/// versions (the envelope carries the version of the shape it holds).
+/// versions (the envelope carries the version of the shape it holds). Decoding a
+/// `PatientErased` makes `keys` forget the patient's key.
 pub fn decode(record: &RecordedEvent, keys: &Keyring) -> Result<EventEnvelope, DecodeError> {
     let fail = |reason: String| DecodeError {
         event_id: record.event_id,
@@ -36,6 +37,10 @@ pub fn decode(record: &RecordedEvent, keys: &Keyring) -> Result<EventEnvelope, D
         .map_err(|e| fail(e.to_string()))?;
     let (schema_version, data) = upcast(&record.event_type, record.schema_version, data);
     let event = Event::from_parts(&record.event_type, data).map_err(|e| fail(e.to_string()))?;
+    if let Event::PatientErased(erased) = &event {
+        // Every process that follows the log drops the erased patient's key from its cache.
+        keys.forget(erased.patient_id.0);
+    }
     if schema_version != event.schema_version() {
         return Err(fail(format!(
             "schema version {} of {} is not one this hub reads (it writes {})",

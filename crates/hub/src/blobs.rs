@@ -176,6 +176,14 @@ impl BlobStore {
         })
     }
 
+    /// Deletes a stored file; a file that is not there is no error.
+    pub async fn delete(&self, sha256: &str) -> Result<(), BlobError> {
+        match self.store.delete(&Self::content_path(sha256)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
     /// The content of a stored file as a stream.
     pub async fn get(
         &self,

@@ -142,9 +142,9 @@ fn refusal_status(error: &DomainError) -> StatusCode {
         DomainError::ConversationExists { .. } | DomainError::NotPending(_) => StatusCode::CONFLICT,
         DomainError::AttachmentTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         DomainError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        DomainError::ChannelUnavailable { .. } | DomainError::AttachmentsNotAllowed(_) => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        DomainError::ChannelUnavailable { .. }
+        | DomainError::AttachmentsNotAllowed(_)
+        | DomainError::PatientErased => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
 

@@ -80,6 +80,9 @@ pub(crate) async fn apply(
             sql.push(" WHERE id = ").text(e.patient_id.to_string());
             sql
         }
+        Event::PatientErased(e) => {
+            return crate::erasure::directory(conn, tables, e.patient_id).await;
+        }
         Event::StaffRegistered(_) | Event::PermissionsChanged(_) => {
             return apply_staff(conn, tables, envelope).await;
         }

@@ -8,6 +8,7 @@
 //! and swaps it in with one update, so queries keep being served throughout.
 
 mod directory;
+mod erasure;
 mod fold;
 pub mod metrics;
 mod model;

@@ -27,7 +27,7 @@ use crate::{
 
 /// The version of the read-model DDL (`projections/*.sql`). A database whose live generation
 /// was made by another version gets a fresh generation, which the projectors fill from position 0.
-const DDL_VERSION: &str = "8";
+const DDL_VERSION: &str = "9";
 
 /// How often this process re-reads the checkpoints from the database while someone waits and
 /// no in-process signal wakes them (a projector in another process, or on another node).
@@ -106,7 +106,9 @@ impl SqlReadModel {
         if dialect == Dialect::Sqlite {
             options = options.after_connect(|conn, _| {
                 Box::pin(async move {
-                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;")
+                    // `secure_delete`: what is deleted (an erased patient's rows) is overwritten
+                    // in the file, not left in free pages.
+                    conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA secure_delete = ON;")
                         .await
                         .map(drop)
                 })

@@ -188,9 +188,19 @@ impl DecodedBatch {
     }
 }
 
+impl DecodedBatch {
+    /// Whether the batch erases a patient.
+    fn erases(&self) -> bool {
+        self.envelopes
+            .iter()
+            .any(|envelope| matches!(envelope.event, domain::Event::PatientErased(_)))
+    }
+}
+
 /// Applies `batch` to `tables` and moves the checkpoint from `from` to the batch's last
 /// position, all in one transaction; nothing is applied when the checkpoint is not at `from`
-/// or, with `require_live`, `tables` is no longer the live generation.
+/// or, with `require_live`, `tables` is no longer the live generation. After a batch with an
+/// erasure the database is scrubbed (`crate::erasure::scrub`).
 pub(crate) async fn apply_batch(
     model: &SqlReadModel,
     conn: &mut AnyConnection,
@@ -229,6 +239,9 @@ pub(crate) async fn apply_batch(
     }
     projection.apply(&mut tx, tables, &batch.envelopes).await?;
     tx.commit().await?;
+    if batch.erases() {
+        crate::erasure::scrub(conn, tables, projection).await?;
+    }
     Ok(BatchOutcome::Applied(last))
 }
 

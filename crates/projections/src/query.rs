@@ -16,7 +16,7 @@ use crate::views::{cursor, AttachmentView, CallView, ConversationView, MessageVi
 use crate::QueryError;
 
 /// Message columns, in the order [`message_row`] reads them.
-const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.patient_id, m.position, m.channel, m.direction, m.author_id, m.author_role, m.subject, m.body, m.attachments, m.status, m.delivery_status, m.delivery_error, m.sent_at, m.call_occurred_at, m.call_duration_seconds, m.author_name, m.template_id, m.template_version, m.scheduled_for";
+const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.patient_id, m.position, m.channel, m.direction, m.author_id, m.author_role, m.subject, m.body, m.attachments, m.status, m.delivery_status, m.delivery_error, m.sent_at, m.call_occurred_at, m.call_duration_seconds, m.author_name, m.template_id, m.template_version, m.scheduled_for, m.erased";
 
 /// The words of a search text: letters and digits only, so no search syntax reaches the database.
 pub(crate) fn search_words(q: &str) -> Vec<String> {
@@ -322,6 +322,7 @@ pub(crate) fn message_row(row: &AnyRow) -> Result<MessageView, QueryError> {
         }),
         _ => None,
     };
+    let erased = row.try_get::<i64, _>(21)? == 1;
     Ok(MessageView {
         id: parse("id", &text(0)?)?,
         conversation_id: parse("conversation_id", &text(1)?)?,
@@ -335,7 +336,7 @@ pub(crate) fn message_row(row: &AnyRow) -> Result<MessageView, QueryError> {
             name: row.try_get(17)?,
         },
         subject: row.try_get(8)?,
-        body: text(9)?,
+        body: (!erased).then(|| text(9)).transpose()?,
         attachments: attachments
             .into_iter()
             .map(|a| AttachmentView {
@@ -367,7 +368,8 @@ pub(crate) fn message_row(row: &AnyRow) -> Result<MessageView, QueryError> {
             .try_get::<Option<String>, _>(20)?
             .map(|at| time("scheduled_for", &at))
             .transpose()?,
-        starred: row.try_get::<i64, _>(21)? == 1,
+        starred: row.try_get::<i64, _>(22)? == 1,
+        erased,
     })
 }
 

@@ -53,10 +53,13 @@ pub struct MessageView {
     pub author: Author,
     /// Subject line.
     pub subject: Option<String>,
-    /// The text; for a call log, the summary.
-    pub body: String,
+    /// The text; for a call log, the summary; null once the patient was erased.
+    pub body: Option<String>,
     /// Attached files.
     pub attachments: Vec<AttachmentView>,
+    /// Whether the conversation's patient was erased: then subject, body, the author's name
+    /// and the attachments' file names are null.
+    pub erased: bool,
     /// Status from the recipient's side.
     pub status: MessageStatus,
     /// Delivery status on external channels and portal messages to the patient.

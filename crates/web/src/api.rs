@@ -209,6 +209,11 @@ pub struct Call {
     pub duration_seconds: u64,
 }
 
+/// A text the API answers as null once its patient was erased, as an empty one.
+fn text_or_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(deserializer)?.unwrap_or_default())
+}
+
 /// A message or call log.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Message {
@@ -226,7 +231,8 @@ pub struct Message {
     pub author: Actor,
     /// Subject.
     pub subject: Option<String>,
-    /// Text.
+    /// Text (empty once the patient was erased: the API answers null).
+    #[serde(deserialize_with = "text_or_null")]
     pub body: String,
     /// Files.
     #[serde(default)]

@@ -242,6 +242,8 @@ impl ConversationScope<'_> {
         ctx: &Context<'_>,
     ) -> Result<Vec<Event>, DomainError> {
         ctx.principal.ensure_may_use_hub()?;
+        // Nothing more is written about an erased patient, in any of its conversations.
+        self.patient.ensure_not_erased()?;
         match command {
             ConversationCommand::StartConversation(cmd) => self.start(cmd, released_as, ctx),
             ConversationCommand::SendMessage(cmd) => self.send(cmd, released_as, ctx),
@@ -258,6 +260,8 @@ impl ConversationScope<'_> {
         ctx: &Context<'_>,
     ) -> Result<Vec<Event>, DomainError> {
         ctx.principal.ensure_may_use_hub()?;
+        // Nothing more is written about an erased patient, in any of its conversations.
+        self.patient.ensure_not_erased()?;
         match command {
             ConversationCommand::StartConversation(cmd) => self.start(cmd, None, ctx),
             ConversationCommand::SendMessage(cmd) => self.send(cmd, None, ctx),

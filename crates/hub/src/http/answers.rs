@@ -123,6 +123,9 @@ pub struct PatientRecord {
     pub whatsapp_opt_in: bool,
     /// Whether the patient opted out of SMS with a keyword.
     pub sms_opted_out: bool,
+    /// Whether the patient was erased: then name is `"erased"` and phone, e-mail and time zone
+    /// are null.
+    pub erased: bool,
     /// The patient's IANA time zone, in which quiet hours are judged; null when not known.
     pub time_zone: Option<String>,
     /// Until when free-form WhatsApp messages may be sent (24 hours after the patient's last
@@ -130,6 +133,22 @@ pub struct PatientRecord {
     pub whatsapp_window_closes_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Global position the record reflects, after a change.
     pub position: Option<u64>,
+}
+
+/// `POST /v1/patients/{id}/erase` answer.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ErasureAnswer {
+    /// The erased patient.
+    pub id: Uuid,
+    /// Always true.
+    pub erased: bool,
+    /// Whether nothing personal of the patient remains readable in the log: false when the log
+    /// holds some of it in plain text (written before personal fields were sealed).
+    pub complete: bool,
+    /// How many of the patient's events hold personal data in plain text.
+    pub plain_events: u64,
+    /// Global position of the `PatientErased` event.
+    pub position: u64,
 }
 
 /// The head of the log's hash chain.

@@ -99,6 +99,10 @@ impl From<BlobError> for ApiError {
             }
             BlobError::Empty | BlobError::Body(_) => ApiError::invalid(error.to_string()),
             BlobError::Stalled => ApiError::body_stalled(),
+            // Its file was deleted (its patient was erased).
+            BlobError::Store(object_store::Error::NotFound { .. }) => {
+                ApiError::not_found("attachment")
+            }
             BlobError::Store(error) => ApiError::unavailable(error),
         }
     }

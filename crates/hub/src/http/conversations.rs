@@ -233,6 +233,7 @@ const LOG_CALL: Op = Op::new(
     201,
 )
 .json_body::<CallBody>()
+.errors(&[422])
 .answers::<MessageAnswer>();
 
 /// Logs a phone call.
@@ -303,6 +304,7 @@ const ARCHIVE: Op = Op::new(
     "Archive a conversation (staff)",
     200,
 )
+.errors(&[422])
 .answers::<ArchiveAnswer>();
 
 /// Archives a conversation.
@@ -321,6 +323,7 @@ const UNARCHIVE: Op = Op::new(
     "Reopen a conversation (staff)",
     200,
 )
+.errors(&[422])
 .answers::<ArchiveAnswer>();
 
 /// Reopens an archived conversation.

@@ -411,6 +411,7 @@ const MARK_READ: Op = Op::new(
     "Mark a message read (its recipient)",
     200,
 )
+.errors(&[422])
 .answers::<MessageAnswer>();
 
 /// The recipient marks a message read.
@@ -470,6 +471,7 @@ const STAR: Op = Op::new(
     "Star a message for the caller (staff)",
     200,
 )
+.errors(&[422])
 .answers::<StarAnswer>();
 
 /// Stars a message for the caller.
@@ -488,6 +490,7 @@ const UNSTAR: Op = Op::new(
     "Remove the caller's star (staff)",
     200,
 )
+.errors(&[422])
 .answers::<StarAnswer>();
 
 /// Removes the caller's star.

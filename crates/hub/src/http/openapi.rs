@@ -189,8 +189,8 @@ const ERRORS: [(u16, &str, &str, &[&str]); 9] = [
     (
         422,
         "Unprocessable",
-        "The patient's record or the caller's role does not allow the channel now, or the channel carries no attachments",
-        &["channel_unavailable", "attachments_not_allowed"],
+        "The patient's record or the caller's role does not allow the channel now, the channel carries no attachments, or the patient was erased (`patient_erased`: every write naming it is refused)",
+        &["channel_unavailable", "attachments_not_allowed", "patient_erased"],
     ),
     (
         503,

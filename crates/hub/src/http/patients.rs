@@ -10,7 +10,7 @@ use projections::Page;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 
-use super::answers::{Ack, PatientRecord, Registered};
+use super::answers::{Ack, ErasureAnswer, PatientRecord, Registered};
 
 use super::extract::{
     Admins, Caller, FrontDesk, JsonBody, Params, PathId, Permitted, CURSOR, LIMIT,
@@ -32,6 +32,7 @@ pub(super) fn routes(api: ApiBuilder) -> ApiBuilder {
         .route(CHANGE, change)
         .route(ROTATE_TOKEN, rotate_token)
         .route(REVOKE_TOKENS, revoke_tokens)
+        .route(ERASE, erase)
 }
 
 /// `POST /v1/patients` body.
@@ -157,6 +158,7 @@ const CHANGE: Op = Op::new(
     200,
 )
 .json_body::<PatchBody>()
+.errors(&[422])
 .answers::<PatientRecord>();
 
 /// Changes contact details; answers the record after the change.
@@ -271,6 +273,7 @@ async fn patient_record(
         portal_enabled: contact.portal_enabled,
         whatsapp_opt_in: contact.whatsapp_opt_in,
         sms_opted_out: !record.sms_consent,
+        erased: record.erased,
         time_zone: contact.time_zone.map(|zone| zone.name().to_owned()),
         whatsapp_window_closes_at: record
             .whatsapp_window_opened_at
@@ -286,6 +289,7 @@ const ROTATE_TOKEN: Op = Op::new(
     "Revoke the patient's tokens and issue a new one (admin)",
     200,
 )
+.errors(&[422])
 .answers::<Registered>();
 
 /// Revokes the holder's tokens and issues a new one (admin); answers `{id, token}`.
@@ -306,6 +310,7 @@ const REVOKE_TOKENS: Op = Op::new(
     "Revoke every token of the patient (admin)",
     200,
 )
+.errors(&[422])
 .answers::<Ack>();
 
 /// Revokes every token of the holder (admin).
@@ -317,4 +322,72 @@ pub async fn revoke_tokens(
     tokens::revoke(&state, &principal, Holder::Patient(id))
         .await
         .map(Json)
+}
+
+/// The operation [`erase`] serves.
+const ERASE: Op = Op::new(
+    Post,
+    "/patients/{id}/erase",
+    "Erase a patient: its personal data and its messages' become unreadable for good, its files are deleted (admin)",
+    200,
+)
+.errors(&[422])
+.answers::<ErasureAnswer>();
+
+/// Erases a patient (admin): destroys its data key, records `PatientErased`, deletes the files
+/// of its messages and scheduled messages.
+pub async fn erase(
+    State(state): State<AppState>,
+    Permitted(principal, _): Permitted<Admins>,
+    PathId(id): PathId,
+) -> Result<Json<ErasureAnswer>, ApiError> {
+    let patient_id = PatientId(id);
+    let scheduled = scheduled_streams(&state, &principal, patient_id).await?;
+    let erasure = state
+        .commands
+        .erase_patient(&principal, &RequestMeta::new(), patient_id, &scheduled)
+        .await?;
+    for (_, sha256) in &erasure.attachments {
+        state.blobs.delete(sha256).await?;
+    }
+    Ok(Json(ErasureAnswer {
+        id,
+        erased: true,
+        complete: erasure.complete(),
+        plain_events: erasure.plain_events,
+        position: erasure.position,
+    }))
+}
+
+/// The streams of the patient's scheduled messages, as the read model knows them.
+async fn scheduled_streams(
+    state: &AppState,
+    principal: &domain::Principal,
+    patient_id: PatientId,
+) -> Result<Vec<String>, ApiError> {
+    let filter = projections::ScheduledFilter {
+        patient_id: Some(patient_id),
+        ..Default::default()
+    };
+    let mut page = projections::PageRequest {
+        limit: 200,
+        cursor: None,
+    };
+    let mut streams = Vec::new();
+    loop {
+        let found = state
+            .read_model
+            .scheduled(&principal.actor, &filter, &page)
+            .await?;
+        streams.extend(
+            found
+                .items
+                .iter()
+                .map(|item| domain::ids::scheduled_stream(item.message_id)),
+        );
+        match found.next_cursor {
+            Some(cursor) => page.cursor = Some(cursor),
+            None => return Ok(streams),
+        }
+    }
 }

@@ -72,6 +72,7 @@ const ASSIGN: Op = Op::new(
     201,
 )
 .json_body::<AssignBody>()
+.errors(&[422])
 .answers::<MessageAnswer>();
 
 /// `POST /v1/unmatched/{id}/assign`: files the message into the patient's reception

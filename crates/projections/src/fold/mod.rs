@@ -1,7 +1,8 @@
 //! The inbox projection of a whole batch at once: the rows the batch touches are loaded, its
 //! events fold into them in memory, and the result is written with a few multi-row
 //! statements, instead of several statements per event. Events the fold does not cover (the
-//! unmatched queue) are applied one by one between folded runs, keeping the log's order.
+//! unmatched queue, erasures) are applied one by one between folded runs, keeping the log's
+//! order.
 
 mod load;
 mod state;
@@ -27,7 +28,7 @@ pub(crate) struct Change<'a> {
 fn folds(event: &Event) -> bool {
     !matches!(
         event,
-        Event::InboundUnmatched(_) | Event::UnmatchedAssigned(_)
+        Event::InboundUnmatched(_) | Event::UnmatchedAssigned(_) | Event::PatientErased(_)
     )
 }
 
@@ -55,6 +56,7 @@ pub(crate) async fn apply(
                 crate::unmatched::add(conn, tables, e, position, &at).await?
             }
             Event::UnmatchedAssigned(e) => crate::unmatched::assign(conn, tables, e).await?,
+            Event::PatientErased(e) => crate::erasure::inbox(conn, tables, e.patient_id).await?,
             _ => {}
         }
     }
