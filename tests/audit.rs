@@ -320,7 +320,7 @@ async fn erasure_makes_a_patient_unreadable_for_good(backend: Backend) {
         .upload(
             &receptionist,
             "application/pdf",
-            "scan.pdf",
+            "platypoid-scan.pdf",
             b"%PDF-1.4 quokkalike letter".to_vec(),
         )
         .await;
@@ -469,6 +469,7 @@ async fn erasure_makes_a_patient_unreadable_for_good(backend: Backend) {
             "quokkalike",
             "zanzibarian",
             "wombatish",
+            "platypoid",
         ];
         for word in words {
             assert_eq!(

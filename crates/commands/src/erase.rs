@@ -67,13 +67,18 @@ impl Decision for EraseDecision {
 }
 
 /// Whether a stored record holds personal data in plain text: a type with personal fields
-/// stored without its `sealed` member (a shape from before sealing), or an unmatched inbound
-/// message (never sealed: its sender was not known).
+/// stored without its `sealed` member (a shape from before sealing; for an upload, only when it
+/// named its file), or an unmatched inbound message (never sealed: its sender was not known).
 pub fn is_plain(record: &RecordedEvent) -> bool {
-    if record.event_type == "InboundUnmatched" {
-        return true;
+    match record.event_type.as_str() {
+        "InboundUnmatched" => true,
+        _ if record.data.get("sealed").is_some() => false,
+        "AttachmentStored" => record
+            .data
+            .get("filename")
+            .is_some_and(|filename| !filename.is_null()),
+        other => personal_fields(other).is_some(),
     }
-    personal_fields(&record.event_type).is_some() && record.data.get("sealed").is_none()
 }
 
 /// What the log holds of a patient, read before it is erased.
@@ -86,8 +91,9 @@ pub struct Survey {
     pub attachments: Vec<(AttachmentId, String)>,
 }
 
-/// Reads the log of `patient`: its own stream, its conversations' streams and
-/// `extra_streams` (its scheduled messages' streams, which the caller knows).
+/// Reads the log of `patient`: its own stream, its conversations' streams,
+/// `extra_streams` (its scheduled messages' streams, which the caller knows) and the uploads of
+/// the files they carry.
 pub async fn survey(
     store: &dyn EventStore,
     patient: &Patient,
@@ -122,6 +128,10 @@ pub async fn survey(
                 _ => break,
             }
         }
+    }
+    for (attachment, _) in &survey.attachments {
+        let uploads = store.read_stream(&attachment.stream(), 0, PAGE).await?;
+        survey.plain_events += uploads.iter().filter(|e| is_plain(e)).count() as u64;
     }
     Ok(survey)
 }

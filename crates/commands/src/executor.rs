@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use domain::{Actor, Event, EventMetadata, PatientId};
+use domain::{Actor, Event, EventMetadata};
 use eventlog::codec;
 use futures::FutureExt;
 use rand::Rng;
@@ -474,7 +474,7 @@ fn encode_into(
     ws: &Workspace<'_>,
     origin: &Origin,
     events: &[Event],
-    subjects: &[Option<PatientId>],
+    subjects: &[Option<Uuid>],
 ) -> Result<Vec<Uuid>, CommandError> {
     let now = Utc::now();
     let mut ids = Vec::with_capacity(events.len());
@@ -482,8 +482,8 @@ fn encode_into(
         let stream = event.stream();
         let id = Uuid::new_v4();
         let mut encoded = codec::encode(event, id, origin.actor, now, &origin.metadata);
-        if let Some(patient) = subject {
-            codec::seal(&mut encoded, patient.0, ws.store().keyring())
+        if let Some(subject) = subject {
+            codec::seal(&mut encoded, *subject, ws.store().keyring())
                 .map_err(|error| CommandError::from(StoreError::from(error)))?;
         }
         ids.push(id);

@@ -374,8 +374,8 @@ impl CommandService {
 
     /// Erases a patient (admins): refuses as the rules say, reads what the log holds of the
     /// patient (also in `extra_streams`, its scheduled messages' streams: plain-text events and
-    /// attachments), destroys its data key and then appends `PatientErased`. The caller deletes
-    /// the attachments' files.
+    /// attachments), destroys its data key and its uploads' keys, then appends `PatientErased`.
+    /// The caller deletes the attachments' files.
     pub async fn erase_patient(
         &self,
         principal: &Principal,
@@ -391,7 +391,12 @@ impl CommandService {
         // Refused before anything is destroyed: only the decision's checks, nothing appended.
         patient.erase(&context, 0)?;
         let survey = erase::survey(self.store().as_ref(), &patient, extra_streams).await?;
-        self.store().keyring().destroy(patient_id.0).await?;
+        let keys = self.store().keyring();
+        keys.destroy(patient_id.0).await?;
+        // The file names of its uploads are sealed under each upload's own key.
+        for (attachment, _) in &survey.attachments {
+            keys.destroy(attachment.0).await?;
+        }
         let decision = EraseDecision {
             principal: principal.clone(),
             patient_id,

@@ -681,6 +681,9 @@ impl Event {
             // 2: the approved WhatsApp template message it is released as outside the window.
             // 3: personal fields sealed.
             Event::MessageScheduled(_) => 3,
+            // 2: the file name sealed under the attachment's own key (the patient is not known
+            // at upload; erasing the patient destroys the keys of its messages' files).
+            Event::AttachmentStored(_) => 2,
             _ => 1,
         }
     }

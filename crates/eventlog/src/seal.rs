@@ -71,6 +71,9 @@ const SCHEDULED: &[Field] = &[
     (&["author", "name"], Erased::Null),
 ];
 
+/// The attachment's members are flattened into the upload's data.
+const UPLOAD: &[Field] = &[(&["filename"], Erased::Null)];
+
 /// The places of personal data in an event type's data, with the schema version of its sealed
 /// shape; `None` for types without personal data.
 pub fn personal_fields(event_type: &str) -> Option<(&'static [Field], u32)> {
@@ -80,6 +83,7 @@ pub fn personal_fields(event_type: &str) -> Option<(&'static [Field], u32)> {
         "MessageReceived" => (RECEIVED, 3),
         "CallLogged" => (CALL, 3),
         "MessageScheduled" => (SCHEDULED, 3),
+        "AttachmentStored" => (UPLOAD, 2),
         _ => return None,
     })
 }

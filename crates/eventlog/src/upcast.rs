@@ -62,6 +62,11 @@ const CHAIN: &[Step] = &[
         from: 2,
         apply: personal_fields_sealed,
     },
+    Step {
+        event_types: &["AttachmentStored"],
+        from: 1,
+        apply: personal_fields_sealed,
+    },
 ];
 
 /// Version 2 of messages and call logs records the author's name; events of version 1 did not
