@@ -200,7 +200,7 @@ async fn the_local_topology_sends_through_both_api_nodes_and_survives_faults() {
     )
     .await;
     let reception = staff["token"].as_str().unwrap().to_owned();
-    let patient = post(&http, &nodes[1], ADMIN, "/v1/patients", json!({ "name": "Pat", "phone": "+4915112345678", "portal_enabled": false, "whatsapp_opt_in": false })).await;
+    let patient = post(&http, &nodes[1], ADMIN, "/v1/patients", json!({ "name": "Patricia Quillfeather", "phone": "+4915112345678", "portal_enabled": false, "whatsapp_opt_in": false })).await;
     let patient = patient["id"].as_str().unwrap().to_owned();
 
     // A slow provider, so that a batch is still going on when a dispatcher dies.
@@ -208,7 +208,7 @@ async fn the_local_topology_sends_through_both_api_nodes_and_survives_faults() {
     let mut messages = HashMap::new();
     for i in 0..60 {
         let node = &nodes[i % 2];
-        let body = format!("message {i}");
+        let body = format!("gooseberry message {i}");
         let answer = post(
             &http,
             node,
@@ -284,6 +284,7 @@ async fn the_local_topology_sends_through_both_api_nodes_and_survives_faults() {
     );
 
     check_metrics(&http, &nodes, &ports).await;
+    check_nats_holds_no_patient_data(&nats, &patient);
 
     let stop = script(run_dir.path(), &database.url, &nats.url(), &twilio, &ports)
         .arg("stop")
@@ -292,6 +293,35 @@ async fn the_local_topology_sends_through_both_api_nodes_and_survives_faults() {
         .unwrap();
     assert!(stop.success());
     database.drop_database().await.unwrap();
+}
+
+/// Every file JetStream stored under `dir`, as bytes.
+fn stored_files(dir: &Path) -> Vec<Vec<u8>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(stored_files(&path));
+        } else {
+            files.push(std::fs::read(&path).unwrap_or_default());
+        }
+    }
+    files
+}
+
+/// The relay publishes events as stored, personal fields sealed: JetStream's own files hold the
+/// events (their patient id is there) but not the patient's name, phone number or message texts.
+fn check_nats_holds_no_patient_data(nats: &NatsServer, patient: &str) {
+    let files = stored_files(nats.store.path());
+    let holds = |needle: &str| {
+        files
+            .iter()
+            .any(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+    };
+    assert!(holds(patient), "the capture holds the relayed events");
+    for word in ["Quillfeather", "4915112345678", "gooseberry"] {
+        assert!(!holds(word), "{word} is in JetStream's files");
+    }
 }
 
 /// Every live process of the topology serves `/metrics` behind the token: the API nodes on
