@@ -481,8 +481,53 @@ async fn erasure_makes_a_patient_unreadable_for_good(backend: Backend) {
     }
 }
 
+/// Sends `patient_id` a portal message carrying a newly uploaded file of `content`; answers the
+/// attachment's id and the send's position.
+async fn send_file(hub: &Hub, token: &str, patient_id: &str, content: &[u8]) -> (String, u64) {
+    let upload = hub
+        .upload(token, "application/pdf", "letter.pdf", content.to_vec())
+        .await;
+    let attachment = upload.ok()["id"].as_str().unwrap().to_owned();
+    let sent = hub
+        .post(
+            token,
+            "/v1/messages",
+            json!({ "patient_id": patient_id, "channel": "portal", "body": "Your letter", "attachment_ids": [attachment] }),
+        )
+        .await;
+    (attachment, sent.ok()["position"].as_u64().unwrap())
+}
+
+/// Files are stored by content: erasing one patient deletes its file, but not the same bytes
+/// that another patient's message carries.
+async fn erasure_keeps_a_file_another_patient_shares(backend: Backend) {
+    let hub = Hub::start(backend).await;
+    let (_, receptionist) = hub.staff("Rita Reception", "receptionist").await;
+    let (erased, _) = hub.patient("Pat Erased").await;
+    let (kept, _) = hub.patient("Kim Kept").await;
+    let content = b"%PDF-1.4 the same letter for both".as_slice();
+    let (erased_file, _) = send_file(&hub, &receptionist, &erased, content).await;
+    let (kept_file, position) = send_file(&hub, &receptionist, &kept, content).await;
+    hub.get(ADMIN, &format!("/v1/conversations?min_position={position}"))
+        .await
+        .ok();
+    let erasure = hub
+        .post(ADMIN, &format!("/v1/patients/{erased}/erase"), json!({}))
+        .await;
+    let position = erasure.ok()["position"].as_u64().unwrap();
+    hub.get(ADMIN, &format!("/v1/conversations?min_position={position}"))
+        .await
+        .ok();
+    let (status, bytes) = hub.download(&receptionist, &kept_file).await;
+    assert_eq!(status.as_u16(), 200, "the other patient's file stays");
+    assert_eq!(bytes, content);
+    let (status, _) = hub.download(&receptionist, &erased_file).await;
+    assert_eq!(status.as_u16(), 404);
+}
+
 crate::on_both_backends!(
     the_chain_verifies_and_finds_changes_and_deletions,
     personal_data_is_sealed_in_the_log,
-    erasure_makes_a_patient_unreadable_for_good
+    erasure_makes_a_patient_unreadable_for_good,
+    erasure_keeps_a_file_another_patient_shares
 );

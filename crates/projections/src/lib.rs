@@ -215,12 +215,21 @@ pub trait ReadModel: Send + Sync + 'static {
         id: MessageId,
     ) -> Result<Option<ConversationId>, QueryError>;
 
+    /// Whether the attachment belongs to a message of an erased patient (it is gone for
+    /// everyone, its uploader included).
+    async fn attachment_erased(&self, id: AttachmentId) -> Result<bool, QueryError>;
+
     /// Whether the viewer can see a message carrying the attachment.
     async fn attachment_visible(
         &self,
         viewer: &Actor,
         id: AttachmentId,
     ) -> Result<bool, QueryError>;
+
+    /// Whether a file with this content (`sha256`) is carried by a message, a scheduled
+    /// message or an unmatched entry of anyone but `patient`: files are stored by content, so
+    /// erasing `patient` must not delete one that someone else's message still needs.
+    async fn file_used_beyond(&self, sha256: &str, patient: PatientId) -> Result<bool, QueryError>;
 
     /// Patients whose record carries this phone number or e-mail address.
     async fn patients_with_contact(

@@ -696,6 +696,51 @@ impl ReadModel for SqlReadModel {
         Ok(sql.query().fetch_optional(&self.pool).await?.is_some())
     }
 
+    async fn attachment_erased(&self, id: AttachmentId) -> Result<bool, QueryError> {
+        let tables = self.live().await?;
+        let mut sql = Sql::new(
+            self.dialect,
+            format!(
+                "SELECT 1 FROM {} a JOIN {} m ON m.id = a.message_id WHERE m.erased = 1 AND a.attachment_id = ",
+                tables.name("message_attachments"),
+                tables.name("messages")
+            ),
+        );
+        sql.text(id.to_string()).push(" LIMIT 1");
+        Ok(sql.query().fetch_optional(&self.pool).await?.is_some())
+    }
+
+    async fn file_used_beyond(&self, sha256: &str, patient: PatientId) -> Result<bool, QueryError> {
+        // The attachments columns are JSON text carrying each file's hex `sha256`; a 64-digit
+        // hex string found anywhere in them is that file (erring, if ever, on keeping a file).
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(false);
+        }
+        let tables = self.live().await?;
+        let pattern = format!("%{sha256}%");
+        for (table, patient_column) in [
+            ("messages", "patient_id"),
+            ("scheduled", "patient_id"),
+            ("unmatched", "assigned_patient_id"),
+        ] {
+            let mut sql = Sql::new(
+                self.dialect,
+                format!(
+                    "SELECT 1 FROM {} WHERE ({patient_column} IS NULL OR {patient_column} <> ",
+                    tables.name(table)
+                ),
+            );
+            sql.text(patient.to_string())
+                .push(") AND attachments LIKE ")
+                .text(pattern.clone())
+                .push(" LIMIT 1");
+            if sql.query().fetch_optional(&self.pool).await?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     async fn patients_with_contact(
         &self,
         address: &ContactAddress,

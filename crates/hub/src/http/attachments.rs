@@ -190,6 +190,11 @@ pub async fn download(
         .attachment(id)
         .await?
         .ok_or_else(|| ApiError::not_found("attachment"))?;
+    // An erased patient's file is gone for everyone (its bytes may stay for another patient
+    // who has the same file).
+    if state.read_model.attachment_erased(id).await? {
+        return Err(ApiError::not_found("attachment"));
+    }
     let visible = stored.uploaded_by.id == principal.actor.id
         || state
             .read_model

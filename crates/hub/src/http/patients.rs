@@ -348,7 +348,14 @@ pub async fn erase(
         .erase_patient(&principal, &RequestMeta::new(), patient_id, &scheduled)
         .await?;
     for (_, sha256) in &erasure.attachments {
-        state.blobs.delete(sha256).await?;
+        // Files are stored by content: one that another patient's message carries stays.
+        if !state
+            .read_model
+            .file_used_beyond(sha256, patient_id)
+            .await?
+        {
+            state.blobs.delete(sha256).await?;
+        }
     }
     Ok(Json(ErasureAnswer {
         id,
