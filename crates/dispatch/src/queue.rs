@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::{Channel, Direction, Event};
-use eventlog::codec;
+use domain::{Channel, Direction};
 use store::{EventStore, StoreError, READ_BATCH};
 use tokio::task::JoinHandle;
 
@@ -86,12 +85,14 @@ async fn depth(
         let Some(last) = batch.last() else { break };
         after = last.position;
         scanned += batch.len() as u64;
+        // Channel and direction are never sealed: read them without opening the message.
         for record in batch.iter().filter(|r| r.event_type == "MessageSent") {
-            if let Ok(envelope) = codec::decode(record, store.keyring()) {
-                if let Event::MessageSent(sent) = envelope.event {
-                    if sent.direction == Direction::Outbound && channels.contains(&sent.channel) {
-                        *depths.entry(sent.channel).or_default() += 1;
-                    }
+            let field = |name: &str| record.data.get(name).cloned().unwrap_or_default();
+            let channel = serde_json::from_value::<Channel>(field("channel"));
+            let direction = serde_json::from_value::<Direction>(field("direction"));
+            if let (Ok(channel), Ok(Direction::Outbound)) = (channel, direction) {
+                if channels.contains(&channel) {
+                    *depths.entry(channel).or_default() += 1;
                 }
             }
         }
