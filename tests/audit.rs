@@ -304,7 +304,7 @@ async fn erasure_makes_a_patient_unreadable_for_good(backend: Backend) {
         .post(
             &receptionist,
             "/v1/messages",
-            json!({ "patient_id": patient_id, "channel": "portal", "subject": "Marmalade results", "body": "Your xylophonic results are in." }),
+            json!({ "patient_id": patient_id, "channel": "portal", "subject": "Marmalade results", "body": "Your xylophonic results are in.", "idempotency_key": "first-send-of-the-erasure-test" }),
         )
         .await;
     let conversation = sent.ok()["conversation_id"].as_str().unwrap().to_owned();
@@ -312,7 +312,7 @@ async fn erasure_makes_a_patient_unreadable_for_good(backend: Backend) {
         .post(
             &patient_token,
             &format!("/v1/conversations/{conversation}/messages"),
-            json!({ "channel": "portal", "body": "Thanks, the xylophonic news is welcome" }),
+            json!({ "channel": "portal", "body": "Thanks, the xylophonic news is welcome", "idempotency_key": "reply-of-the-erasure-test" }),
         )
         .await;
     reply.ok();
@@ -457,28 +457,68 @@ async fn erasure_makes_a_patient_unreadable_for_good(backend: Backend) {
     let after = erased_answers(&hub, &patient_id, &conversation, position).await;
     assert_eq!(before, after, "a replay rebuilds the same erased view");
 
-    if backend == Backend::Sqlite {
-        let words = [
-            "Quirinus",
-            "Zaphod",
-            "4917098765432",
-            "quirinus.zaphod",
-            "Pacific/Chatham",
-            "Marmalade",
-            "xylophonic",
-            "quokkalike",
-            "zanzibarian",
-            "wombatish",
-            "platypoid",
-        ];
-        for word in words {
-            assert_eq!(
-                in_data_folder(&hub, word),
-                None,
-                "{word} is in the data folder"
+    let words = [
+        "Quirinus",
+        "Zaphod",
+        "4917098765432",
+        "quirinus.zaphod",
+        "Pacific/Chatham",
+        "Marmalade",
+        "xylophonic",
+        "quokkalike",
+        "zanzibarian",
+        "wombatish",
+        "platypoid",
+    ];
+    match hub.database_url() {
+        None => {
+            for word in words {
+                assert_eq!(
+                    in_data_folder(&hub, word),
+                    None,
+                    "{word} is in the data folder"
+                );
+            }
+        }
+        Some(url) => {
+            let rows = every_row_as_text(url).await;
+            assert!(
+                rows.contains("first-send-of-the-erasure-test"),
+                "the idempotency keys were read too"
             );
+            for word in words {
+                let hex: String = word.bytes().map(|b| format!("{b:02x}")).collect();
+                assert!(!rows.contains(word), "{word} is in a table");
+                assert!(!rows.contains(&hex), "{word} is in a table's bytes");
+            }
         }
     }
+}
+
+/// Every row of every table of the database at `url` (the log, the keys, the idempotency keys,
+/// the read models, the sessions), as PostgreSQL writes rows as text (bytes in hex).
+async fn every_row_as_text(url: &str) -> String {
+    use sqlx::{Connection, Row};
+    let mut connection = sqlx::PgConnection::connect(url).await.expect("connect");
+    let tables = sqlx::query(
+        "SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) FROM information_schema.tables \
+         WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .expect("list tables");
+    let mut text = String::new();
+    for table in tables {
+        let table: String = table.get(0);
+        let rows: Option<String> =
+            sqlx::query_scalar(&format!("SELECT string_agg(t::text, ' ') FROM {table} t"))
+                .fetch_one(&mut connection)
+                .await
+                .expect("read table");
+        text.push_str(&rows.unwrap_or_default());
+    }
+    connection.close().await.expect("close");
+    text
 }
 
 /// Sends `patient_id` a portal message carrying a newly uploaded file of `content`; answers the

@@ -682,8 +682,31 @@ async fn two_nodes_release_each_message_once() {
     }
 }
 
+async fn a_due_message_of_an_erased_patient_fails_and_sends_nothing(backend: Backend) {
+    let hub = Hub::start(backend).await;
+    let (_, reception) = hub.staff("Rita Reception", "receptionist").await;
+    let (patient_id, _) = hub.patient("Pat Doe").await;
+    let (conversation_id, message_id) = schedule_portal(&hub, &reception, &patient_id, 3).await;
+    hub.post(
+        ADMIN,
+        &format!("/v1/patients/{patient_id}/erase"),
+        json!({}),
+    )
+    .await
+    .ok();
+
+    let item = wait_for_status(&hub, &patient_id, &message_id, "failed").await;
+    assert_eq!(item["failure_reason"], "patient_erased");
+    assert_eq!(item["body"], "", "the erased text is not shown: {item}");
+    assert!(in_timeline(&hub, &conversation_id, &message_id)
+        .await
+        .is_empty());
+    assert_eq!(sent_events(&hub, &conversation_id, &message_id).await, 0);
+}
+
 on_both_backends!(
     a_due_message_enters_the_timeline_once,
+    a_due_message_of_an_erased_patient_fails_and_sends_nothing,
     an_sms_patient_who_opts_out_before_the_time_fails_it,
     a_hub_down_at_the_time_releases_it_once_when_back,
     a_hub_killed_while_messages_fall_due_releases_each_once,
