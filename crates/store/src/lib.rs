@@ -49,6 +49,7 @@ mod group;
 pub mod keys;
 pub mod metrics;
 pub mod postgres;
+mod rehash;
 mod sessions;
 pub mod sqlite;
 mod subscription;

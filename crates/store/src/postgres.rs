@@ -13,10 +13,11 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 use uuid::Uuid;
 
-use crate::chain::{self, CanonicalParts};
+use crate::chain::CanonicalParts;
 use crate::error::{signed, unsigned};
 use crate::group::{commit_failed, Committer, Pending};
 use crate::keys::{KeyTable, Keyring, MasterKey};
+use crate::rehash::{self, UnhashedLog};
 use crate::sessions::{self, SessionStore, StoredSession};
 use crate::subscription::{self, advance, RecentEvents};
 use crate::{
@@ -413,9 +414,9 @@ async fn refresh_head(pool: &PgPool, head: &watch::Sender<u64>) -> Result<(), sq
     Ok(())
 }
 
-/// Computes the hash of every event recorded before the log had a hash chain, in order, in one
-/// transaction that holds the append lock (so no append of any process slips in): once, on
-/// the first open after the upgrade. Appends refuse to chain onto an event without a hash.
+/// Hashes the events recorded before the log had a hash chain (see [`crate::rehash`]), in one
+/// transaction holding the append lock; a quick look first, since nearly every open has
+/// nothing to do.
 async fn hash_unhashed(pool: &PgPool) -> Result<(), StoreError> {
     let unhashed: Option<bool> =
         sqlx::query_scalar("SELECT hash IS NULL FROM events ORDER BY position DESC LIMIT 1")
@@ -429,64 +430,71 @@ async fn hash_unhashed(pool: &PgPool) -> Result<(), StoreError> {
         .bind(APPEND_LOCK)
         .execute(&mut *tx)
         .await?;
-    let first: Option<i64> =
-        sqlx::query_scalar("SELECT MIN(position) FROM events WHERE hash IS NULL")
-            .fetch_one(&mut *tx)
+    rehash::hash_unhashed(&mut PgUnhashed(&mut tx)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The event table inside the upgrade's transaction.
+struct PgUnhashed<'t, 'c>(&'t mut sqlx::Transaction<'c, sqlx::Postgres>);
+
+#[async_trait::async_trait]
+impl UnhashedLog for PgUnhashed<'_, '_> {
+    async fn first_unhashed(&mut self) -> Result<Option<u64>, StoreError> {
+        let first: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(position) FROM events WHERE hash IS NULL")
+                .fetch_one(&mut **self.0)
+                .await?;
+        Ok(first.map(unsigned))
+    }
+
+    async fn count_from(&mut self, first: u64) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE position >= $1")
+            .bind(signed(first))
+            .fetch_one(&mut **self.0)
             .await?;
-    let Some(first) = first else {
-        return Ok(());
-    };
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE position >= $1")
-        .bind(first)
-        .fetch_one(&mut *tx)
-        .await?;
-    tracing::info!(
-        from = first,
-        events = total,
-        "computing the hash chain of the existing log once"
-    );
-    let mut previous = if first == 1 {
-        chain::GENESIS.to_owned()
-    } else {
-        sqlx::query_scalar::<_, Option<String>>("SELECT hash FROM events WHERE position = $1")
-            .bind(first - 1)
-            .fetch_one(&mut *tx)
-            .await?
-            .unwrap_or_default()
-    };
-    let sql =
-        format!("SELECT {COLUMNS} FROM events WHERE position >= $1 ORDER BY position LIMIT $2");
-    let mut next = first;
-    let mut done = 0i64;
-    loop {
+        Ok(unsigned(count))
+    }
+
+    async fn hash_at(&mut self, position: u64) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT hash FROM events WHERE position = $1")
+                .bind(signed(position))
+                .fetch_one(&mut **self.0)
+                .await?,
+        )
+    }
+
+    async fn read_from(
+        &mut self,
+        first: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM events WHERE position >= $1 ORDER BY position LIMIT $2");
         let rows = sqlx::query(&sql)
-            .bind(next)
-            .bind(crate::READ_BATCH as i64)
-            .fetch_all(&mut *tx)
+            .bind(signed(first))
+            .bind(signed(limit as u64))
+            .fetch_all(&mut **self.0)
             .await?;
-        let Some(last) = rows.last() else { break };
-        next = last.try_get::<i64, _>("position")? + 1;
-        let mut positions = Vec::with_capacity(rows.len());
-        let mut hashes = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let event = record(row)?;
-            previous = chain::link(&previous, &event);
-            positions.push(signed(event.position));
-            hashes.push(previous.clone());
-        }
+        rows.iter().map(record).collect()
+    }
+
+    async fn store_hashes(&mut self, hashes: &[(u64, String)]) -> Result<(), StoreError> {
+        let (positions, hashes): (Vec<i64>, Vec<&str>) = hashes
+            .iter()
+            .map(|(position, hash)| (signed(*position), hash.as_str()))
+            .unzip();
         sqlx::query(
             "UPDATE events SET hash = u.hash FROM unnest($1::BIGINT[], $2::TEXT[]) AS u(position, hash) \
              WHERE events.position = u.position",
         )
         .bind(&positions)
         .bind(&hashes)
-        .execute(&mut *tx)
+        .execute(&mut **self.0)
         .await?;
-        done += rows.len() as i64;
-        tracing::info!(done, total, "hash chain");
+        Ok(())
     }
-    tx.commit().await?;
-    Ok(())
 }
 
 fn record(row: &PgRow) -> Result<RecordedEvent, StoreError> {

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::error::{signed, unsigned};
 use crate::group::{commit_failed, Committer, Pending};
 use crate::keys::{KeyTable, Keyring, MasterKey};
+use crate::rehash::{self, UnhashedLog};
 use crate::sessions::{self, SessionStore, StoredSession};
 use crate::subscription::{self, advance, RecentEvents};
 use crate::{
@@ -317,62 +318,70 @@ async fn chain_head(connection: &mut SqliteConnection) -> Result<(i64, String), 
     Ok((position, hash))
 }
 
-/// Computes the hash of every event recorded before the log had a hash chain, in order, in
-/// one `BEGIN IMMEDIATE` transaction (so no append slips in): once, on the first open after
-/// the upgrade.
+/// Hashes the events recorded before the log had a hash chain (see [`crate::rehash`]), in one
+/// `BEGIN IMMEDIATE` transaction, so no append slips in.
 async fn hash_unhashed(writer: &SqlitePool) -> Result<(), StoreError> {
     let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
-    let first: Option<i64> =
-        sqlx::query_scalar("SELECT MIN(position) FROM events WHERE hash IS NULL")
-            .fetch_one(&mut *tx)
-            .await?;
-    let Some(first) = first else {
-        return Ok(());
-    };
-    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE position >= ?1")
-        .bind(first)
-        .fetch_one(&mut *tx)
-        .await?;
-    tracing::info!(
-        from = first,
-        events = total,
-        "computing the hash chain of the existing log once"
-    );
-    let mut previous = if first == 1 {
-        chain::GENESIS.to_owned()
-    } else {
-        sqlx::query_scalar::<_, Option<String>>("SELECT hash FROM events WHERE position = ?1")
-            .bind(first - 1)
-            .fetch_one(&mut *tx)
-            .await?
-            .unwrap_or_default()
-    };
-    let sql =
-        format!("SELECT {COLUMNS} FROM events WHERE position >= ?1 ORDER BY position LIMIT ?2");
-    let mut next = first;
-    let mut done = 0i64;
-    loop {
-        let rows = sqlx::query(&sql)
-            .bind(next)
-            .bind(crate::READ_BATCH as i64)
-            .fetch_all(&mut *tx)
-            .await?;
-        let Some(last) = rows.last() else { break };
-        next = last.try_get::<i64, _>("position")? + 1;
-        for row in &rows {
-            let event = record(row)?;
-            previous = chain::link(&previous, &event);
-            sqlx::query("UPDATE events SET hash = ?1 WHERE position = ?2")
-                .bind(&previous)
-                .bind(signed(event.position))
-                .execute(&mut *tx)
-                .await?;
-        }
-        done += rows.len() as i64;
-        tracing::info!(done, total, "hash chain");
-    }
+    rehash::hash_unhashed(&mut SqliteUnhashed(&mut tx)).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// The event table inside the upgrade's transaction.
+struct SqliteUnhashed<'t, 'c>(&'t mut sqlx::Transaction<'c, sqlx::Sqlite>);
+
+#[async_trait::async_trait]
+impl UnhashedLog for SqliteUnhashed<'_, '_> {
+    async fn first_unhashed(&mut self) -> Result<Option<u64>, StoreError> {
+        let first: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(position) FROM events WHERE hash IS NULL")
+                .fetch_one(&mut **self.0)
+                .await?;
+        Ok(first.map(unsigned))
+    }
+
+    async fn count_from(&mut self, first: u64) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE position >= ?1")
+            .bind(signed(first))
+            .fetch_one(&mut **self.0)
+            .await?;
+        Ok(unsigned(count))
+    }
+
+    async fn hash_at(&mut self, position: u64) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT hash FROM events WHERE position = ?1")
+                .bind(signed(position))
+                .fetch_one(&mut **self.0)
+                .await?,
+        )
+    }
+
+    async fn read_from(
+        &mut self,
+        first: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM events WHERE position >= ?1 ORDER BY position LIMIT ?2");
+        let rows = sqlx::query(&sql)
+            .bind(signed(first))
+            .bind(signed(limit as u64))
+            .fetch_all(&mut **self.0)
+            .await?;
+        rows.iter().map(record).collect()
+    }
+
+    async fn store_hashes(&mut self, hashes: &[(u64, String)]) -> Result<(), StoreError> {
+        for (position, hash) in hashes {
+            sqlx::query("UPDATE events SET hash = ?1 WHERE position = ?2")
+                .bind(hash)
+                .bind(signed(*position))
+                .execute(&mut **self.0)
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 async fn idempotent_range(
