@@ -2,8 +2,10 @@
 //! backends: every filter and combination, pagination over a growing inbox, incremental
 //! versus rebuilt, a projector killed mid-way, and point-in-time replay.
 
+mod bench;
+mod reporting;
+
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -26,9 +28,10 @@ use projections::{
     ConversationFilter, MessageFilter, PageRequest, Projection, Projector, ReadModel, SqlReadModel,
 };
 use proptest::prelude::*;
-use store::testing::TestDatabase;
 use store::{AppendRequest, EventStore, ExpectedVersion, StreamWrite};
 use uuid::Uuid;
+
+use bench::Bench;
 
 const WORDS: [&str; 5] = [
     "appointment",
@@ -40,101 +43,6 @@ const WORDS: [&str; 5] = [
 
 /// The name of the live generation of the read models.
 const LIVE_GENERATION: &str = "SELECT value FROM readmodel_meta WHERE key = 'live'";
-
-/// A store, read models and a running projector on one backend. The projectors run on read
-/// models (a connection pool) of their own, as a separate process would, so killing them
-/// drops their connections, open transactions and all, like a crash.
-struct Bench {
-    store: Arc<dyn EventStore>,
-    model: Arc<SqlReadModel>,
-    projectors: Vec<tokio::task::JoinHandle<()>>,
-    dir: tempfile::TempDir,
-    database: Option<TestDatabase>,
-}
-
-impl Bench {
-    async fn new(postgres: bool) -> Bench {
-        let dir = tempfile::tempdir().unwrap();
-        let database = if postgres {
-            Some(TestDatabase::create().await.unwrap())
-        } else {
-            None
-        };
-        let url = database.as_ref().map(|d| d.url.clone());
-        let store = store::open_store(url.as_deref(), &dir.path().join("events.db"), None)
-            .await
-            .unwrap();
-        let model = projections::open_read_model(url.as_deref(), &dir.path().join("readmodel.db"))
-            .await
-            .unwrap();
-        let mut bench = Bench {
-            store,
-            model,
-            projectors: Vec::new(),
-            dir,
-            database,
-        };
-        bench.start_projector().await;
-        bench
-    }
-
-    async fn start_projector(&mut self) {
-        let url = self.database.as_ref().map(|d| d.url.clone());
-        let model =
-            projections::open_read_model(url.as_deref(), &self.dir.path().join("readmodel.db"))
-                .await
-                .unwrap();
-        for projection in Projection::ALL {
-            let projector = Projector::new(self.store.clone(), model.clone(), projection);
-            self.projectors.push(tokio::spawn(async move {
-                let _ = projector.run(std::future::pending()).await;
-            }));
-        }
-    }
-
-    async fn kill_projector(&mut self) {
-        for task in self.projectors.drain(..) {
-            task.abort();
-            let _ = task.await;
-        }
-    }
-
-    async fn caught_up(&self) {
-        let head = self.store.head_position().await.unwrap();
-        assert!(
-            self.model
-                .wait_for(head, Duration::from_secs(30))
-                .await
-                .unwrap(),
-            "projector reached {head}"
-        );
-    }
-
-    /// A pool on the bench's PostgreSQL database.
-    async fn postgres_pool(&self) -> sqlx::PgPool {
-        sqlx::PgPool::connect(&self.database.as_ref().unwrap().url)
-            .await
-            .unwrap()
-    }
-
-    /// A pool on one of the SQLite files in the bench's folder.
-    async fn sqlite_file(&self, file: &str) -> sqlx::SqlitePool {
-        let path = self.dir.path().join(file);
-        sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap()
-    }
-
-    async fn finish(mut self) {
-        self.kill_projector().await;
-        drop(self.model);
-        drop(self.store);
-        if let Some(database) = self.database.take() {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let _ = database.drop_database().await;
-        }
-    }
-}
 
 /// The actors of a scenario and the aggregates their commands are decided on.
 struct Clinic {
@@ -742,8 +650,8 @@ async fn scenario(postgres: bool, steps: Vec<Step>) {
         clinic.step(&*bench.store, step).await;
         // Kill the projector part-way and start another: nothing lost, nothing twice.
         if i == steps.len() / 2 {
-            bench.kill_projector().await;
-            bench.start_projector().await;
+            bench.kill_projectors().await;
+            bench.start_projectors().await;
         }
     }
     bench.caught_up().await;
@@ -1034,7 +942,7 @@ async fn projections_side_by_side(postgres: bool) {
     };
     wait_for(Projection::PatientDirectory).await;
     // Only the inbox keeps running while two more patients register.
-    bench.kill_projector().await;
+    bench.kill_projectors().await;
     let own_model = projections::open_read_model(
         bench.database.as_ref().map(|d| d.url.as_str()),
         &bench.dir.path().join("readmodel.db"),
@@ -1062,7 +970,7 @@ async fn projections_side_by_side(postgres: bool) {
     );
     inbox.abort();
     let _ = inbox.await;
-    bench.start_projector().await;
+    bench.start_projectors().await;
     wait_for(Projection::PatientDirectory).await;
     let count: i64 = if postgres {
         let pool = bench.postgres_pool().await;
@@ -1110,7 +1018,7 @@ async fn a_new_ddl_version_rebuilds_the_read_models() {
     let clinic = Clinic::new(&*bench.store).await;
     bench.caught_up().await;
     let before = snapshot(&bench.model, &clinic).await;
-    bench.kill_projector().await;
+    bench.kill_projectors().await;
     let path = bench.dir.path().join("readmodel.db");
     let pool = bench.sqlite_file("readmodel.db").await;
     sqlx::query("UPDATE readmodel_meta SET value = 'older' WHERE key = 'ddl_version'")
@@ -1123,7 +1031,7 @@ async fn a_new_ddl_version_rebuilds_the_read_models() {
         .await
         .unwrap();
     assert_eq!(live, "inbox_2_", "a fresh generation is live");
-    bench.start_projector().await;
+    bench.start_projectors().await;
     bench.caught_up().await;
     assert_eq!(snapshot(&bench.model, &clinic).await, before);
     bench.finish().await;

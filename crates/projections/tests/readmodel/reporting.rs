@@ -5,8 +5,6 @@
 //! `replay_projection` while the projectors run and events keep coming.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use domain::command::{
@@ -23,14 +21,13 @@ use domain::{
     PatientId, Permission, Principal, Role,
 };
 use eventlog::codec;
-use projections::{
-    MessageFilter, PageRequest, Projection, Projector, ReadModel, ReportSummary, SqlReadModel,
-};
+use projections::{MessageFilter, PageRequest, Projection, ReadModel, ReportSummary, SqlReadModel};
 use proptest::prelude::*;
-use sqlx::{AnyPool, Row};
-use store::testing::TestDatabase;
+use sqlx::Row;
 use store::{AppendRequest, EventStore, ExpectedVersion, StreamWrite};
 use uuid::Uuid;
+
+use crate::bench::Bench;
 
 /// Words every body carries: none may reach a reporting table.
 const BODY_MARK: &str = "confidential";
@@ -40,121 +37,6 @@ const PATIENT_NAME: &str = "Pamela Private";
 
 /// How many days the summary covers in these tests.
 const WINDOW_DAYS: u32 = 3;
-
-/// A store, read models and running projectors on one backend. The projectors run on read
-/// models of their own, as a separate process would, so killing them drops their connections,
-/// open transactions and all, like a crash.
-struct Bench {
-    store: Arc<dyn EventStore>,
-    model: Arc<SqlReadModel>,
-    projectors: Vec<tokio::task::JoinHandle<()>>,
-    dir: tempfile::TempDir,
-    database: Option<TestDatabase>,
-}
-
-impl Bench {
-    async fn new(postgres: bool) -> Bench {
-        let dir = tempfile::tempdir().unwrap();
-        let database = if postgres {
-            Some(TestDatabase::create().await.unwrap())
-        } else {
-            None
-        };
-        let url = database.as_ref().map(|d| d.url.clone());
-        let store = store::open_store(url.as_deref(), &dir.path().join("events.db"), None)
-            .await
-            .unwrap();
-        let model = projections::open_read_model(url.as_deref(), &dir.path().join("readmodel.db"))
-            .await
-            .unwrap();
-        let mut bench = Bench {
-            store,
-            model,
-            projectors: Vec::new(),
-            dir,
-            database,
-        };
-        bench.start_projectors().await;
-        bench
-    }
-
-    fn url(&self) -> Option<String> {
-        self.database.as_ref().map(|d| d.url.clone())
-    }
-
-    async fn start_projectors(&mut self) {
-        let model = projections::open_read_model(
-            self.url().as_deref(),
-            &self.dir.path().join("readmodel.db"),
-        )
-        .await
-        .unwrap();
-        for projection in Projection::ALL {
-            let projector = Projector::new(self.store.clone(), model.clone(), projection);
-            self.projectors.push(tokio::spawn(async move {
-                let _ = projector.run(std::future::pending()).await;
-            }));
-        }
-    }
-
-    async fn kill_projectors(&mut self) {
-        for task in self.projectors.drain(..) {
-            task.abort();
-            let _ = task.await;
-        }
-    }
-
-    /// Waits until every projection reached the log's head.
-    async fn caught_up(&self) {
-        let head = self.store.head_position().await.unwrap();
-        let wait = Duration::from_secs(30);
-        assert!(
-            self.model.wait_for(head, wait).await.unwrap(),
-            "inbox at {head}"
-        );
-        assert!(
-            self.model.wait_for_reports(head, wait).await.unwrap(),
-            "reporting at {head}"
-        );
-    }
-
-    /// A pool on the read models' database, for reading the tables as a reporting job would.
-    async fn pool(&self) -> AnyPool {
-        sqlx::any::install_default_drivers();
-        let url = match self.url() {
-            Some(url) => url,
-            None => format!(
-                "sqlite://{}",
-                self.dir.path().join("readmodel.db").display()
-            ),
-        };
-        AnyPool::connect(&url).await.unwrap()
-    }
-
-    /// A reporting table's name in the live generation.
-    async fn table(&self, pool: &AnyPool, table: &str) -> String {
-        let live: String =
-            sqlx::query_scalar("SELECT value FROM readmodel_meta WHERE key = 'live'")
-                .fetch_one(pool)
-                .await
-                .unwrap();
-        if self.database.is_some() {
-            format!("\"{live}\".{table}")
-        } else {
-            format!("{live}{table}")
-        }
-    }
-
-    async fn finish(mut self) {
-        self.kill_projectors().await;
-        drop(self.model);
-        drop(self.store);
-        if let Some(database) = self.database.take() {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let _ = database.drop_database().await;
-        }
-    }
-}
 
 /// The actors of a scenario, the aggregates their commands are decided on, and the clock.
 struct Clinic {
@@ -981,7 +863,7 @@ async fn postgres_one_projection_rebuilds_in_place() {
 
 /// The example queries of `projections/README.md`, each ` ```sql ` block of its section.
 fn readme_queries() -> Vec<String> {
-    let readme = include_str!("../../../projections/README.md");
+    let readme = include_str!("../../../../projections/README.md");
     let section = readme
         .split("### Example reporting queries")
         .nth(1)
