@@ -109,16 +109,16 @@ fn visit_path(value: &mut Value, path: &[&str], visit: &mut dyn FnMut(&mut Value
     }
 }
 
-/// Takes the personal values out of `data` (leaving the erased view) into one JSON array, in
-/// the order the fields are listed and the values found.
-fn take(data: &mut Value, fields: &[Field]) -> Value {
+/// Takes the personal values out of `data` (leaving the erased view), in the order the fields
+/// are listed and the values found.
+fn take(data: &mut Value, fields: &[Field]) -> Vec<Value> {
     let mut taken = Vec::new();
     for (path, erased) in fields {
         visit_path(data, path, &mut |value| {
             taken.push(std::mem::replace(value, erased.value()));
         });
     }
-    Value::Array(taken)
+    taken
 }
 
 /// Puts values taken by [`take`] back, in the same order.
@@ -146,17 +146,21 @@ pub fn seal(
     let Some((fields, version)) = personal_fields(event_type) else {
         return Ok(None);
     };
-    let mut erased = data.clone();
-    let taken = take(&mut erased, fields);
+    let taken = take(data, fields);
     let plaintext = serde_json::to_vec(&taken).unwrap_or_default();
-    let sealed = keys.seal(subject, event_id.as_bytes(), &plaintext)?;
-    if let Value::Object(members) = &mut erased {
+    let sealed = match keys.seal(subject, event_id.as_bytes(), &plaintext) {
+        Ok(sealed) => sealed,
+        Err(error) => {
+            put_back(data, fields, taken); // the data as it was given
+            return Err(error);
+        }
+    };
+    if let Value::Object(members) = data {
         members.insert(
             "sealed".into(),
             serde_json::to_value(sealed).unwrap_or(Value::Null),
         );
     }
-    *data = erased;
     Ok(Some(version))
 }
 
