@@ -172,18 +172,9 @@ async fn personal_data_is_sealed_in_the_log(backend: Backend) {
     let record = hub.get(ADMIN, &format!("/v1/patients/{patient_id}")).await;
     assert_eq!(record.ok()["name"], "Quirinus Zaphod");
 
-    let words = [
-        "Quirinus",
-        "Zaphod",
-        "4917098765432",
-        "quirinus.zaphod",
-        "Pacific/Chatham",
-        "xylophonic",
-        "quokkalike",
-    ];
     let stored = serde_json::to_string(&all_events(&hub).await).unwrap();
     let listed = hub.cli(&["events"]).await;
-    for word in words {
+    for word in PATIENT_WORDS {
         assert!(!stored.contains(word), "{word} is in the API's event log");
         assert!(!listed.contains(word), "{word} is in `hub events`");
         if backend == Backend::Sqlite {
@@ -457,22 +448,9 @@ async fn erasure_makes_a_patient_unreadable_for_good(backend: Backend) {
     let after = erased_answers(&hub, &patient_id, &conversation, position).await;
     assert_eq!(before, after, "a replay rebuilds the same erased view");
 
-    let words = [
-        "Quirinus",
-        "Zaphod",
-        "4917098765432",
-        "quirinus.zaphod",
-        "Pacific/Chatham",
-        "Marmalade",
-        "xylophonic",
-        "quokkalike",
-        "zanzibarian",
-        "wombatish",
-        "platypoid",
-    ];
     match hub.database_url() {
         None => {
-            for word in words {
+            for word in PATIENT_WORDS {
                 assert_eq!(
                     in_data_folder(&hub, word),
                     None,
@@ -486,7 +464,7 @@ async fn erasure_makes_a_patient_unreadable_for_good(backend: Backend) {
                 rows.contains("first-send-of-the-erasure-test"),
                 "the idempotency keys were read too"
             );
-            for word in words {
+            for word in PATIENT_WORDS {
                 let hex: String = word.bytes().map(|b| format!("{b:02x}")).collect();
                 assert!(!rows.contains(word), "{word} is in a table");
                 assert!(!rows.contains(&hex), "{word} is in a table's bytes");
@@ -494,6 +472,22 @@ async fn erasure_makes_a_patient_unreadable_for_good(backend: Backend) {
         }
     }
 }
+
+/// The distinctive words of the patient these tests write (name, phone, e-mail, time zone,
+/// subject, bodies, call summary, file name): none may be stored in the clear.
+const PATIENT_WORDS: [&str; 11] = [
+    "Quirinus",
+    "Zaphod",
+    "4917098765432",
+    "quirinus.zaphod",
+    "Pacific/Chatham",
+    "Marmalade",
+    "xylophonic",
+    "quokkalike",
+    "zanzibarian",
+    "wombatish",
+    "platypoid",
+];
 
 /// Every row of every table of the database at `url` (the log, the keys, the idempotency keys,
 /// the read models, the sessions), as PostgreSQL writes rows as text (bytes in hex).

@@ -1,10 +1,13 @@
 //! The test bench both suites share: an event store, read models and running projectors on
 //! one backend, in a folder (and a PostgreSQL database) of its own that `finish` removes.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use projections::{Projection, Projector, ReadModel, SqlReadModel};
+use proptest::strategy::Strategy;
+use proptest::test_runner::{Config, TestRunner};
 use sqlx::AnyPool;
 use store::testing::TestDatabase;
 use store::EventStore;
@@ -137,4 +140,29 @@ impl Bench {
             let _ = database.drop_database().await;
         }
     }
+}
+
+/// Runs `scenario` on `cases` inputs drawn from `strategy`, from inside a multi-thread tokio
+/// test; a failing case panics with proptest's shrunk input.
+pub fn run_cases<S, F, Fut>(cases: u32, strategy: S, scenario: F)
+where
+    S: Strategy,
+    F: Fn(S::Value) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let runtime = tokio::runtime::Handle::current();
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Default::default()
+    });
+    tokio::task::block_in_place(|| {
+        runner
+            .run(&strategy, |input| {
+                runtime.block_on(scenario(input));
+                Ok(())
+            })
+            .map_err(|e| e.to_string())
+    })
+    .unwrap();
 }

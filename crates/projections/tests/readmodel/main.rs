@@ -31,7 +31,7 @@ use proptest::prelude::*;
 use store::{AppendRequest, EventStore, ExpectedVersion, StreamWrite};
 use uuid::Uuid;
 
-use bench::Bench;
+use bench::{run_cases, Bench};
 
 const WORDS: [&str; 5] = [
     "appointment",
@@ -687,21 +687,9 @@ async fn scenario(postgres: bool, steps: Vec<Step>) {
 }
 
 fn run_scenarios(postgres: bool, cases: u32) {
-    let runtime = tokio::runtime::Handle::current();
-    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
-        cases,
-        failure_persistence: None,
-        ..Default::default()
+    run_cases(cases, prop::collection::vec(step(), 1..50), |steps| {
+        scenario(postgres, steps)
     });
-    tokio::task::block_in_place(|| {
-        runner
-            .run(&prop::collection::vec(step(), 1..50), |steps| {
-                runtime.block_on(scenario(postgres, steps));
-                Ok(())
-            })
-            .map_err(|e| e.to_string())
-    })
-    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,7 +27,7 @@ use sqlx::Row;
 use store::{AppendRequest, EventStore, ExpectedVersion, StreamWrite};
 use uuid::Uuid;
 
-use crate::bench::Bench;
+use crate::bench::{run_cases, Bench};
 
 /// Words every body carries: none may reach a reporting table.
 const BODY_MARK: &str = "confidential";
@@ -717,21 +717,9 @@ async fn scenario(postgres: bool, steps: Vec<Step>) {
 }
 
 fn run_scenarios(postgres: bool, cases: u32) {
-    let runtime = tokio::runtime::Handle::current();
-    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
-        cases,
-        failure_persistence: None,
-        ..Default::default()
+    run_cases(cases, prop::collection::vec(step(), 1..60), |steps| {
+        scenario(postgres, steps)
     });
-    tokio::task::block_in_place(|| {
-        runner
-            .run(&prop::collection::vec(step(), 1..60), |steps| {
-                runtime.block_on(scenario(postgres, steps));
-                Ok(())
-            })
-            .map_err(|e| e.to_string())
-    })
-    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
