@@ -2056,6 +2056,64 @@ async fn admin_sets_quiet_hours_on_their_page() {
     browser.close().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_erases_a_patient_after_confirming() {
+    let mut scene = scene().await;
+    let sent = scene
+        .reception_writes(json!({ "body": "Your gooseberry results are in" }))
+        .await;
+    let conversation_id = sent["conversation_id"].as_str().unwrap().to_owned();
+    let browser = scene.driver.browser(1280).await;
+    let hub = &scene.hub;
+    sign_in(&browser, hub, ADMIN).await;
+    visit(
+        &browser,
+        hub,
+        &format!("/admin/patients/{}", scene.patient_id),
+    )
+    .await;
+    wait_text(&browser, "h1", "Paula Patient").await;
+    click(&browser, "a.danger").await;
+    wait_text(&browser, "h1", "Erase Paula Patient?").await;
+    assert_labelled(&browser).await;
+
+    // Submitting without the tick (the browser's own check bypassed) is refused and erases nothing.
+    js(
+        &browser,
+        "document.querySelector('#erase-confirm').removeAttribute('required');",
+    )
+    .await;
+    click(&browser, "form.erase button[type=submit]").await;
+    wait_text(&browser, ".alert", "Tick the box").await;
+    let still = hub
+        .get(ADMIN, &format!("/v1/patients/{}", scene.patient_id))
+        .await;
+    assert_eq!(still.ok()["erased"], false);
+    shot(&browser, "erase-confirm-1280").await;
+
+    click(&browser, "#erase-confirm").await;
+    click(&browser, "form.erase button[type=submit]").await;
+    wait_text(
+        &browser,
+        ".notice",
+        "None of their personal data is readable",
+    )
+    .await;
+    wait_text(&browser, "h1", "Erased patient").await;
+    shot(&browser, "erased-patient-1280").await;
+    let erased = hub
+        .get(ADMIN, &format!("/v1/patients/{}", scene.patient_id))
+        .await;
+    assert_eq!(erased.ok()["erased"], true);
+    assert_eq!(erased.ok()["name"], "erased");
+
+    // The conversation page names the patient `erased` and shows none of the text.
+    visit(&browser, hub, &format!("/conversations/{conversation_id}")).await;
+    let page = wait_text(&browser, "main", "erased").await;
+    assert!(!page.contains("gooseberry"), "{page}");
+    browser.close().await.unwrap();
+}
+
 /// Patient and reception write through the API; answers the position of the last write. The
 /// patient writes twice, reception answers both with one portal reply and sends an SMS (no
 /// provider: it stays queued), and the patient writes once more, left unanswered.

@@ -302,6 +302,9 @@ pub struct Patient {
     /// When the WhatsApp customer-service window closes, if it was ever opened.
     #[serde(default)]
     pub whatsapp_window_closes_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Whether the patient was erased (its personal fields are gone).
+    #[serde(default)]
+    pub erased: bool,
 }
 
 /// A registration's or token rotation's answer: `{id, token, position}`.

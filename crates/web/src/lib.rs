@@ -127,6 +127,10 @@ pub fn router(state: WebState) -> Router {
         .route("/admin/patients/{id}/token", post(admin::patients::rotate))
         .route("/admin/patients/{id}/revoke", post(admin::patients::revoke))
         .route(
+            "/admin/patients/{id}/erase",
+            get(admin::erase::confirm).post(admin::erase::erase),
+        )
+        .route(
             "/admin/templates",
             get(admin::templates::list).post(admin::templates::create),
         )

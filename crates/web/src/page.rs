@@ -254,6 +254,9 @@ fn explain(failure: &Failure) -> &'static str {
         "not_pending" => {
             "This scheduled message is no longer waiting: it was just sent, cancelled, or refused at its time."
         }
+        "patient_erased" => {
+            "This patient's personal data was erased: nothing more can be written for them."
+        }
         _ => "The hub could not do this right now.",
     }
 }

@@ -1,9 +1,10 @@
 //! The administrator's pages: the staff directory (register, permissions, tokens), the
-//! patient records (register, contact details and consent), the message templates (write,
+//! patient records (register, contact details and consent, erasure), the message templates (write,
 //! revise, retire), the quiet hours and the reports. Admins only; everyone else gets the page
 //! saying they may not.
 
 mod charts;
+pub mod erase;
 pub mod patients;
 pub mod quiet_hours;
 mod quiet_hours_form;

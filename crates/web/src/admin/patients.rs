@@ -1,6 +1,7 @@
 //! Patients: the directory with search, registering a patient (its portal token shown once),
 //! changing a patient's contact details and consent (portal account, WhatsApp opt-in), issuing
-//! a new token (shown once) and revoking the patient's tokens.
+//! a new token (shown once) and revoking the patient's tokens; erasure has its own page
+//! (`super::erase`).
 
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
@@ -204,7 +205,7 @@ pub async fn edit(
         "revoked" => Some(done(
             "Every token of the patient is revoked: the portal sessions they started are ended.",
         )),
-        _ => None,
+        other => super::erase::erased_notice(other),
     };
     edit_page(&state, &session, &id, notice, None).await
 }
@@ -241,6 +242,26 @@ async fn edit_page(
     let status = contact_failure
         .or(tokens_failure)
         .map_or(StatusCode::OK, |f| f.status);
+    if patient.erased {
+        let content = html! {
+            p { a href="/admin/patients" { "All patients" } }
+            h1 { "Erased patient" }
+            @if let Some(notice) = notice { (notice) }
+            p {
+                "This patient's personal data was erased. Their conversations show no text, "
+                "and nothing more can be written for them."
+            }
+        };
+        return respond(
+            &api,
+            session,
+            status,
+            "Erased patient",
+            Nav::Patients,
+            content,
+        )
+        .await;
+    }
     let content = html! {
         p { a href="/admin/patients" { "All patients" } }
         h1 { (patient.name) }
@@ -259,6 +280,14 @@ async fn edit_page(
         }
         (tokens_card(session, &patient, tokens_failure))
         p { a href={ "/new?patient_id=" (patient.id) } { "Write to " (patient.name) } }
+        section.card aria-labelledby="erase-title" {
+            h2 id="erase-title" { "Erasure" }
+            p.hint {
+                "Erasing makes the patient's personal data and conversations unreadable for "
+                "good, as the right to erasure asks. It cannot be undone."
+            }
+            a.button.danger href={ "/admin/patients/" (patient.id) "/erase" } { "Erase " (patient.name) "…" }
+        }
     };
     respond(&api, session, status, &patient.name, Nav::Patients, content).await
 }
