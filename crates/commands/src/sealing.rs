@@ -27,18 +27,17 @@ async fn subject_of(ws: &mut Workspace<'_>, event: &Event) -> Result<Option<Uuid
     Ok(state.0.as_ref().map(|record| record.patient_id.0))
 }
 
-/// The sealing subject of each of `events` (in order), each one's key loaded or made.
+/// The sealing subject of each of `events` (in order), their keys loaded or made (the missing
+/// ones together).
 pub(crate) async fn subjects(
     ws: &mut Workspace<'_>,
     events: &[Event],
 ) -> Result<Vec<Option<Uuid>>, CommandError> {
     let mut subjects = Vec::with_capacity(events.len());
     for event in events {
-        let subject = subject_of(ws, event).await?;
-        if let Some(subject) = subject {
-            ws.store().keyring().ensure(subject).await?;
-        }
-        subjects.push(subject);
+        subjects.push(subject_of(ws, event).await?);
     }
+    let keyed: Vec<Uuid> = subjects.iter().flatten().copied().collect();
+    ws.store().keyring().ensure_all(&keyed).await?;
     Ok(subjects)
 }

@@ -161,38 +161,62 @@ impl Keyring {
 
     /// Makes sure `subject` has a key, making one if it never had: `Destroyed` once erased.
     pub async fn ensure(&self, subject: Uuid) -> Result<(), StoreError> {
-        match self.slot(subject) {
-            Some(Slot::Key(_)) => return Ok(()),
-            Some(Slot::Destroyed) => return Err(KeyError::Destroyed(subject).into()),
-            None => {}
-        }
-        let key = random_key();
-        let wrapped = self.wrap(&key);
-        match &self.table {
-            KeyTable::Memory => {
-                self.remember(subject, Slot::Key(key));
-                return Ok(());
+        self.ensure_all(&[subject]).await
+    }
+
+    /// Makes sure each of `subjects` has a key, making the missing ones in one transaction
+    /// (one commit for a whole import, not one per patient); `Destroyed` for an erased one.
+    pub async fn ensure_all(&self, subjects: &[Uuid]) -> Result<(), StoreError> {
+        let mut missing: Vec<Uuid> = Vec::new();
+        for &subject in subjects {
+            match self.slot(subject) {
+                Some(Slot::Key(_)) => {}
+                Some(Slot::Destroyed) => return Err(KeyError::Destroyed(subject).into()),
+                None if missing.contains(&subject) => {}
+                None => missing.push(subject),
             }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if let KeyTable::Memory = &self.table {
+            for &subject in &missing {
+                self.remember(subject, Slot::Key(random_key()));
+            }
+            return Ok(());
+        }
+        let wrapped: Vec<Vec<u8>> = missing.iter().map(|_| self.wrap(&random_key())).collect();
+        match &self.table {
+            KeyTable::Memory => {}
             KeyTable::Postgres(pool) => {
-                sqlx::query("INSERT INTO subject_keys (subject, wrapped) VALUES ($1, $2) ON CONFLICT (subject) DO NOTHING")
-                    .bind(subject)
-                    .bind(&wrapped)
-                    .execute(pool)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO subject_keys (subject, wrapped) \
+                     SELECT * FROM unnest($1::UUID[], $2::BYTEA[]) ON CONFLICT (subject) DO NOTHING",
+                )
+                .bind(&missing)
+                .bind(&wrapped)
+                .execute(pool)
+                .await?;
             }
             KeyTable::Sqlite { writer, .. } => {
-                sqlx::query("INSERT INTO subject_keys (subject, wrapped) VALUES (?1, ?2) ON CONFLICT (subject) DO NOTHING")
-                    .bind(subject.to_string())
-                    .bind(&wrapped)
-                    .execute(writer)
-                    .await?;
+                let mut tx = writer.begin().await?;
+                for (subject, wrapped) in missing.iter().zip(&wrapped) {
+                    sqlx::query("INSERT INTO subject_keys (subject, wrapped) VALUES (?1, ?2) ON CONFLICT (subject) DO NOTHING")
+                        .bind(subject.to_string())
+                        .bind(wrapped)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
             }
         }
-        self.load([subject]).await?;
-        match self.slot(subject) {
-            Some(Slot::Key(_)) => Ok(()),
-            _ => Err(KeyError::Destroyed(subject).into()),
+        self.load(missing.iter().copied()).await?;
+        for subject in missing {
+            if !matches!(self.slot(subject), Some(Slot::Key(_))) {
+                return Err(KeyError::Destroyed(subject).into());
+            }
         }
+        Ok(())
     }
 
     /// Loads the keys of the sealed records among `records` that are not cached yet.

@@ -1175,6 +1175,21 @@ async fn keys_seal_open_and_destroy(first: Arc<dyn EventStore>, second: Arc<dyn 
         Err(keys::KeyError::Destroyed(subject))
     );
     assert!(second.keyring().ensure(subject).await.is_err());
+
+    // Several subjects at once (a repeated one among them): each gets one key, which the
+    // other store loads; a destroyed one among them refuses the lot.
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    first.keyring().ensure_all(&[a, b, a]).await.unwrap();
+    let sealed = first.keyring().seal(b, b"aad", b"both made").unwrap();
+    second.keyring().ensure_all(&[b, a]).await.unwrap();
+    assert_eq!(
+        second.keyring().unseal(&sealed, b"aad").unwrap(),
+        b"both made"
+    );
+    assert!(matches!(
+        first.keyring().ensure_all(&[Uuid::new_v4(), subject]).await,
+        Err(StoreError::Key(keys::KeyError::Destroyed(_)))
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
