@@ -587,9 +587,16 @@ async fn an_sms_patient_who_opts_out_before_the_time_fails_it(backend: Backend) 
 }
 
 async fn a_hub_down_at_the_time_releases_it_once_when_back(backend: Backend) {
-    let mut hub = Hub::start(backend).await;
+    let mut hub = Hub::start_with(backend, &["--log-format", "json"]).await;
     let (patient_id, _) = hub.patient("Pat Doe").await;
     let (conversation_id, message_id) = schedule_portal(&hub, ADMIN, &patient_id, 2).await;
+    // In the read model's list before the kill.
+    for _ in 0..100 {
+        if listed(&hub, &patient_id, &message_id).await.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     // kill -9 before the time, back after it.
     let pid = hub.pid().unwrap();
     let killed = std::process::Command::new("kill")
@@ -598,11 +605,24 @@ async fn a_hub_down_at_the_time_releases_it_once_when_back(backend: Backend) {
         .unwrap();
     assert!(killed.success());
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    hub.logs.lock().unwrap().clear();
     hub.restart().await;
     let found = wait_in_timeline(&hub, &conversation_id, &message_id).await;
     assert_eq!(found.len(), 1);
     wait_for_status(&hub, &patient_id, &message_id, "sent").await;
     assert_eq!(sent_events(&hub, &conversation_id, &message_id).await, 1);
+    // The restarted scheduler started from the read model's list, not from position 0.
+    let started: Vec<Value> = hub
+        .logs
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["fields"]["message"] == "scheduler following the event log")
+        .collect();
+    assert_eq!(started.len(), 1, "{started:?}");
+    assert_eq!(started[0]["fields"]["pending"], 1, "{started:?}");
+    assert!(started[0]["fields"]["after"].as_u64().unwrap() > 0);
 }
 
 /// Messages due around the moment the hub is killed (some released just before, some due

@@ -1,11 +1,14 @@
 //! The scheduler: releases scheduled messages when they are due.
 //!
-//! It follows the event log from its start and keeps the pending scheduled messages in
-//! memory (message id → `release_at`): `MessageScheduled` adds one, `ScheduledMessageReleased`,
+//! It keeps the pending scheduled messages in memory (message id → `release_at`) and follows
+//! the event log: `MessageScheduled` adds one, `ScheduledMessageReleased`,
 //! `ScheduledMessageCancelled` and `ScheduledMessageFailed` remove it. It sleeps until the
 //! soonest `release_at` or the next event, and runs the release command for every message
-//! that is due. It keeps no checkpoint: reading from position 0 at start rebuilds the pending
-//! set, so a hub that was down at a message's time releases it when it is back.
+//! that is due. It keeps no checkpoint of its own: it starts from the read model's list of
+//! pending messages and follows the log after the position that list reflects ([`Start`]),
+//! or, where there is no read model, reads the log from position 0. Either way a hub that was
+//! down at a message's time releases it when it is back. (Reading a log of a million messages
+//! from position 0 delayed every release after a start by about 20 s.)
 //!
 //! Correctness never rests on the scheduler: the release command writes the message's own
 //! stream with its expected version, so several nodes (or a restart racing its predecessor's
@@ -42,14 +45,18 @@ impl Pending {
     /// Follows one scheduled-message event.
     fn apply(&mut self, event: &Event) {
         match event {
-            Event::MessageScheduled(e) if !self.by_id.contains_key(&e.message_id) => {
-                self.by_id.insert(e.message_id, e.release_at);
-                self.by_time.insert((e.release_at, e.message_id));
-            }
+            Event::MessageScheduled(e) => self.add(e.message_id, e.release_at),
             Event::ScheduledMessageReleased(e) => self.remove(e.message_id),
             Event::ScheduledMessageCancelled(e) => self.remove(e.message_id),
             Event::ScheduledMessageFailed(e) => self.remove(e.message_id),
             _ => {}
+        }
+    }
+
+    fn add(&mut self, message_id: MessageId, release_at: DateTime<Utc>) {
+        if let std::collections::btree_map::Entry::Vacant(entry) = self.by_id.entry(message_id) {
+            entry.insert(release_at);
+            self.by_time.insert((release_at, message_id));
         }
     }
 
@@ -110,19 +117,38 @@ async fn release(
     }
 }
 
-/// Follows the log from its start and releases every scheduled message when it is due, until
+/// Where a scheduler starts: the messages pending as of the log position `after` (a read
+/// model's list, say), and the log followed from there. The default is the log's start with
+/// nothing pending.
+#[derive(Debug, Clone, Default)]
+pub struct Start {
+    /// The log position `pending` reflects.
+    pub after: u64,
+    /// The pending messages and when each is due.
+    pub pending: Vec<(MessageId, DateTime<Utc>)>,
+}
+
+/// Follows the log from `start` and releases every scheduled message when it is due, until
 /// `shutdown`. A release that still fails after `retry`'s attempts ends the run with the
 /// error (the worker's supervisor starts it again, rebuilding the pending set from the log); a
 /// release the domain refuses is logged and dropped.
 pub async fn run(
     executor: Arc<Executor>,
+    start: Start,
     retry: RetryPolicy,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), CommandError> {
     tokio::pin!(shutdown);
-    let mut events = executor.store().subscribe(0);
+    let mut events = executor.store().subscribe(start.after);
     let mut pending = Pending::default();
-    tracing::info!("scheduler following the event log");
+    for (message_id, release_at) in start.pending {
+        pending.add(message_id, release_at);
+    }
+    tracing::info!(
+        after = start.after,
+        pending = pending.by_id.len(),
+        "scheduler following the event log"
+    );
     loop {
         let wait = pending
             .next()

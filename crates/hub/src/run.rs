@@ -107,6 +107,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             &providers,
             &args.dispatch,
             lock_file,
+            Some(read_model.clone()),
             &shutdown(),
         ));
     }
@@ -228,6 +229,7 @@ pub async fn dispatch(args: DispatchArgs) -> anyhow::Result<()> {
         &providers,
         &args.dispatch,
         dispatch_lock(&args.storage),
+        None,
         &shutdown(),
     );
     if workers.is_empty() {

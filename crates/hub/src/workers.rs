@@ -67,25 +67,55 @@ const SCHEDULER_RETRY: RetryPolicy = RetryPolicy {
 };
 
 /// Starts the scheduler, which releases scheduled messages when they are due. Every node may
-/// run it: the release command makes each release happen exactly once.
-fn start_scheduler(executor: &Arc<Executor>, shutdown: &Shutdown) -> JoinHandle<()> {
+/// run it: the release command makes each release happen exactly once. With `read_model` it
+/// starts (and restarts) from the read model's pending list instead of the log's beginning.
+fn start_scheduler(
+    executor: &Arc<Executor>,
+    read_model: Option<Arc<SqlReadModel>>,
+    shutdown: &Shutdown,
+) -> JoinHandle<()> {
     let (executor, shutdown) = (executor.clone(), shutdown.clone());
     tokio::spawn(supervise("scheduler", move || {
-        dispatch::scheduler::run(executor.clone(), SCHEDULER_RETRY, shutdown())
+        let (executor, read_model, shutdown) =
+            (executor.clone(), read_model.clone(), shutdown.clone());
+        async move {
+            let start = match read_model {
+                Some(model) => scheduler_start(&model).await,
+                None => dispatch::scheduler::Start::default(),
+            };
+            dispatch::scheduler::run(executor, start, SCHEDULER_RETRY, shutdown()).await
+        }
     }))
+}
+
+/// The read model's pending scheduled messages as the scheduler's start; the log's beginning
+/// when they cannot be read.
+async fn scheduler_start(model: &SqlReadModel) -> dispatch::scheduler::Start {
+    match model.pending_releases().await {
+        Ok(releases) => dispatch::scheduler::Start {
+            after: releases.position,
+            pending: releases.pending,
+        },
+        Err(error) => {
+            tracing::warn!(%error, "reading the pending scheduled messages failed; the scheduler reads the log from its start");
+            dispatch::scheduler::Start::default()
+        }
+    }
 }
 
 /// Starts the scheduler (always) and the dispatchers of the configured providers: from the event log, or with a NATS
 /// URL the relay and one JetStream consumer per channel. With `lock_file` (the embedded SQLite
 /// default, without NATS) the log dispatcher first takes an exclusive lock on that file, so it
 /// is the only dispatcher of the log and may treat any unfinished claim it finds as abandoned;
-/// a second process on the same data folder waits on standby.
+/// a second process on the same data folder waits on standby. With `read_model` the scheduler
+/// starts from its pending list.
 pub fn start_dispatch(
     executor: &Arc<Executor>,
     blobs: Arc<BlobStore>,
     providers: &Providers,
     tuning: &DispatchTuning,
     lock_file: Option<PathBuf>,
+    read_model: Option<Arc<SqlReadModel>>,
     shutdown: &Shutdown,
 ) -> Vec<JoinHandle<()>> {
     let store = executor.store();
@@ -107,7 +137,7 @@ pub fn start_dispatch(
         Arc::new(BlobAttachments(blobs)),
         config,
     ));
-    let mut tasks = vec![start_scheduler(executor, shutdown)];
+    let mut tasks = vec![start_scheduler(executor, read_model, shutdown)];
     let Some(url) = tuning.nats_url.clone() else {
         if !providers.all.is_empty() {
             let (store, shutdown) = (store.clone(), shutdown.clone());

@@ -35,6 +35,7 @@ pub use model::{open_read_model, SqlReadModel};
 pub use projector::Projector;
 pub use replay::{replay, replay_projection, ReplayLimit, ReplayOutcome, ReplayProgress};
 pub use reporting::{Backlog, ChannelTotals, DailyCounts, FirstResponse, ReportSummary};
+pub use scheduled::PendingReleases;
 pub use unmatched::UnmatchedView;
 pub use views::{
     AttachmentView, Awaiting, CallView, ConversationFilter, ConversationView, MessageFilter,

@@ -323,6 +323,13 @@ impl SqlReadModel {
         Ok(u64::try_from(position).unwrap_or_default())
     }
 
+    /// The pending scheduled messages and the position they reflect (see
+    /// [`crate::PendingReleases`]).
+    pub async fn pending_releases(&self) -> Result<crate::PendingReleases, QueryError> {
+        let tables = self.live().await?;
+        crate::scheduled::pending_releases(&self.pool, &tables).await
+    }
+
     /// The live checkpoint of `projection`.
     pub async fn projection_checkpoint(&self, projection: Projection) -> Result<u64, QueryError> {
         let tables = self.live().await?;

@@ -231,3 +231,46 @@ pub(crate) async fn scheduled_rows(
         .map(scheduled_row)
         .collect()
 }
+
+/// The scheduled messages still pending, with when each is due, as of `position`: the
+/// directory projection's checkpoint, read in the same statement so the two agree. A
+/// scheduler starts from this and follows the log after `position`, instead of reading the
+/// whole log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PendingReleases {
+    /// The log position the list reflects.
+    pub position: u64,
+    /// Each pending message and its `release_at`.
+    pub pending: Vec<(domain::MessageId, chrono::DateTime<chrono::Utc>)>,
+}
+
+/// Reads [`PendingReleases`] from `tables`.
+pub(crate) async fn pending_releases(
+    pool: &sqlx::AnyPool,
+    tables: &Tables,
+) -> Result<PendingReleases, QueryError> {
+    let mut sql = Sql::new(
+        tables.dialect(),
+        format!(
+            "SELECT c.position, s.message_id, s.release_at FROM {} c LEFT JOIN {} s ON s.status = 'pending' WHERE c.projection = ",
+            tables.name("checkpoint"),
+            tables.name("scheduled"),
+        ),
+    );
+    sql.text(crate::Projection::PatientDirectory.name().to_owned());
+    let mut releases = PendingReleases::default();
+    for row in sql.query().fetch_all(pool).await? {
+        releases.position = u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or_default();
+        let (Some(id), Some(at)) = (
+            row.try_get::<Option<String>, _>(1)?,
+            row.try_get::<Option<String>, _>(2)?,
+        ) else {
+            continue;
+        };
+        let id = uuid::Uuid::parse_str(&id).map_err(|_| corrupt("message_id"))?;
+        releases
+            .pending
+            .push((domain::MessageId(id), time("release_at", &at)?));
+    }
+    Ok(releases)
+}
