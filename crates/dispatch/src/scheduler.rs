@@ -130,7 +130,7 @@ pub struct Start {
 
 /// Follows the log from `start` and releases every scheduled message when it is due, until
 /// `shutdown`. A release that still fails after `retry`'s attempts ends the run with the
-/// error (the worker's supervisor starts it again, rebuilding the pending set from the log); a
+/// error (the worker's supervisor starts it again from a fresh [`Start`]); a
 /// release the domain refuses is logged and dropped.
 pub async fn run(
     executor: Arc<Executor>,

@@ -179,28 +179,28 @@ impl Keyring {
         if missing.is_empty() {
             return Ok(());
         }
-        if let KeyTable::Memory = &self.table {
-            for &subject in &missing {
-                self.remember(subject, Slot::Key(random_key()));
-            }
-            return Ok(());
-        }
-        let wrapped: Vec<Vec<u8>> = missing.iter().map(|_| self.wrap(&random_key())).collect();
+        let wrap_new =
+            || -> Vec<Vec<u8>> { missing.iter().map(|_| self.wrap(&random_key())).collect() };
         match &self.table {
-            KeyTable::Memory => {}
+            KeyTable::Memory => {
+                for &subject in &missing {
+                    self.remember(subject, Slot::Key(random_key()));
+                }
+                return Ok(());
+            }
             KeyTable::Postgres(pool) => {
                 sqlx::query(
                     "INSERT INTO subject_keys (subject, wrapped) \
                      SELECT * FROM unnest($1::UUID[], $2::BYTEA[]) ON CONFLICT (subject) DO NOTHING",
                 )
                 .bind(&missing)
-                .bind(&wrapped)
+                .bind(wrap_new())
                 .execute(pool)
                 .await?;
             }
             KeyTable::Sqlite { writer, .. } => {
                 let mut tx = writer.begin().await?;
-                for (subject, wrapped) in missing.iter().zip(&wrapped) {
+                for (subject, wrapped) in missing.iter().zip(wrap_new()) {
                     sqlx::query("INSERT INTO subject_keys (subject, wrapped) VALUES (?1, ?2) ON CONFLICT (subject) DO NOTHING")
                         .bind(subject.to_string())
                         .bind(wrapped)

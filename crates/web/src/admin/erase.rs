@@ -137,7 +137,7 @@ fn what_erasure_does() -> Markup {
         p {
             "Nothing can be written for the patient afterwards: no message, call log, scheduled "
             "message or change. Their pending scheduled messages fail when due. Backups made "
-            "before today still hold the data: expire them by your retention policy."
+            "before the erasure still hold the data: expire them by your retention policy."
         }
     }
 }
@@ -163,4 +163,23 @@ pub fn erased_notice(done: &str) -> Option<Markup> {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::erased_notice;
+
+    #[test]
+    fn the_notice_says_whether_erasure_was_complete() {
+        let complete = erased_notice("erased").unwrap().into_string();
+        assert!(complete.contains("None of their personal data is readable"));
+        let partial = erased_notice("erased-3").unwrap().into_string();
+        assert!(
+            partial.contains("not completely: 3 of their events"),
+            "{partial}"
+        );
+        for other in ["saved", "erasedx", "erased-", "erased-many"] {
+            assert!(erased_notice(other).is_none(), "{other}");
+        }
+    }
 }
